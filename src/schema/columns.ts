@@ -1,0 +1,62 @@
+import { sql } from 'drizzle-orm'
+import { customType, pgPolicy, pgRole, timestamp, uuid } from 'drizzle-orm/pg-core'
+import { uuidv7 } from 'uuidv7'
+
+/**
+ * The role tenant work runs as: not the owner, not a superuser, no BYPASSRLS. Created idempotently by
+ * the first migration (roles are cluster-wide, so drizzle-kit must not emit `CREATE ROLE`).
+ */
+export const APP_ROLE = 'callsheet_app'
+
+/** drizzle-kit handle for {@link APP_ROLE}; `.existing()` keeps `CREATE ROLE` out of generated SQL. */
+export const appRole = pgRole(APP_ROLE).existing()
+
+/** The transaction-local setting that carries the current tenant. */
+export const TENANT_SETTING = 'app.organization_id'
+
+/**
+ * The tenant predicate every policy uses. `nullif` because a setting that a finished transaction set
+ * reads back as `''`, and `''::uuid` throws; `(select …)` so PostgreSQL evaluates it once per statement.
+ */
+export const POLICY_PREDICATE = `(select nullif(current_setting('${TENANT_SETTING}', true), '')::uuid)`
+
+/** Case-insensitive text (the `citext` extension), used for e-mail addresses. */
+export const citext = customType<{ data: string; driverData: string }>({
+  dataType: () => 'citext',
+})
+
+/** UUID primary key: UUIDv7 generated in the app (index locality), `gen_random_uuid()` for raw SQL. */
+export const primaryId = () =>
+  uuid('id')
+    .primaryKey()
+    .defaultRandom()
+    .$defaultFn(() => uuidv7())
+
+/** `organization_id uuid NOT NULL` — every tenant row names its tenant. */
+export const organizationId = () => uuid('organization_id').notNull()
+
+const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' })
+
+/** `created_at` / `updated_at`; `updated_at` is kept current by a database trigger on every UPDATE. */
+export const timestamps = () => ({
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+})
+
+/** `deleted_at`: NULL while the row is live. */
+export const softDelete = () => ({
+  deletedAt: timestamptz('deleted_at'),
+})
+
+/** A nullable timestamptz column. */
+export const optionalTimestamp = (name: string) => timestamptz(name)
+
+/** The tenant isolation policy (DESIGN): on all commands, both USING and WITH CHECK. */
+export const tenantPolicy = (column = 'organization_id') =>
+  pgPolicy('tenant_isolation', {
+    as: 'permissive',
+    for: 'all',
+    to: 'public',
+    using: sql.raw(`"${column}" = ${POLICY_PREDICATE}`),
+    withCheck: sql.raw(`"${column}" = ${POLICY_PREDICATE}`),
+  })

@@ -1,0 +1,109 @@
+import { createInsertSchema, createSelectSchema, createUpdateSchema } from 'drizzle-zod'
+import { z } from 'zod'
+import { apiKeys } from './api-keys'
+import { AUDIT_ACTIONS, auditLogs } from './audit-logs'
+import { contacts } from './contacts'
+import { departments } from './departments'
+import { organizations } from './organizations'
+import { PRODUCTION_STATUSES, productions } from './productions'
+import { UPLOAD_STATUSES, uploads } from './uploads'
+import { USER_ROLES, users } from './users'
+
+// Refinements mirror the CHECK constraints, so bad input is refused before any SQL; the database
+// still enforces every one of them on its own.
+// citext is a custom column type, which drizzle-zod cannot map: the e-mail schema is given whole.
+const email = z
+  .string()
+  .max(320)
+  .regex(/^[^@\s]+@[^@\s]+$/, 'must be an e-mail address')
+const nameText = (max: number) => (s: z.ZodString) => s.min(1).max(max)
+const code = (s: z.ZodString) => s.regex(/^[A-Za-z0-9_-]{1,50}$/, 'must be 1-50 letters, digits, _ or -')
+const confidence = (s: z.ZodNumber) => s.min(0).max(1)
+const isoDate = z.iso.date()
+
+/** Organization rows as stored. */
+export const organizationSelectSchema = createSelectSchema(organizations)
+/** A new organization; `id`, timestamps and `deletedAt` are set by the library and the database. */
+export const organizationInsertSchema = createInsertSchema(organizations, {
+  name: nameText(200),
+  slug: (s) => s.max(63).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be lower-case words joined by -'),
+}).omit({ createdAt: true, updatedAt: true, deletedAt: true })
+/** A partial organization update. */
+export const organizationUpdateSchema = organizationInsertSchema.omit({ id: true }).partial()
+
+const tenantOwned = { organizationId: true, createdAt: true, updatedAt: true, deletedAt: true } as const
+
+export const userSelectSchema = createSelectSchema(users)
+/** A new user of the current organization (the organization comes from the tenant context). */
+export const userInsertSchema = createInsertSchema(users, {
+  email,
+  name: nameText(200),
+  role: z.enum(USER_ROLES),
+}).omit(tenantOwned)
+export const userUpdateSchema = userInsertSchema.omit({ id: true }).partial()
+
+export const departmentSelectSchema = createSelectSchema(departments)
+export const departmentInsertSchema = createInsertSchema(departments, {
+  name: nameText(200),
+  code,
+  sortOrder: (s) => s.int().min(-2147483648).max(2147483647),
+}).omit(tenantOwned)
+export const departmentUpdateSchema = departmentInsertSchema.omit({ id: true }).partial()
+
+export const productionSelectSchema = createSelectSchema(productions)
+export const productionInsertSchema = createInsertSchema(productions, {
+  title: nameText(300),
+  code: (s) => code(s),
+  status: z.enum(PRODUCTION_STATUSES),
+  startDate: isoDate.nullish(),
+  endDate: isoDate.nullish(),
+})
+  .omit(tenantOwned)
+  .refine((p) => !p.startDate || !p.endDate || p.endDate >= p.startDate, {
+    message: 'endDate must not be before startDate',
+    path: ['endDate'],
+  })
+export const productionUpdateSchema = createUpdateSchema(productions, {
+  title: nameText(300),
+  code: (s) => code(s),
+  status: z.enum(PRODUCTION_STATUSES),
+  startDate: isoDate.nullish(),
+  endDate: isoDate.nullish(),
+}).omit({ ...tenantOwned, id: true })
+
+export const contactSelectSchema = createSelectSchema(contacts)
+export const contactInsertSchema = createInsertSchema(contacts, {
+  name: nameText(200),
+  email: email.nullish(),
+  phone: (s) => s.max(50),
+  role: (s) => s.max(200),
+  notes: (s) => s.max(10_000),
+  extractionConfidence: (s) => confidence(s),
+}).omit(tenantOwned)
+export const contactUpdateSchema = contactInsertSchema.omit({ id: true }).partial()
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex characters')
+
+export const uploadSelectSchema = createSelectSchema(uploads)
+export const uploadInsertSchema = createInsertSchema(uploads, {
+  fileName: nameText(255),
+  mimeType: nameText(255),
+  sizeBytes: (s) => s.int().min(0),
+  checksumSha256: sha256Hex,
+  storageKey: nameText(1024),
+  status: z.enum(UPLOAD_STATUSES),
+  extractionConfidence: (s) => confidence(s),
+  error: (s) => s.max(10_000),
+}).omit(tenantOwned)
+export const uploadUpdateSchema = uploadInsertSchema.omit({ id: true }).partial()
+
+export const apiKeySelectSchema = createSelectSchema(apiKeys)
+export const apiKeyInsertSchema = createInsertSchema(apiKeys, {
+  name: nameText(200),
+  prefix: (s) => s.regex(/^[A-Za-z0-9_]{4,32}$/),
+  keyHash: sha256Hex,
+  scopes: z.array(z.string().min(1).max(100)).max(64),
+}).omit({ organizationId: true, createdAt: true, updatedAt: true })
+export const apiKeyUpdateSchema = apiKeyInsertSchema.omit({ id: true, keyHash: true, prefix: true }).partial()
+
+export const auditLogSelectSchema = createSelectSchema(auditLogs, { action: z.enum(AUDIT_ACTIONS) })
