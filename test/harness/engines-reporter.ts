@@ -1,0 +1,31 @@
+import type { Reporter, TestModule } from 'vitest/node'
+import { getServerSummary } from './run-summary'
+
+/**
+ * Ends the run with one line saying which engines ran and how many tests passed on each, and fails a
+ * run that was required to use a real server (`CALLSHEET_REQUIRE_SERVER=1`) but ran no server test.
+ */
+export default class EnginesReporter implements Reporter {
+  onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
+    const counts = { pglite: { passed: 0, failed: 0 }, postgres: { passed: 0, failed: 0 } }
+    for (const module of testModules) {
+      for (const test of module.children.allTests()) {
+        const engine = /\[(pglite|postgres)\]/.exec(test.fullName)?.[1] as keyof typeof counts | undefined
+        if (!engine) continue
+        const state = test.result().state
+        if (state === 'passed') counts[engine].passed++
+        else if (state === 'failed') counts[engine].failed++
+      }
+    }
+    const summary = getServerSummary()
+    const server =
+      counts.postgres.passed + counts.postgres.failed > 0
+        ? `PostgreSQL ${counts.postgres.passed} passed, ${counts.postgres.failed} failed on ${summary?.description ?? 'a server'}`
+        : `PostgreSQL SKIPPED (${summary?.skippedBecause ?? 'no server suites ran'})`
+    console.log(`\nengines: PGlite ${counts.pglite.passed} passed, ${counts.pglite.failed} failed; ${server}\n`)
+    if (process.env.CALLSHEET_REQUIRE_SERVER === '1' && counts.postgres.passed === 0) {
+      console.error('CALLSHEET_REQUIRE_SERVER=1 but no test ran on PostgreSQL: failing the run.')
+      process.exitCode = 1
+    }
+  }
+}

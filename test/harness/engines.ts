@@ -1,0 +1,97 @@
+import { describe, beforeAll, afterAll, inject } from 'vitest'
+import postgres from 'postgres'
+import type { PGlite } from '@electric-sql/pglite'
+import { createPglite } from '../../src/database/create-pglite'
+import { migrate } from '../../src/database/migrate'
+import { createScratchDatabase } from './postgres-server'
+import { pgliteRunner, postgresRunner, type SqlRunner } from './sql-runner'
+
+/** The engines every suite runs on. */
+export type EngineName = 'pglite' | 'postgres'
+
+/** What the global setup found: a real server to test against, or why there is none. */
+export interface ProvidedServer {
+  adminUrl: string
+  replicaUrl?: string
+  description: string
+  source: string
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    postgresServer: ProvidedServer | null
+  }
+}
+
+/** One isolated, migrated database on one engine, owned by the test file that opened it. */
+export interface TestEngine {
+  readonly name: EngineName
+  /** Runs SQL as the database owner (a superuser in tests: RLS does not apply to it). */
+  readonly admin: SqlRunner
+  /** postgres: the scratch database's URL; pglite: undefined. */
+  readonly url: string | undefined
+  /** postgres: the underlying postgres.js client; pglite: the PGlite instance. */
+  readonly pglite: PGlite | undefined
+  readonly sql: postgres.Sql | undefined
+  close(): Promise<void>
+}
+
+/** The engines available to this run: PGlite always, PostgreSQL when the global setup found a server. */
+export function availableEngines(): EngineName[] {
+  return inject('postgresServer') ? ['pglite', 'postgres'] : ['pglite']
+}
+
+/** Opens a freshly migrated, isolated database on `name`. */
+export async function openEngine(name: EngineName): Promise<TestEngine> {
+  if (name === 'pglite') {
+    const pg = await createPglite()
+    await migrate(pg)
+    return { name, admin: pgliteRunner(pg), url: undefined, pglite: pg, sql: undefined, close: () => pg.close() }
+  }
+  const server = inject('postgresServer')
+  if (!server) throw new Error('no PostgreSQL server in this run')
+  const scratch = await createScratchDatabase(server.adminUrl)
+  await migrate(scratch.url)
+  const sql = postgres(scratch.url, { max: 4, onnotice: () => {} })
+  return {
+    name,
+    admin: postgresRunner(sql),
+    url: scratch.url,
+    pglite: undefined,
+    sql,
+    async close() {
+      await sql.end({ timeout: 5 })
+      await scratch.drop()
+    },
+  }
+}
+
+/**
+ * Declares the same suite once per available engine, each with its own freshly migrated database
+ * (`describe('x [pglite]')`, `describe('x [postgres]')`). The reporter counts tests per engine from
+ * these suffixes.
+ *
+ * @example
+ * ```ts
+ * describeEachEngine('isolation', (engine) => {
+ *   it('…', async () => { await engine().admin.query('select 1') })
+ * })
+ * ```
+ */
+export function describeEachEngine(title: string, body: (engine: () => TestEngine) => void): void {
+  for (const name of availableEngines()) {
+    describe(`${title} [${name}]`, () => {
+      let current: TestEngine | undefined
+      beforeAll(async () => {
+        current = await openEngine(name)
+      })
+      afterAll(async () => {
+        await current?.close()
+      })
+      body(() => {
+        if (!current) throw new Error(`engine ${name} is not open (beforeAll failed?)`)
+        return current
+      })
+    })
+  }
+}

@@ -1,0 +1,91 @@
+import { expect, it } from 'vitest'
+import { migrate } from '../src/database/migrate'
+import { isCallsheetDbError } from '../src/errors'
+import { describeEachEngine, type TestEngine } from './harness/engines'
+import { createScratchDatabase } from './harness/postgres-server'
+import { inject } from 'vitest'
+
+async function migrateAgain(engine: TestEngine): Promise<void> {
+  if (engine.pglite) await migrate(engine.pglite)
+  else if (engine.url) await migrate(engine.url)
+}
+
+describeEachEngine('migrate()', (engine) => {
+  it('is a no-op the second time', async () => {
+    const count = async () =>
+      (await engine().admin.query<{ n: number }>('select count(*)::int as n from drizzle.__drizzle_migrations'))[0]?.n
+    const before = await count()
+    expect(before).toBeGreaterThanOrEqual(3)
+    await migrateAgain(engine())
+    await migrateAgain(engine())
+    expect(await count()).toBe(before)
+  })
+
+  it('creates missing month partitions idempotently, across a year boundary', async () => {
+    const db = engine().admin
+    const first = await db.query<{ p: string }>(`select callsheet_ensure_audit_partitions(2, '2031-11-20') as p`)
+    expect(first.map((r) => r.p)).toEqual(['audit_logs_2031_11', 'audit_logs_2031_12', 'audit_logs_2032_01'])
+    const second = await db.query<{ p: string }>(`select callsheet_ensure_audit_partitions(2, '2031-11-20') as p`)
+    expect(second).toEqual([])
+  })
+
+  it('moves rows that landed in the DEFAULT partition into their month when it is created', async () => {
+    const db = engine().admin
+    const [org] = await db.query<{ id: string }>(
+      `insert into organizations (name, slug) values ('Default Test', 'default-test') returning id`,
+    )
+    await db.query(
+      `insert into audit_logs (organization_id, action, entity_type, entity_id, created_at)
+       values ($1, 'insert', 'contacts', gen_random_uuid(), '2035-03-15T12:00:00Z'), ($1, 'update', 'contacts', gen_random_uuid(), '2035-03-31T23:59:59Z')`,
+      [org?.id],
+    )
+    const inDefault = async () =>
+      (
+        await db.query<{ n: number }>(
+          `select count(*)::int as n from audit_logs_default where created_at >= '2035-03-01' and created_at < '2035-04-01'`,
+        )
+      )[0]?.n
+    expect(await inDefault()).toBe(2)
+    await db.query(`select callsheet_ensure_audit_partitions(0, '2035-03-01')`)
+    expect(await inDefault()).toBe(0)
+    const moved = await db.query<{ n: number }>(`select count(*)::int as n from audit_logs_2035_03`)
+    expect(moved[0]?.n).toBe(2)
+  })
+
+  it('refuses a nonsensical partition horizon', async () => {
+    await expect(migrate(engine().pglite ?? engine().url, { auditPartitionMonthsAhead: -1 })).rejects.toSatisfy((e) =>
+      isCallsheetDbError(e, 'INVALID_CONFIGURATION'),
+    )
+  })
+})
+
+it('migrate() without a target or DATABASE_URL is a configuration error', async () => {
+  const saved = process.env.DATABASE_URL
+  delete process.env.DATABASE_URL
+  try {
+    await expect(migrate()).rejects.toSatisfy((e) => isCallsheetDbError(e, 'INVALID_CONFIGURATION'))
+  } finally {
+    if (saved !== undefined) process.env.DATABASE_URL = saved
+  }
+})
+
+it('migrate() against an unreachable server is a MigrationError', async () => {
+  await expect(migrate('postgres://nobody@127.0.0.1:1/none?connect_timeout=2')).rejects.toSatisfy((e) =>
+    isCallsheetDbError(e, 'MIGRATION_FAILED'),
+  )
+})
+
+const server = inject('postgresServer')
+if (server) {
+  it('two databases in one cluster both migrate, concurrently [postgres]', async () => {
+    const a = await createScratchDatabase(server.adminUrl, 'cs_mig')
+    const b = await createScratchDatabase(server.adminUrl, 'cs_mig')
+    try {
+      await Promise.all([migrate(a.url), migrate(b.url), migrate(a.url)])
+      await Promise.all([migrate(a.url), migrate(b.url)])
+    } finally {
+      await a.drop()
+      await b.drop()
+    }
+  })
+}
