@@ -4,6 +4,10 @@ import { isCallsheetDbError } from '../src/errors'
 import { describeEachEngine, type TestEngine } from './harness/engines'
 import { createScratchDatabase } from './harness/postgres-server'
 import { inject } from 'vitest'
+import postgres from 'postgres'
+import { withDatabase } from './harness/postgres-server'
+import { postgresRunner } from './harness/sql-runner'
+import { catalogViolations } from './support/catalog'
 
 async function migrateAgain(engine: TestEngine): Promise<void> {
   if (engine.pglite) await migrate(engine.pglite)
@@ -86,6 +90,48 @@ if (server) {
     } finally {
       await a.drop()
       await b.drop()
+    }
+  })
+}
+
+if (server) {
+  it('migrates as a non-superuser database owner, and FORCE binds that owner too [postgres]', async () => {
+    const admin = postgres(server.adminUrl, { max: 1, onnotice: () => {} })
+    const owner = `cs_owner_${Math.random().toString(16).slice(2, 10)}`
+    const scratch = await createScratchDatabase(server.adminUrl, 'cs_owned')
+    try {
+      // CREATEROLE lets the owner grant itself membership in the app role (PostgreSQL 15 rules).
+      await admin.unsafe(`create role ${owner} login nosuperuser nobypassrls createrole`)
+      await admin.unsafe(`alter database ${scratch.name} owner to ${owner}`)
+      const url = withDatabase(server.adminUrl.replace('//postgres@', `//${owner}@`), scratch.name)
+      await migrate(url)
+      await migrate(url)
+      const sql = postgres(url, { max: 1, onnotice: () => {} })
+      try {
+        const db = postgresRunner(sql)
+        expect(await catalogViolations(db)).toEqual([])
+        const [org] = await db.query<{ id: string }>(
+          `insert into organizations (name, slug) values ('Owned', 'owned') returning id`,
+        )
+        // Without a tenant setting even the owner cannot write or read tenant rows.
+        await expect(
+          db.query(`insert into departments (organization_id, name, code) values ($1, 'Camera', 'CAM')`, [org?.id]),
+        ).rejects.toMatchObject({ code: '42501' })
+        await db.transaction(async (tx) => {
+          await tx.query(`select set_config('app.organization_id', $1, true)`, [org?.id])
+          await tx.query(`insert into departments (organization_id, name, code) values ($1, 'Camera', 'CAM')`, [
+            org?.id,
+          ])
+        })
+        const [visible] = await db.query<{ n: number }>('select count(*)::int as n from departments')
+        expect(visible?.n).toBe(0)
+      } finally {
+        await sql.end({ timeout: 5 })
+      }
+    } finally {
+      await scratch.drop()
+      await admin.unsafe(`drop role if exists ${owner}`)
+      await admin.end({ timeout: 5 })
     }
   })
 }

@@ -11,6 +11,8 @@ import { USER_ROLES, users } from './users'
 
 // Refinements mirror the CHECK constraints, so bad input is refused before any SQL; the database
 // still enforces every one of them on its own.
+// A zod schema given whole (rather than a refining function) replaces drizzle-zod's, so defaulted and
+// nullable columns must say .optional() / .nullish() themselves.
 // citext is a custom column type, which drizzle-zod cannot map: the e-mail schema is given whole.
 const email = z
   .string()
@@ -38,7 +40,7 @@ export const userSelectSchema = createSelectSchema(users)
 export const userInsertSchema = createInsertSchema(users, {
   email,
   name: nameText(200),
-  role: z.enum(USER_ROLES),
+  role: z.enum(USER_ROLES).optional(),
 }).omit(tenantOwned)
 export const userUpdateSchema = userInsertSchema.omit({ id: true }).partial()
 
@@ -54,7 +56,7 @@ export const productionSelectSchema = createSelectSchema(productions)
 export const productionInsertSchema = createInsertSchema(productions, {
   title: nameText(300),
   code: (s) => code(s),
-  status: z.enum(PRODUCTION_STATUSES),
+  status: z.enum(PRODUCTION_STATUSES).optional(),
   startDate: isoDate.nullish(),
   endDate: isoDate.nullish(),
 })
@@ -66,7 +68,7 @@ export const productionInsertSchema = createInsertSchema(productions, {
 export const productionUpdateSchema = createUpdateSchema(productions, {
   title: nameText(300),
   code: (s) => code(s),
-  status: z.enum(PRODUCTION_STATUSES),
+  status: z.enum(PRODUCTION_STATUSES).optional(),
   startDate: isoDate.nullish(),
   endDate: isoDate.nullish(),
 }).omit({ ...tenantOwned, id: true })
@@ -91,7 +93,7 @@ export const uploadInsertSchema = createInsertSchema(uploads, {
   sizeBytes: (s) => s.int().min(0),
   checksumSha256: sha256Hex,
   storageKey: nameText(1024),
-  status: z.enum(UPLOAD_STATUSES),
+  status: z.enum(UPLOAD_STATUSES).optional(),
   extractionConfidence: (s) => confidence(s),
   error: (s) => s.max(10_000),
 }).omit(tenantOwned)

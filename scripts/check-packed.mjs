@@ -1,0 +1,44 @@
+// Installs the packed tarball into a scratch project and uses it the way users do, from ESM and CJS:
+// the shipped drizzle/ folder must be found and migrate an in-memory database.
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+const project = mkdtempSync(join(tmpdir(), 'callsheet-packed-'))
+try {
+  const tarball = resolve(run('npm', ['pack', '--silent', '--pack-destination', project], process.cwd()).trim().split('\n').pop())
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'packed-check', private: true }))
+  run('npm', ['install', '--no-audit', '--no-fund', join(project, tarball.split('/').pop())], project)
+  writeFileSync(
+    join(project, 'esm.mjs'),
+    `import { createMigratedPglite } from '@callsheet/db/testing'
+import { contacts } from '@callsheet/db/schema'
+import { migrate } from '@callsheet/db'
+const pg = await createMigratedPglite()
+await migrate(pg)
+const { rows } = await pg.query('select count(*)::int as n from contacts')
+if (rows[0].n !== 0 || typeof contacts !== 'object') throw new Error('unexpected')
+await pg.close()
+console.log('ESM import of the packed package: migrated PGlite OK')
+`,
+  )
+  writeFileSync(
+    join(project, 'cjs.cjs'),
+    `const { createMigratedPglite } = require('@callsheet/db/testing')
+const { isCallsheetDbError } = require('@callsheet/db')
+;(async () => {
+  const pg = await createMigratedPglite()
+  await pg.query('select 1 from users limit 1')
+  await pg.close()
+  if (typeof isCallsheetDbError !== 'function') throw new Error('unexpected')
+  console.log('CJS require of the packed package: migrated PGlite OK')
+})()
+`,
+  )
+  process.stdout.write(run('node', ['esm.mjs'], project))
+  process.stdout.write(run('node', ['cjs.cjs'], project))
+} finally {
+  rmSync(project, { recursive: true, force: true })
+}

@@ -1,0 +1,199 @@
+import { beforeAll, expect, it } from 'vitest'
+import { describeEachEngine } from './harness/engines'
+import postgres from 'postgres'
+import { asAppRole, expectSqlState, postgresRunner, type SqlRunner } from './harness/sql-runner'
+import { seedTenant, type SeededTenant } from './support/seed'
+
+// These tests bypass the library entirely and talk SQL as the app role: they prove the database
+// itself keeps tenants apart, whatever the code above it does.
+
+const TABLES = ['users', 'departments', 'productions', 'contacts', 'uploads', 'api_keys', 'audit_logs'] as const
+const ID_OF: Record<(typeof TABLES)[number], keyof SeededTenant> = {
+  users: 'userId',
+  departments: 'departmentId',
+  productions: 'productionId',
+  contacts: 'contactId',
+  uploads: 'uploadId',
+  api_keys: 'apiKeyId',
+  audit_logs: 'auditId',
+}
+
+async function count(tx: SqlRunner, table: string, where = 'true', params: unknown[] = []): Promise<number> {
+  const [row] = await tx.query<{ n: number }>(`select count(*)::int as n from ${table} where ${where}`, params)
+  return row?.n ?? -1
+}
+
+describeEachEngine('isolation by raw SQL as the app role', (engine) => {
+  let a: SeededTenant
+  let b: SeededTenant
+  const db = () => engine().admin
+
+  beforeAll(async () => {
+    a = await seedTenant(db(), 'tenant-a')
+    b = await seedTenant(db(), 'tenant-b')
+  })
+
+  it('runs as callsheet_app, which is neither superuser nor BYPASSRLS', async () => {
+    const [who] = await asAppRole(db(), a.organizationId, (tx) =>
+      tx.query<{ role: string; superuser: string }>(
+        `select current_user as role, current_setting('is_superuser') as superuser`,
+      ),
+    )
+    expect(who).toEqual({ role: 'callsheet_app', superuser: 'off' })
+  })
+
+  it.each(TABLES)('%s: tenant A sees its own rows and none of tenant B', async (table) => {
+    await asAppRole(db(), a.organizationId, async (tx) => {
+      expect(await count(tx, table, 'id = $1', [a[ID_OF[table]]])).toBe(1)
+      expect(await count(tx, table, 'id = $1', [b[ID_OF[table]]])).toBe(0)
+      expect(await count(tx, table, 'organization_id <> $1', [a.organizationId])).toBe(0)
+    })
+  })
+
+  it('organizations: the app role sees only its own organization and cannot create one', async () => {
+    await asAppRole(db(), a.organizationId, async (tx) => {
+      const rows = await tx.query<{ id: string }>('select id from organizations')
+      expect(rows.map((r) => r.id)).toEqual([a.organizationId])
+    })
+    await expectSqlState(
+      asAppRole(db(), a.organizationId, (tx) => tx.query(`insert into organizations (name, slug) values ('X', 'x')`)),
+      '42501',
+    )
+  })
+
+  it.each(TABLES)('%s: no tenant setting means zero rows, not an error', async (table) => {
+    await asAppRole(db(), null, async (tx) => {
+      expect(await count(tx, table)).toBe(0)
+    })
+  })
+
+  it("sees zero rows when the setting reads back as '' after an earlier transaction on the same session", async () => {
+    // One session for both transactions: a pooled client could hand the second to another connection.
+    const run = async (session: SqlRunner) => {
+      await asAppRole(session, a.organizationId, async (tx) => {
+        expect(await count(tx, 'contacts')).toBe(1)
+      })
+      await session.transaction(async (tx) => {
+        await tx.query(`select set_config('role', 'callsheet_app', true)`)
+        const [setting] = await tx.query<{ v: string | null }>(
+          `select current_setting('app.organization_id', true) as v`,
+        )
+        expect(setting?.v).toBe('')
+        for (const table of TABLES) expect(await count(tx, table)).toBe(0)
+      })
+    }
+    const e = engine()
+    if (e.url) {
+      const single = postgres(e.url, { max: 1, onnotice: () => {} })
+      try {
+        await run(postgresRunner(single))
+      } finally {
+        await single.end({ timeout: 5 })
+      }
+    } else {
+      await run(e.admin)
+    }
+  })
+
+  it('cannot insert rows for another tenant (WITH CHECK)', async () => {
+    await expectSqlState(
+      asAppRole(db(), a.organizationId, (tx) =>
+        tx.query(`insert into departments (organization_id, name, code) values ($1, 'Grip', 'GRIP')`, [
+          b.organizationId,
+        ]),
+      ),
+      '42501',
+    )
+    await expectSqlState(
+      asAppRole(db(), a.organizationId, (tx) =>
+        tx.query(
+          `insert into audit_logs (organization_id, action, entity_type, entity_id) values ($1, 'insert', 'contacts', $2)`,
+          [b.organizationId, b.contactId],
+        ),
+      ),
+      '42501',
+    )
+    expect(await count(db(), 'departments', "code = 'GRIP'")).toBe(0)
+  })
+
+  it("cannot update or delete another tenant's rows: they are invisible, zero rows change", async () => {
+    await asAppRole(db(), a.organizationId, async (tx) => {
+      const updated = await tx.query(`update contacts set name = 'Hijacked' where id = $1 returning id`, [b.contactId])
+      expect(updated).toEqual([])
+      const deleted = await tx.query(`delete from productions where id = $1 returning id`, [b.productionId])
+      expect(deleted).toEqual([])
+    })
+    const [contact] = await db().query<{ name: string }>('select name from contacts where id = $1', [b.contactId])
+    expect(contact?.name).toBe('Jon Smith')
+    expect(await count(db(), 'productions', 'id = $1', [b.productionId])).toBe(1)
+  })
+
+  it('cannot move its own row into another tenant', async () => {
+    await expectSqlState(
+      asAppRole(db(), a.organizationId, (tx) =>
+        tx.query(`update users set organization_id = $1 where id = $2`, [b.organizationId, a.userId]),
+      ),
+      '42501',
+    )
+    expect(await count(db(), 'users', 'id = $1 and organization_id = $2', [a.userId, a.organizationId])).toBe(1)
+  })
+
+  it("cannot point its contact at another tenant's production, department or upload (composite FKs)", async () => {
+    for (const [column, foreignId] of [
+      ['production_id', b.productionId],
+      ['department_id', b.departmentId],
+      ['upload_id', b.uploadId],
+    ] as const) {
+      await expectSqlState(
+        asAppRole(db(), a.organizationId, (tx) =>
+          tx.query(`update contacts set ${column} = $1 where id = $2`, [foreignId, a.contactId]),
+        ),
+        '23503',
+      )
+    }
+    await expectSqlState(
+      asAppRole(db(), a.organizationId, (tx) =>
+        tx.query(`insert into contacts (organization_id, production_id, name) values ($1, $2, 'Spy')`, [
+          a.organizationId,
+          b.productionId,
+        ]),
+      ),
+      '23503',
+    )
+    expect(await count(db(), 'contacts', "name = 'Spy'")).toBe(0)
+  })
+
+  it('audit_logs is append-only: the app role can insert and read its own, never update, delete or truncate', async () => {
+    await asAppRole(db(), a.organizationId, async (tx) => {
+      await tx.query(
+        `insert into audit_logs (organization_id, action, entity_type, entity_id) values ($1, 'update', 'contacts', $2)`,
+        [a.organizationId, a.contactId],
+      )
+    })
+    for (const statement of [
+      `update audit_logs set action = 'purge' where id = '${a.auditId}'`,
+      `delete from audit_logs where id = '${a.auditId}'`,
+      `truncate audit_logs`,
+      `select count(*) from audit_logs_default`,
+    ]) {
+      await expectSqlState(
+        asAppRole(db(), a.organizationId, (tx) => tx.query(statement)),
+        '42501',
+      )
+    }
+    expect(await count(db(), 'audit_logs', 'id = $1', [a.auditId])).toBe(1)
+  })
+
+  it('a rolled-back tenant write leaves nothing behind', async () => {
+    const failure = new Error('boom')
+    await expect(
+      asAppRole(db(), a.organizationId, async (tx) => {
+        await tx.query(`insert into departments (organization_id, name, code) values ($1, 'Art', 'ART')`, [
+          a.organizationId,
+        ])
+        throw failure
+      }),
+    ).rejects.toBe(failure)
+    expect(await count(db(), 'departments', "code = 'ART'")).toBe(0)
+  })
+})
