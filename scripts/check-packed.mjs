@@ -8,7 +8,9 @@ import { join, resolve } from 'node:path'
 const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
 const project = mkdtempSync(join(tmpdir(), 'callsheet-packed-'))
 try {
-  const tarball = resolve(run('npm', ['pack', '--silent', '--pack-destination', project], process.cwd()).trim().split('\n').pop())
+  const tarball = resolve(
+    run('npm', ['pack', '--silent', '--pack-destination', project], process.cwd()).trim().split('\n').pop(),
+  )
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'packed-check', private: true }))
   run('npm', ['install', '--no-audit', '--no-fund', join(project, tarball.split('/').pop())], project)
   writeFileSync(
