@@ -18,7 +18,10 @@ export type CallsheetDbErrorCode =
   | 'NOT_NULL_VIOLATION'
   | 'PERMISSION_DENIED'
   | 'SERIALIZATION_FAILURE'
+  | 'CONFLICT'
+  | 'INVALID_STATE'
   | 'CONNECTION_ERROR'
+  | 'ACQUIRE_TIMEOUT'
   | 'TIMEOUT'
   | 'DATABASE_ERROR'
 
@@ -49,6 +52,226 @@ export class MigrationError extends CallsheetDbError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('MIGRATION_FAILED', message, options)
   }
+}
+
+/** Input failed validation before any SQL was sent; nothing was written. */
+export class ValidationError extends CallsheetDbError {
+  /** Every problem found, with the path of the offending value (`[3, 'email']` is row 3's e-mail). */
+  readonly issues: readonly ValidationIssue[]
+  constructor(message: string, issues: readonly ValidationIssue[], options?: { cause?: unknown }) {
+    super('VALIDATION_FAILED', message, options)
+    this.issues = issues
+  }
+}
+
+/** One problem found by validation. */
+export interface ValidationIssue {
+  readonly path: readonly (string | number)[]
+  readonly message: string
+}
+
+/** The row does not exist for this tenant (or is soft-deleted and deleted rows were not asked for). */
+export class NotFoundError extends CallsheetDbError {
+  readonly entity: string
+  readonly id: string
+  constructor(entity: string, id: string) {
+    super('NOT_FOUND', `${entity} ${id} not found`)
+    this.entity = entity
+    this.id = id
+  }
+}
+
+/** Fields PostgreSQL reports on a constraint violation. */
+export interface ConstraintDetails {
+  readonly constraint?: string | undefined
+  readonly table?: string | undefined
+  readonly detail?: string | undefined
+  readonly sqlState?: string | undefined
+}
+
+/** Base of the errors raised when PostgreSQL refuses a row. */
+export class IntegrityConstraintViolationError extends CallsheetDbError {
+  readonly constraint: string | undefined
+  readonly table: string | undefined
+  readonly detail: string | undefined
+  readonly sqlState: string | undefined
+  constructor(code: CallsheetDbErrorCode, message: string, details: ConstraintDetails, options?: { cause?: unknown }) {
+    super(code, message, options)
+    this.constraint = details.constraint
+    this.table = details.table
+    this.detail = details.detail
+    this.sqlState = details.sqlState
+  }
+}
+
+/** A live row already has this unique value (SQLSTATE 23505). */
+export class UniqueViolationError extends IntegrityConstraintViolationError {
+  constructor(message: string, details: ConstraintDetails, options?: { cause?: unknown }) {
+    super('UNIQUE_VIOLATION', message, details, options)
+  }
+}
+
+/** A referenced row does not exist for this tenant, or is still referenced (SQLSTATE 23503). */
+export class ForeignKeyViolationError extends IntegrityConstraintViolationError {
+  constructor(message: string, details: ConstraintDetails, options?: { cause?: unknown }) {
+    super('FOREIGN_KEY_VIOLATION', message, details, options)
+  }
+}
+
+/** A CHECK constraint refused the row (SQLSTATE 23514). */
+export class CheckViolationError extends IntegrityConstraintViolationError {
+  constructor(message: string, details: ConstraintDetails, options?: { cause?: unknown }) {
+    super('CHECK_VIOLATION', message, details, options)
+  }
+}
+
+/** A required column was null (SQLSTATE 23502). */
+export class NotNullViolationError extends IntegrityConstraintViolationError {
+  constructor(message: string, details: ConstraintDetails, options?: { cause?: unknown }) {
+    super('NOT_NULL_VIOLATION', message, details, options)
+  }
+}
+
+/** PostgreSQL refused the statement for this role: RLS `WITH CHECK`, or a missing grant (SQLSTATE 42501). */
+export class PermissionDeniedError extends CallsheetDbError {
+  readonly sqlState: string | undefined
+  constructor(message: string, options?: { cause?: unknown; sqlState?: string }) {
+    super('PERMISSION_DENIED', message, options)
+    this.sqlState = options?.sqlState
+  }
+}
+
+/** A concurrent transaction conflicted (SQLSTATE 40001 / 40P01): retrying the whole operation may succeed. */
+export class SerializationError extends CallsheetDbError {
+  readonly sqlState: string | undefined
+  constructor(message: string, options?: { cause?: unknown; sqlState?: string }) {
+    super('SERIALIZATION_FAILURE', message, { ...options, retryable: true })
+    this.sqlState = options?.sqlState
+  }
+}
+
+/** The operation conflicts with the current state, e.g. restoring a row whose unique value is now taken. */
+export class ConflictError extends CallsheetDbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFLICT', message, options)
+  }
+}
+
+/** The row is not in a state that allows this operation (e.g. an illegal upload status transition). */
+export class InvalidStateError extends CallsheetDbError {
+  constructor(message: string) {
+    super('INVALID_STATE', message)
+  }
+}
+
+/** The connection was lost or could not be made. The transaction did not commit; retrying may succeed. */
+export class ConnectionError extends CallsheetDbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONNECTION_ERROR', message, { ...options, retryable: true })
+  }
+}
+
+/** No pooled connection became free within `pool.acquireTimeoutMs`. Nothing was sent. */
+export class AcquireTimeoutError extends CallsheetDbError {
+  constructor(timeoutMs: number) {
+    super('ACQUIRE_TIMEOUT', `no database connection became free within ${timeoutMs} ms`, { retryable: true })
+  }
+}
+
+/** A statement ran past `statement_timeout` or waited past `lock_timeout` (SQLSTATE 57014 / 55P03). */
+export class TimeoutError extends CallsheetDbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TIMEOUT', message, { ...options, retryable: true })
+  }
+}
+
+/** Any other database error; `sqlState` tells what PostgreSQL said. */
+export class DatabaseError extends CallsheetDbError {
+  readonly sqlState: string | undefined
+  constructor(message: string, options?: { cause?: unknown; sqlState?: string }) {
+    super('DATABASE_ERROR', message, options)
+    this.sqlState = options?.sqlState
+  }
+}
+
+interface DriverErrorFields {
+  code?: unknown
+  message?: unknown
+  constraint?: unknown
+  constraint_name?: unknown
+  table?: unknown
+  table_name?: unknown
+  detail?: unknown
+  errno?: unknown
+}
+
+const CONNECTION_CODES = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+])
+
+const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined)
+
+/**
+ * The one place where driver errors become library errors. drizzle ≥ 0.44 wraps driver errors in
+ * `DrizzleQueryError`, so the SQLSTATE is looked for on the error and down its `cause` chain.
+ * postgres.js names fields `constraint_name` / `table_name`; PGlite names them `constraint` / `table`.
+ */
+export function mapDatabaseError(error: unknown): CallsheetDbError {
+  if (isCallsheetDbError(error)) return error
+  let driver: DriverErrorFields | undefined
+  let current: unknown = error
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as DriverErrorFields).code
+    if (typeof code === 'string' && (/^[0-9A-Z]{5}$/.test(code) || CONNECTION_CODES.has(code))) {
+      driver = current as DriverErrorFields
+      break
+    }
+    current = (current as { cause?: unknown }).cause
+  }
+  const message = str(driver?.message) ?? (error instanceof Error ? error.message : String(error))
+  const code = str(driver?.code)
+  if (code === undefined) {
+    if (/connection|terminat|ECONN|socket/i.test(message)) return new ConnectionError(message, { cause: error })
+    return new DatabaseError(message, { cause: error })
+  }
+  if (CONNECTION_CODES.has(code)) return new ConnectionError(message, { cause: error })
+  const details: ConstraintDetails = {
+    constraint: str(driver?.constraint_name) ?? str(driver?.constraint),
+    table: str(driver?.table_name) ?? str(driver?.table),
+    detail: str(driver?.detail),
+    sqlState: code,
+  }
+  switch (code) {
+    case '23505':
+      return new UniqueViolationError(message, details, { cause: error })
+    case '23503':
+      return new ForeignKeyViolationError(message, details, { cause: error })
+    case '23514':
+      return new CheckViolationError(message, details, { cause: error })
+    case '23502':
+      return new NotNullViolationError(message, details, { cause: error })
+    case '42501':
+      return new PermissionDeniedError(message, { cause: error, sqlState: code })
+    case '40001':
+    case '40P01':
+      return new SerializationError(message, { cause: error, sqlState: code })
+    case '57014':
+    case '55P03':
+      return new TimeoutError(message, { cause: error })
+  }
+  // Class 08 (connection exception) and 57P01-57P03 (admin shutdown, crash, cannot connect now).
+  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') {
+    return new ConnectionError(message, { cause: error })
+  }
+  return new DatabaseError(message, { cause: error, sqlState: code })
 }
 
 /**

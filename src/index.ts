@@ -3,16 +3,116 @@
  *
  * @example
  * ```ts
- * import { migrate } from '@callsheet/db'
- * await migrate(process.env.DATABASE_URL)
+ * import { createDatabase } from '@callsheet/db'
+ * const db = createDatabase({ primary: process.env.DATABASE_URL! })
+ * const tenant = db.tenant(orgId, { actorId: user.id, requestId })
+ * const hits = await tenant.contacts.search('jon smth', { limit: 20 })
  * ```
  */
+export { createDatabase, type Database, type VerifiedApiKey } from './database/create-database'
+export {
+  closeDefaultDatabase,
+  createTenantClient,
+  getDefaultDatabase,
+  type TenantClientOptions,
+} from './database/default-database'
+export type { DatabaseConfig, DatabaseLogger, DatabaseTarget, PostgresOptions } from './database/config'
+export type { TenantContext } from './database/tenant-context'
 export { createPglite } from './database/create-pglite'
 export { migrate, type MigrateOptions, type MigrationTarget } from './database/migrate'
+export { TenantClient, type TenantRepositories, type TenantTransaction } from './tenant/tenant-client'
+export type {
+  AfterWriteContext,
+  BeforeWriteContext,
+  ChangeEvent,
+  DatabaseHook,
+  EntityName,
+  HookContext,
+  WriteOperation,
+} from './audit/hooks'
+export type {
+  CreateManyOptions,
+  DeletedFilter,
+  FindManyOptions,
+  FindOptions,
+  Page,
+  TenantRepository,
+} from './repositories/tenant-repository'
+export type {
+  UsersRepository,
+  CreateUserInput,
+  UpdateUserInput,
+  UserFilter,
+  UserSort,
+} from './repositories/users-repository'
+export type {
+  DepartmentsRepository,
+  CreateDepartmentInput,
+  UpdateDepartmentInput,
+  DepartmentFilter,
+  DepartmentSort,
+} from './repositories/departments-repository'
+export type {
+  ProductionsRepository,
+  CreateProductionInput,
+  UpdateProductionInput,
+  ProductionFilter,
+  ProductionSort,
+  ProductionWithContacts,
+  ProductionWithContactCount,
+} from './repositories/productions-repository'
+export type {
+  ContactsRepository,
+  CreateContactInput,
+  UpdateContactInput,
+  ContactFilter,
+  ContactSort,
+  ContactSearchOptions,
+  ContactSearchHit,
+} from './repositories/contacts-repository'
+export type {
+  UploadsRepository,
+  CreateUploadInput,
+  UpdateUploadInput,
+  UploadFilter,
+  UploadSort,
+} from './repositories/uploads-repository'
+export type {
+  ApiKeysRepository,
+  CreateApiKeyInput,
+  UpdateApiKeyInput,
+  ApiKeyFilter,
+  ApiKeySort,
+  CreatedApiKey,
+} from './repositories/api-keys-repository'
+export type {
+  OrganizationsRepository,
+  CreateOrganizationInput,
+  UpdateOrganizationInput,
+  ListOrganizationsOptions,
+} from './repositories/organizations-repository'
 export {
+  AcquireTimeoutError,
   CallsheetDbError,
+  CheckViolationError,
+  ConflictError,
+  ConnectionError,
+  DatabaseError,
+  ForeignKeyViolationError,
+  IntegrityConstraintViolationError,
   InvalidConfigurationError,
+  InvalidStateError,
   MigrationError,
+  NotFoundError,
+  NotNullViolationError,
+  PermissionDeniedError,
+  SerializationError,
+  TimeoutError,
+  UniqueViolationError,
+  ValidationError,
   isCallsheetDbError,
   type CallsheetDbErrorCode,
+  type ConstraintDetails,
+  type ValidationIssue,
 } from './errors'
+export type * from './schema/types'

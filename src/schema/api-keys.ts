@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { check, foreignKey, index, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { optionalTimestamp, organizationId, primaryId, tenantPolicy, timestamps } from './columns'
+import { pgPolicy } from 'drizzle-orm/pg-core'
 import { organizations } from './organizations'
 import { users } from './users'
 
@@ -45,5 +46,13 @@ export const apiKeys = pgTable(
     check('api_keys_name_length', sql`char_length(${t.name}) between 1 and 200`),
     check('api_keys_scopes_count', sql`cardinality(${t.scopes}) <= 64`),
     tenantPolicy(),
+    // Lets a key be verified before its tenant is known, by whoever already holds the key: the row is
+    // visible only to a transaction that set app.api_key_hash to its SHA-256. Reading, not writing.
+    pgPolicy('api_key_verification', {
+      as: 'permissive',
+      for: 'select',
+      to: 'public',
+      using: sql.raw(`"key_hash" = (select nullif(current_setting('app.api_key_hash', true), ''))`),
+    }),
   ],
 )

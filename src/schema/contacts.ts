@@ -27,6 +27,8 @@ export const contacts = pgTable(
     metadata: jsonb('metadata').$type<ContactMetadata>().notNull().default({}),
     ...timestamps(),
     ...softDelete(),
+    /** The production whose soft delete took this row along; restoring it restores exactly these rows. */
+    deletedWith: uuid('deleted_with'),
   },
   (t) => [
     foreignKey({

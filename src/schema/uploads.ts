@@ -49,6 +49,8 @@ export const uploads = pgTable(
     processedAt: optionalTimestamp('processed_at'),
     ...timestamps(),
     ...softDelete(),
+    /** The production whose soft delete took this row along; restoring it restores exactly these rows. */
+    deletedWith: uuid('deleted_with'),
   },
   (t) => [
     foreignKey({

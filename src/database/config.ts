@@ -1,0 +1,185 @@
+import { PGlite } from '@electric-sql/pglite'
+import type postgres from 'postgres'
+import { z } from 'zod'
+import { APP_ROLE } from '../schema/columns'
+import { InvalidConfigurationError } from '../errors'
+import type { DatabaseHook } from '../audit/hooks'
+
+/** postgres.js options the library passes through (it sets `max`, `prepare` and timeouts itself). */
+export type PostgresOptions = Omit<postgres.Options<Record<string, postgres.PostgresType>>, 'max' | 'prepare'>
+
+/** Where a database lives: a connection URL, postgres.js options (with an optional `url`), or a PGlite. */
+export type DatabaseTarget = string | (PostgresOptions & { url?: string }) | PGlite
+
+/** Receives the library's log events. */
+export interface DatabaseLogger {
+  debug?(message: string, fields?: Record<string, unknown>): void
+  warn?(message: string, fields?: Record<string, unknown>): void
+  error?(message: string, fields?: Record<string, unknown>): void
+}
+
+/** Configuration of {@link createDatabase}. */
+export interface DatabaseConfig {
+  /** The primary: a URL, postgres.js options, or a PGlite instance (the caller keeps ownership of a PGlite). */
+  readonly primary: DatabaseTarget
+  /**
+   * Read replicas (URLs or postgres.js options). Accepted now; tenant reads are routed to them by the
+   * replica-routing release. Not allowed with a PGlite primary.
+   * @default []
+   */
+  readonly replicas?: readonly (string | (PostgresOptions & { url?: string }))[]
+  readonly pool?: {
+    /**
+     * Connections per server.
+     * @default 10
+     */
+    readonly max?: number
+    /**
+     * How long an operation waits for a free connection before failing with `AcquireTimeoutError`
+     * (postgres.js itself queues without bound).
+     * @default 10000
+     */
+    readonly acquireTimeoutMs?: number
+    /**
+     * Seconds an idle connection stays open.
+     * @default 30
+     */
+    readonly idleTimeoutSeconds?: number
+  }
+  /**
+   * `statement_timeout` for every statement, in ms; 0 disables it. PostgreSQL server only.
+   * @default 30000
+   */
+  readonly statementTimeoutMs?: number
+  /**
+   * The role tenant work runs as. Must be the role the migrations created and granted.
+   * @default 'callsheet_app'
+   */
+  readonly appRole?: string
+  /**
+   * Use prepared statements. Set `false` behind PgBouncer in transaction mode.
+   * @default true
+   */
+  readonly prepare?: boolean
+  /** Log sink; nothing is logged by default. */
+  readonly logger?: DatabaseLogger
+  /**
+   * Write hooks, run in array order.
+   * @default []
+   */
+  readonly hooks?: readonly DatabaseHook[]
+  /** Receives errors thrown by `afterCommit` hooks (they never undo a commit). Defaults to `logger.error`. */
+  readonly onHookError?: (error: unknown, hook: DatabaseHook) => void
+}
+
+/** {@link DatabaseConfig} with every default filled in and every value checked. */
+export interface ResolvedConfig {
+  readonly primary: ResolvedTarget
+  readonly replicas: readonly ResolvedTarget[]
+  readonly pool: { readonly max: number; readonly acquireTimeoutMs: number; readonly idleTimeoutSeconds: number }
+  readonly statementTimeoutMs: number
+  readonly appRole: string
+  readonly prepare: boolean
+  readonly logger: DatabaseLogger
+  readonly hooks: readonly DatabaseHook[]
+  readonly onHookError: (error: unknown, hook: DatabaseHook) => void
+}
+
+/** A target after resolution. */
+export type ResolvedTarget =
+  | { readonly kind: 'pglite'; readonly pglite: PGlite }
+  | { readonly kind: 'postgres'; readonly url: string | undefined; readonly options: PostgresOptions }
+
+const poolSchema = z
+  .object({
+    max: z.number().int().min(1).max(1000).default(10),
+    acquireTimeoutMs: z.number().int().min(1).max(600_000).default(10_000),
+    idleTimeoutSeconds: z.number().min(0).max(86_400).default(30),
+  })
+  .strict()
+
+const scalarSchema = z
+  .object({
+    statementTimeoutMs: z.number().int().min(0).max(86_400_000).default(30_000),
+    appRole: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case role name')
+      .default(APP_ROLE),
+    prepare: z.boolean().default(true),
+  })
+  .strict()
+
+function resolveTarget(target: unknown, where: string): ResolvedTarget {
+  if (target instanceof PGlite) return { kind: 'pglite', pglite: target }
+  if (typeof target === 'string') {
+    if (!/^postgres(ql)?:\/\//.test(target)) {
+      throw new InvalidConfigurationError(
+        `${where} must be a postgres:// URL, postgres.js options or a PGlite instance`,
+      )
+    }
+    return { kind: 'postgres', url: target, options: {} }
+  }
+  if (typeof target === 'object' && target !== null && !Array.isArray(target)) {
+    const { url, ...options } = target as PostgresOptions & { url?: unknown }
+    if (url !== undefined && typeof url !== 'string')
+      throw new InvalidConfigurationError(`${where}.url must be a string`)
+    return { kind: 'postgres', url, options }
+  }
+  throw new InvalidConfigurationError(`${where} must be a postgres:// URL, postgres.js options or a PGlite instance`)
+}
+
+/**
+ * Fills defaults and validates; nothing downstream sees a partial config.
+ * @throws InvalidConfigurationError naming the first bad value.
+ */
+export function resolveConfig(config: DatabaseConfig): ResolvedConfig {
+  if (typeof config !== 'object' || config === null) throw new InvalidConfigurationError('config must be an object')
+  if (config.primary === undefined) throw new InvalidConfigurationError('primary is required')
+  const primary = resolveTarget(config.primary, 'primary')
+  const replicasInput = config.replicas ?? []
+  if (!Array.isArray(replicasInput)) throw new InvalidConfigurationError('replicas must be an array')
+  const replicas = replicasInput.map((r, i) => resolveTarget(r, `replicas[${i}]`))
+  if (replicas.some((r) => r.kind === 'pglite'))
+    throw new InvalidConfigurationError('replicas must be PostgreSQL servers, not PGlite')
+  if (primary.kind === 'pglite' && replicas.length > 0) {
+    throw new InvalidConfigurationError('replicas cannot be used with a PGlite primary: PGlite has no replication')
+  }
+  const pool = poolSchema.safeParse(config.pool ?? {})
+  if (!pool.success) throw new InvalidConfigurationError(`pool.${describe(pool.error)}`)
+  const scalars = scalarSchema.safeParse({
+    statementTimeoutMs: config.statementTimeoutMs,
+    appRole: config.appRole,
+    prepare: config.prepare,
+  })
+  if (!scalars.success) throw new InvalidConfigurationError(describe(scalars.error))
+  const hooks = config.hooks ?? []
+  if (!Array.isArray(hooks)) throw new InvalidConfigurationError('hooks must be an array')
+  hooks.forEach((hook: DatabaseHook, i) => {
+    if (typeof hook !== 'object' || hook === null || typeof hook.name !== 'string' || hook.name === '') {
+      throw new InvalidConfigurationError(`hooks[${i}] must be an object with a non-empty name`)
+    }
+    for (const key of ['beforeWrite', 'afterWrite', 'afterCommit'] as const) {
+      if (hook[key] !== undefined && typeof hook[key] !== 'function') {
+        throw new InvalidConfigurationError(`hooks[${i}].${key} must be a function`)
+      }
+    }
+  })
+  const logger = config.logger ?? {}
+  return {
+    primary,
+    replicas,
+    pool: pool.data,
+    ...scalars.data,
+    logger,
+    hooks,
+    onHookError:
+      config.onHookError ??
+      ((error, hook) => logger.error?.(`afterCommit hook ${hook.name} failed`, { error: String(error) })),
+  }
+}
+
+function describe(error: z.ZodError): string {
+  const issue = error.issues[0]
+  if (!issue) return 'invalid configuration'
+  return `${issue.path.join('.')}: ${issue.message}`
+}

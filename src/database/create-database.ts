@@ -1,0 +1,127 @@
+import { sql } from 'drizzle-orm'
+import { parseId, parseTenantContext, type TenantContext } from './tenant-context'
+import { InvalidConfigurationError, mapDatabaseError } from '../errors'
+import { hashApiKey, looksLikeApiKey } from '../repositories/api-keys-repository'
+import { OrganizationsRepository } from '../repositories/organizations-repository'
+import { TenantRuntime } from '../tenant/runtime'
+import { TenantClient } from '../tenant/tenant-client'
+import { resolveConfig, type DatabaseConfig, type ResolvedConfig } from './config'
+import { createEngine, type Db, type Engine } from './engine'
+import { migrate, type MigrateOptions } from './migrate'
+
+/** What `db.apiKeys.verify` returns for a valid key. */
+export interface VerifiedApiKey {
+  readonly apiKeyId: string
+  readonly organizationId: string
+  readonly name: string
+  readonly scopes: readonly string[]
+}
+
+/** A configured database: the tenant entry point and the operations that are not a tenant's. */
+export interface Database {
+  /** Which engine the primary is. */
+  readonly engine: 'postgres' | 'pglite'
+  /** The tenants themselves (runs as the connecting role, outside any tenant). */
+  readonly organizations: OrganizationsRepository
+  readonly apiKeys: {
+    /**
+     * Checks a plaintext key before any tenant is known. Returns `null` for unknown, malformed,
+     * revoked or expired keys; records the key's last use otherwise. The app role sees only the one
+     * key row whose hash it presents — never other tenants' keys.
+     */
+    verify(plaintext: string): Promise<VerifiedApiKey | null>
+  }
+  /**
+   * A tenant client for `organizationId`.
+   * @throws ValidationError when the id is not a UUID or the context is malformed.
+   */
+  tenant(organizationId: string, context?: TenantContext): TenantClient
+  /** Applies the migrations to the primary (see `migrate`). */
+  migrate(options?: MigrateOptions): Promise<void>
+  /** Pool statistics of the primary. */
+  stats(): { readonly pool: { readonly inUse: number; readonly waiting: number; readonly max: number } }
+  /** Escape hatch: Drizzle over the connecting role, outside tenant context and RLS's tenant setting. */
+  readonly $primary: Db
+  /** Closes every connection (a PGlite passed in stays open: its owner closes it). Idempotent. */
+  close(): Promise<void>
+}
+
+/**
+ * Opens a database from a config: a PostgreSQL URL or postgres.js options, or a PGlite instance.
+ *
+ * @example
+ * ```ts
+ * const db = createDatabase({ primary: process.env.DATABASE_URL!, pool: { max: 20 } })
+ * const tenant = db.tenant(orgId, { actorId: user.id, requestId })
+ * ```
+ * @throws InvalidConfigurationError naming the first bad value; nothing connects before that.
+ */
+export function createDatabase(config: DatabaseConfig): Database {
+  const resolved: ResolvedConfig = resolveConfig(config)
+  const engine: Engine = createEngine(resolved.primary, resolved)
+  let closing: Promise<void> | undefined
+  const organizations = new OrganizationsRepository(() => engine.db)
+
+  return {
+    engine: engine.kind,
+    organizations,
+    apiKeys: { verify: (plaintext) => verifyApiKey(engine, resolved, plaintext) },
+    tenant(organizationId, context) {
+      const org = parseId(organizationId, 'organizationId')
+      return new TenantClient(new TenantRuntime(engine, resolved, org, parseTenantContext(context)))
+    },
+    async migrate(options) {
+      const target = resolved.primary
+      if (target.kind === 'pglite') return migrate(target.pglite, options)
+      if (target.url === undefined) {
+        throw new InvalidConfigurationError('migrate() needs the primary as a URL (or call migrate(url) yourself)')
+      }
+      return migrate(target.url, options)
+    },
+    stats: () => ({ pool: { ...engine.stats(), max: resolved.primary.kind === 'pglite' ? 1 : resolved.pool.max } }),
+    $primary: engine.db,
+    close() {
+      closing ??= engine.close()
+      return closing
+    },
+  }
+}
+
+async function verifyApiKey(engine: Engine, config: ResolvedConfig, plaintext: string): Promise<VerifiedApiKey | null> {
+  if (!looksLikeApiKey(plaintext)) return null
+  const hash = hashApiKey(plaintext)
+  const settings = { role: config.appRole, organizationId: '', actorId: '', apiKeyId: '', requestId: '', ip: '' }
+  try {
+    return await engine.unit(settings, { readOnly: false }, async (db) => {
+      await db.execute(sql`select set_config('app.api_key_hash', ${hash}, true)`)
+      const found = await db.execute(
+        sql`select id, organization_id, name, scopes, (revoked_at is null and (expires_at is null or expires_at > now())) as usable
+            from api_keys where key_hash = ${hash}`,
+      )
+      const row = rowsOf<KeyRow>(found)[0]
+      if (!row || !row.usable) return null
+      // Recording the use is ordinary tenant work: switch the transaction to the key's tenant.
+      await db.execute(
+        sql`select set_config('app.organization_id', ${row.organization_id}, true), set_config('app.api_key_id', ${row.id}, true), set_config('app.api_key_hash', '', true)`,
+      )
+      await db.execute(sql`update api_keys set last_used_at = now() where id = ${row.id}`)
+      return { apiKeyId: row.id, organizationId: row.organization_id, name: row.name, scopes: row.scopes }
+    })
+  } catch (error) {
+    throw mapDatabaseError(error)
+  }
+}
+
+interface KeyRow {
+  id: string
+  organization_id: string
+  name: string
+  scopes: string[]
+  usable: boolean
+}
+
+// postgres.js returns the rows array itself; PGlite returns { rows }.
+function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[]
+  return ((result as { rows?: T[] }).rows ?? []) as T[]
+}

@@ -1,0 +1,61 @@
+import { InvalidConfigurationError } from '../errors'
+import { parseId, parseTenantContext, type TenantContext } from './tenant-context'
+import type { TenantClient } from '../tenant/tenant-client'
+import { createDatabase, type Database } from './create-database'
+
+let shared: Database | undefined
+
+/**
+ * The process-wide database configured from the environment: `DATABASE_URL` (primary) and
+ * `DATABASE_REPLICA_URLS` (comma-separated). Created on first use.
+ * @throws InvalidConfigurationError when `DATABASE_URL` is not set.
+ */
+export function getDefaultDatabase(): Database {
+  if (shared) return shared
+  const url = process.env.DATABASE_URL
+  if (!url) {
+    throw new InvalidConfigurationError(
+      'DATABASE_URL is not set: set it, or pass a database: createTenantClient(orgId, context, { database })',
+    )
+  }
+  const replicas = (process.env.DATABASE_REPLICA_URLS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+  shared = createDatabase({ primary: url, replicas })
+  return shared
+}
+
+/** Closes the process-wide database, if one was opened. */
+export async function closeDefaultDatabase(): Promise<void> {
+  const db = shared
+  shared = undefined
+  await db?.close()
+}
+
+/** Options of {@link createTenantClient}. */
+export interface TenantClientOptions {
+  /** The database to use instead of the one configured from `DATABASE_URL`. */
+  readonly database?: Database
+}
+
+/**
+ * A tenant client: repositories scoped to one organization, with the audit context.
+ *
+ * @example
+ * ```ts
+ * const tenant = createTenantClient(orgId, { actorId: user.id, ip, requestId })
+ * const hits = await tenant.contacts.search('jon smth', { limit: 20 })
+ * ```
+ * @throws ValidationError when `organizationId` is not a UUID or the context is malformed.
+ * @throws InvalidConfigurationError when no database is passed and `DATABASE_URL` is not set.
+ */
+export function createTenantClient(
+  organizationId: string,
+  context: TenantContext = {},
+  options: TenantClientOptions = {},
+): TenantClient {
+  parseId(organizationId, 'organizationId')
+  parseTenantContext(context)
+  return (options.database ?? getDefaultDatabase()).tenant(organizationId, context)
+}

@@ -1,0 +1,181 @@
+import type { PGlite } from '@electric-sql/pglite'
+import { createTableRelationsHelpers, extractTablesRelationalConfig, sql as dsql, type Logger } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import { PgDialect } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { drizzle as drizzlePostgres, PostgresJsDatabase, PostgresJsSession } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+import * as schema from '../schema/drizzle-schema'
+import { AcquireTimeoutError, mapDatabaseError } from '../errors'
+import type { ResolvedConfig, ResolvedTarget } from './config'
+
+/** The Drizzle schema the library queries with (tables + relations). */
+export type Schema = typeof schema
+
+/** A Drizzle database or transaction over the library's schema, on either engine. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>
+
+/** The transaction-local settings of a unit of work, in the order of {@link SETTINGS_SQL}'s parameters. */
+export interface UnitSettings {
+  readonly role: string
+  readonly organizationId: string
+  readonly actorId: string
+  readonly apiKeyId: string
+  readonly requestId: string
+  readonly ip: string
+}
+
+// One statement sets everything, transaction-locally (never session SET: it would leak through
+// PgBouncer transaction pooling). The text is constant, so it is prepared once per connection.
+const SETTINGS_SQL =
+  "select set_config('role', $1, true), set_config('app.organization_id', $2, true), " +
+  "set_config('app.actor_id', $3, true), set_config('app.api_key_id', $4, true), " +
+  "set_config('app.request_id', $5, true), set_config('app.ip', $6, true)"
+
+const settingsParams = (s: UnitSettings) => [s.role, s.organizationId, s.actorId, s.apiKeyId, s.requestId, s.ip]
+
+/** A database engine: where units of work run. */
+export interface Engine {
+  readonly kind: 'postgres' | 'pglite'
+  /** Drizzle over the connecting (owner) role, outside any tenant context. */
+  readonly db: Db
+  /**
+   * Runs `fn` in one transaction whose first statement applies `settings`. Driver errors are mapped
+   * to library errors; a throw rolls everything back.
+   */
+  unit<T>(settings: UnitSettings, options: { readonly readOnly: boolean }, fn: (db: Db) => Promise<T>): Promise<T>
+  close(): Promise<void>
+  /** Pool statistics (postgres only). */
+  stats(): { readonly inUse: number; readonly waiting: number }
+}
+
+function queryLogger(config: ResolvedConfig): Logger | undefined {
+  const debug = config.logger.debug
+  if (!debug) return undefined
+  return { logQuery: (query, params) => debug.call(config.logger, 'query', { sql: query, params }) }
+}
+
+/** Opens the engine for a resolved target. */
+export function createEngine(target: ResolvedTarget, config: ResolvedConfig): Engine {
+  return target.kind === 'pglite' ? pgliteEngine(target.pglite, config) : postgresEngine(target, config)
+}
+
+function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, config: ResolvedConfig): Engine {
+  const options: postgres.Options<Record<string, postgres.PostgresType>> = {
+    onnotice: () => {},
+    ...target.options,
+    max: config.pool.max,
+    idle_timeout: config.pool.idleTimeoutSeconds,
+    prepare: config.prepare,
+    connection: {
+      application_name: 'callsheet-db',
+      ...target.options.connection,
+      ...(config.statementTimeoutMs > 0 ? { statement_timeout: config.statementTimeoutMs } : {}),
+    },
+  }
+  const client = target.url === undefined ? postgres(options) : postgres(target.url, options)
+  const logger = queryLogger(config)
+  // drizzle() installs its type parsers on the client's shared options, so reserved connections
+  // (which reuse the pool's connections) parse the same way.
+  const db = drizzlePostgres(client, { schema, ...(logger ? { logger } : {}) }) as unknown as Db
+  const dialect = new PgDialect()
+  const tables = extractTablesRelationalConfig(schema, createTableRelationsHelpers)
+  const relational = { fullSchema: schema, schema: tables.tables, tableNamesMap: tables.tableNamesMap }
+  let waiting = 0
+  let inUse = 0
+
+  async function acquire(): Promise<postgres.ReservedSql> {
+    waiting++
+    let timer: NodeJS.Timeout | undefined
+    let timedOut = false
+    const reserving = client.reserve()
+    try {
+      return await Promise.race([
+        reserving,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            timedOut = true
+            reject(new AcquireTimeoutError(config.pool.acquireTimeoutMs))
+          }, config.pool.acquireTimeoutMs)
+        }),
+      ])
+    } catch (error) {
+      // postgres.js cannot cancel a queued reservation: hand the connection straight back when it comes.
+      if (timedOut)
+        reserving.then(
+          (c) => c.release(),
+          () => undefined,
+        )
+      throw error
+    } finally {
+      clearTimeout(timer)
+      waiting--
+    }
+  }
+
+  return {
+    kind: 'postgres',
+    db,
+    stats: () => ({ inUse, waiting }),
+    async unit(settings, { readOnly }, fn) {
+      let conn: postgres.ReservedSql
+      try {
+        conn = await acquire()
+      } catch (error) {
+        throw mapDatabaseError(error)
+      }
+      inUse++
+      let open = true
+      try {
+        // BEGIN, the settings and the first query of `fn` are pipelined: postgres.js writes them in
+        // one packet, so the unit costs one round trip plus the COMMIT.
+        const begin = conn.unsafe(readOnly ? 'begin read only' : 'begin').execute()
+        const settingsApplied = conn.unsafe(SETTINGS_SQL, settingsParams(settings)).execute()
+        const session = new PostgresJsSession(conn, dialect, relational as never, logger ? { logger } : {})
+        const txDb = new PostgresJsDatabase<Schema>(dialect, session, relational as never) as unknown as Db
+        const work = fn(txDb)
+        work.catch(() => undefined) // reported below, after the settings' own errors
+        await begin
+        await settingsApplied
+        const result = await work
+        await conn.unsafe('commit')
+        open = false
+        return result
+      } catch (error) {
+        if (open) await conn.unsafe('rollback').catch(() => undefined)
+        throw mapDatabaseError(error)
+      } finally {
+        inUse--
+        conn.release()
+      }
+    },
+    async close() {
+      await client.end({ timeout: 5 })
+    },
+  }
+}
+
+function pgliteEngine(pg: PGlite, config: ResolvedConfig): Engine {
+  const logger = queryLogger(config)
+  const db = drizzlePglite(pg, { schema, ...(logger ? { logger } : {}) }) as unknown as Db
+  return {
+    kind: 'pglite',
+    db,
+    stats: () => ({ inUse: 0, waiting: 0 }),
+    async unit(settings, { readOnly }, fn) {
+      try {
+        return await db.transaction(async (tx) => {
+          if (readOnly) await tx.execute(dsql`set transaction read only`)
+          await tx.execute(
+            dsql`select set_config('role', ${settings.role}, true), set_config('app.organization_id', ${settings.organizationId}, true), set_config('app.actor_id', ${settings.actorId}, true), set_config('app.api_key_id', ${settings.apiKeyId}, true), set_config('app.request_id', ${settings.requestId}, true), set_config('app.ip', ${settings.ip}, true)`,
+          )
+          return fn(tx as unknown as Db)
+        })
+      } catch (error) {
+        throw mapDatabaseError(error)
+      }
+    },
+    // The caller owns the PGlite instance it passed in.
+    async close() {},
+  }
+}

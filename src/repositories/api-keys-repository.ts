@@ -1,0 +1,134 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { and, eq, isNull, sql } from 'drizzle-orm'
+import { z } from 'zod'
+import { parseId, uuidSchema } from '../database/tenant-context'
+import { ValidationError } from '../errors'
+import { apiKeys } from '../schema/api-keys'
+import type { ApiKey } from '../schema/types'
+import { apiKeyInsertSchema, apiKeyUpdateSchema } from '../schema/zod'
+import type { TenantRuntime } from '../tenant/runtime'
+import { optionalIdFilter, textFilter, type OneOrMany } from './filters'
+import { TenantRepository } from './tenant-repository'
+
+/** The recognisable start of every key this library issues. */
+export const API_KEY_PREFIX = 'csk_'
+const KEY_PATTERN = /^csk_[0-9a-f]{64}$/
+
+/** A new API key: its name, scopes and optional expiry. The secret is generated. */
+export interface CreateApiKeyInput {
+  readonly name: string
+  readonly scopes?: readonly string[]
+  readonly expiresAt?: Date | null
+  readonly createdBy?: string | null
+}
+export type UpdateApiKeyInput = z.input<typeof apiKeyUpdateSchema>
+export interface ApiKeyFilter {
+  readonly name?: OneOrMany<string>
+  readonly createdBy?: OneOrMany<string> | null
+}
+export type ApiKeySort = 'createdAt' | 'name'
+
+/** What `apiKeys.create` returns: the stored row plus the plaintext key, shown this once only. */
+export type CreatedApiKey = ApiKey & {
+  /** `csk_` + 64 hex characters (256 bits of randomness). Only its SHA-256 is stored. */
+  readonly plaintext: string
+}
+
+const createInputSchema = z
+  .object({
+    name: z.string().min(1).max(200),
+    scopes: z.array(z.string().min(1).max(100)).max(64).default([]),
+    expiresAt: z.date().nullish(),
+    createdBy: uuidSchema.nullish(),
+  })
+  .strict()
+
+const filterSchema = z.object({ name: textFilter(200), createdBy: optionalIdFilter }).strict()
+
+/** SHA-256 of a plaintext key, as stored in `api_keys.key_hash`. */
+export const hashApiKey = (plaintext: string): string => createHash('sha256').update(plaintext).digest('hex')
+
+/** Whether a string has the shape of a key this library issues. */
+export const looksLikeApiKey = (value: unknown): value is string => typeof value === 'string' && KEY_PATTERN.test(value)
+
+/** API keys of the tenant. Keys are revoked, not soft-deleted. */
+export class ApiKeysRepository extends TenantRepository<
+  ApiKey,
+  CreateApiKeyInput,
+  UpdateApiKeyInput,
+  ApiKeyFilter,
+  ApiKeySort
+> {
+  constructor(runtime: TenantRuntime) {
+    super(runtime, {
+      entity: 'apiKeys',
+      table: apiKeys,
+      softDelete: false,
+      createSchema: apiKeyInsertSchema,
+      updateSchema: apiKeyUpdateSchema.strict(),
+      filterSchema,
+      filterColumns: { name: apiKeys.name, createdBy: apiKeys.createdBy },
+      sortColumns: { createdAt: apiKeys.createdAt, name: apiKeys.name },
+      defaultSort: 'createdAt',
+    })
+  }
+
+  /**
+   * Issues a key. The plaintext is returned this once; only its SHA-256 is stored.
+   *
+   * @example
+   * ```ts
+   * const { plaintext } = await tenant.apiKeys.create({ name: 'extractor', scopes: ['uploads:write'] })
+   * ```
+   * @throws ValidationError on bad input.
+   */
+  override async create(input: CreateApiKeyInput): Promise<CreatedApiKey> {
+    const parsed = this.parseCreate(input, 'input') as unknown as z.output<typeof createInputSchema>
+    const secret = randomBytes(32).toString('hex')
+    const plaintext = `${API_KEY_PREFIX}${secret}`
+    const values = { ...parsed, prefix: `${API_KEY_PREFIX}${secret.slice(0, 8)}`, keyHash: hashApiKey(plaintext) }
+    const apiKey = await this.runtime.write(async (db, unit) => {
+      const [row] = await this.insertRows(db, unit, [values], 'create')
+      return row as ApiKey
+    })
+    return { ...apiKey, plaintext }
+  }
+
+  /**
+   * Not offered: each key's plaintext must reach its owner, so keys are issued one `create` at a time.
+   * @throws ValidationError always.
+   */
+  override async createMany(): Promise<never> {
+    throw new ValidationError('API keys are issued one at a time with create(): each plaintext is shown once', [
+      { path: [], message: 'not supported' },
+    ])
+  }
+
+  /**
+   * Revokes a key: `db.apiKeys.verify` refuses it from then on. Revoking a revoked key changes nothing.
+   * @throws NotFoundError when no key has this id for this tenant.
+   */
+  async revoke(id: string): Promise<ApiKey> {
+    const key = parseId(id)
+    const revoked = await this.runtime.write(async (db, unit) => {
+      const [row] = await this.runtime.hooked(
+        unit,
+        { entity: 'apiKeys', operation: 'update', ids: [key], values: [{ revokedAt: 'now()' }] },
+        (v) => v,
+        async () =>
+          (await db
+            .update(apiKeys)
+            .set({ revokedAt: sql`now()` })
+            .where(and(this.tenantScope(), eq(apiKeys.id, key), isNull(apiKeys.revokedAt)))
+            .returning()) as Record<string, unknown>[],
+      )
+      return row as ApiKey | undefined
+    })
+    return revoked ?? this.getById(id)
+  }
+
+  protected override parseCreate(input: unknown, what: string): Record<string, unknown> {
+    const parsed = super.parseCreateWith(createInputSchema, input, what)
+    return parsed
+  }
+}

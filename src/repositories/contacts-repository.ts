@@ -1,0 +1,130 @@
+import { and, asc, desc, eq, getTableColumns, isNull, sql } from 'drizzle-orm'
+import { z } from 'zod'
+import { parseId, uuidSchema } from '../database/tenant-context'
+import { contacts } from '../schema/contacts'
+import type { Contact } from '../schema/types'
+import { contactInsertSchema, contactUpdateSchema } from '../schema/zod'
+import type { TenantRuntime } from '../tenant/runtime'
+import { idFilter, optionalIdFilter, textFilter, type OneOrMany } from './filters'
+import { TenantRepository } from './tenant-repository'
+import { hasNul, validate } from './validate'
+import { ValidationError } from '../errors'
+
+export type CreateContactInput = z.input<typeof contactInsertSchema>
+export type UpdateContactInput = z.input<typeof contactUpdateSchema>
+export interface ContactFilter {
+  readonly productionId?: OneOrMany<string>
+  readonly departmentId?: OneOrMany<string> | null
+  readonly uploadId?: OneOrMany<string> | null
+  readonly email?: OneOrMany<string>
+  readonly role?: OneOrMany<string>
+}
+export type ContactSort = 'createdAt' | 'updatedAt' | 'name'
+
+/** Options of `contacts.search`. */
+export interface ContactSearchOptions {
+  /** Only contacts of this production. */
+  readonly productionId?: string
+  /**
+   * At most this many results, 1–100.
+   * @default 20
+   */
+  readonly limit?: number
+  /**
+   * Minimum trigram similarity, 0–1 (pg_trgm's `%` threshold for this search).
+   * @default 0.3
+   */
+  readonly threshold?: number
+}
+
+/** A search hit: the contact and its similarity to the search text (0–1). */
+export type ContactSearchHit = Contact & { readonly score: number }
+
+const filterSchema = z
+  .object({
+    productionId: idFilter,
+    departmentId: optionalIdFilter,
+    uploadId: optionalIdFilter,
+    email: textFilter(320),
+    role: textFilter(200),
+  })
+  .strict()
+
+const searchSchema = z
+  .object({
+    text: z
+      .string()
+      .transform((s) => s.trim())
+      .pipe(z.string().min(1, 'search text must not be blank').max(200)),
+    productionId: uuidSchema.optional(),
+    limit: z.number().int().min(1).max(100).default(20),
+    threshold: z.number().min(0).max(1).optional(),
+  })
+  .strict()
+
+/** Crew and cast contacts of the tenant's productions. */
+export class ContactsRepository extends TenantRepository<
+  Contact,
+  CreateContactInput,
+  UpdateContactInput,
+  ContactFilter,
+  ContactSort
+> {
+  constructor(runtime: TenantRuntime) {
+    super(runtime, {
+      entity: 'contacts',
+      table: contacts,
+      softDelete: true,
+      createSchema: contactInsertSchema,
+      updateSchema: contactUpdateSchema,
+      filterSchema,
+      filterColumns: {
+        productionId: contacts.productionId,
+        departmentId: contacts.departmentId,
+        uploadId: contacts.uploadId,
+        email: contacts.email,
+        role: contacts.role,
+      },
+      sortColumns: { createdAt: contacts.createdAt, updatedAt: contacts.updatedAt, name: contacts.name },
+      defaultSort: 'createdAt',
+    })
+  }
+
+  /**
+   * Live contacts whose name is similar to `text` (pg_trgm), best first; served by the trigram index.
+   *
+   * @example
+   * ```ts
+   * const hits = await tenant.contacts.search('jon smth', { limit: 20 })
+   * ```
+   * @throws ValidationError on blank, over-long or NUL-bearing text, or a bad limit / threshold.
+   */
+  async search(text: string, options: ContactSearchOptions = {}): Promise<ContactSearchHit[]> {
+    if (hasNul(text))
+      throw new ValidationError('search text must not contain NUL characters', [
+        { path: ['text'], message: 'contains NUL' },
+      ])
+    const input = validate(searchSchema, { text, ...options }, 'contact search')
+    const productionId = input.productionId === undefined ? undefined : parseId(input.productionId, 'productionId')
+    return this.runtime.read(async (db) => {
+      if (input.threshold !== undefined) {
+        await db.execute(sql`select set_config('pg_trgm.similarity_threshold', ${String(input.threshold)}, true)`)
+      }
+      const score = sql<number>`similarity(${contacts.name}, ${input.text})`.mapWith(Number)
+      const rows = await db
+        .select({ ...getTableColumns(contacts), score })
+        .from(contacts)
+        .where(
+          and(
+            eq(contacts.organizationId, this.runtime.organizationId),
+            isNull(contacts.deletedAt),
+            sql`${contacts.name} % ${input.text}`,
+            productionId === undefined ? undefined : eq(contacts.productionId, productionId),
+          ),
+        )
+        .orderBy(desc(score), asc(contacts.id))
+        .limit(input.limit)
+      return rows
+    })
+  }
+}

@@ -1,0 +1,45 @@
+import { z } from 'zod'
+import { departments } from '../schema/departments'
+import type { Department } from '../schema/types'
+import { departmentInsertSchema, departmentUpdateSchema } from '../schema/zod'
+import type { TenantRuntime } from '../tenant/runtime'
+import { textFilter, type OneOrMany } from './filters'
+import { TenantRepository } from './tenant-repository'
+
+export type CreateDepartmentInput = z.input<typeof departmentInsertSchema>
+export type UpdateDepartmentInput = z.input<typeof departmentUpdateSchema>
+export interface DepartmentFilter {
+  readonly code?: OneOrMany<string>
+  readonly name?: OneOrMany<string>
+}
+export type DepartmentSort = 'sortOrder' | 'name' | 'code' | 'createdAt'
+
+const filterSchema = z.object({ code: textFilter(50), name: textFilter(200) }).strict()
+
+/** Departments of the tenant (Camera, Grip, …). */
+export class DepartmentsRepository extends TenantRepository<
+  Department,
+  CreateDepartmentInput,
+  UpdateDepartmentInput,
+  DepartmentFilter,
+  DepartmentSort
+> {
+  constructor(runtime: TenantRuntime) {
+    super(runtime, {
+      entity: 'departments',
+      table: departments,
+      softDelete: true,
+      createSchema: departmentInsertSchema,
+      updateSchema: departmentUpdateSchema,
+      filterSchema,
+      filterColumns: { code: departments.code, name: departments.name },
+      sortColumns: {
+        sortOrder: departments.sortOrder,
+        name: departments.name,
+        code: departments.code,
+        createdAt: departments.createdAt,
+      },
+      defaultSort: 'sortOrder',
+    })
+  }
+}

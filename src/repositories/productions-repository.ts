@@ -1,0 +1,166 @@
+import { and, asc, count, eq, isNull, sql } from 'drizzle-orm'
+import { z } from 'zod'
+import { parseId } from '../database/tenant-context'
+import { NotFoundError } from '../errors'
+import { contacts } from '../schema/contacts'
+import { PRODUCTION_STATUSES, productions, type ProductionStatus } from '../schema/productions'
+import type { Contact, Production } from '../schema/types'
+import { uploads } from '../schema/uploads'
+import { productionInsertSchema, productionUpdateSchema } from '../schema/zod'
+import type { ActiveUnit, TenantRuntime } from '../tenant/runtime'
+import type { Db } from '../database/engine'
+import { oneOrMany, optionalIdFilter, textFilter, type OneOrMany } from './filters'
+import { TenantRepository, type FindManyOptions, type Page } from './tenant-repository'
+
+export type CreateProductionInput = z.input<typeof productionInsertSchema>
+export type UpdateProductionInput = z.input<typeof productionUpdateSchema>
+export interface ProductionFilter {
+  readonly status?: OneOrMany<ProductionStatus>
+  readonly code?: OneOrMany<string>
+  readonly createdBy?: OneOrMany<string> | null
+}
+export type ProductionSort = 'createdAt' | 'updatedAt' | 'title' | 'status'
+
+/** A production with its live contacts. */
+export type ProductionWithContacts = Production & { readonly contacts: Contact[] }
+/** A production with the number of its live contacts. */
+export type ProductionWithContactCount = Production & { readonly contactCount: number }
+
+const filterSchema = z
+  .object({ status: oneOrMany(z.enum(PRODUCTION_STATUSES)), code: textFilter(50), createdBy: optionalIdFilter })
+  .strict()
+
+/** Productions of the tenant. Soft-deleting one soft-deletes its contacts and uploads with it. */
+export class ProductionsRepository extends TenantRepository<
+  Production,
+  CreateProductionInput,
+  UpdateProductionInput,
+  ProductionFilter,
+  ProductionSort
+> {
+  constructor(runtime: TenantRuntime) {
+    super(runtime, {
+      entity: 'productions',
+      table: productions,
+      softDelete: true,
+      createSchema: productionInsertSchema,
+      updateSchema: productionUpdateSchema,
+      filterSchema,
+      filterColumns: { status: productions.status, code: productions.code, createdBy: productions.createdBy },
+      sortColumns: {
+        createdAt: productions.createdAt,
+        updatedAt: productions.updatedAt,
+        title: productions.title,
+        status: productions.status,
+      },
+      defaultSort: 'createdAt',
+    })
+  }
+
+  /**
+   * Soft-deletes the production and, in the same transaction, its live contacts and uploads — tagged,
+   * so that `restore` brings back exactly those and not rows deleted earlier on their own.
+   * @throws NotFoundError when no live production has this id for this tenant.
+   */
+  override async softDelete(id: string): Promise<Production> {
+    const key = parseId(id)
+    return this.runtime.write(async (db, unit) => {
+      const row = await this.softDeleteIn(db, unit, key)
+      if (!row) throw new NotFoundError('productions', id)
+      for (const child of [contacts, uploads] as const) {
+        await this.runtime.hooked(
+          unit,
+          { entity: child === contacts ? 'contacts' : 'uploads', operation: 'softDelete', ids: [], values: [] },
+          (v) => v,
+          async () =>
+            db
+              .update(child)
+              .set({ deletedAt: sql`now()`, deletedWith: key })
+              .where(
+                and(
+                  eq(child.organizationId, this.runtime.organizationId),
+                  eq(child.productionId, key),
+                  isNull(child.deletedAt),
+                ),
+              )
+              .returning({ id: child.id }),
+        )
+      }
+      return row
+    })
+  }
+
+  /**
+   * Restores the production and exactly the contacts and uploads its soft delete took along.
+   * @throws NotFoundError when no soft-deleted production has this id for this tenant.
+   * @throws ConflictError when a live production now has the same code.
+   */
+  override async restore(id: string): Promise<Production> {
+    return super.restore(id)
+  }
+
+  protected override async restoreIn(db: Db, unit: ActiveUnit, key: string): Promise<Production | undefined> {
+    const row = await super.restoreIn(db, unit, key)
+    if (!row) return undefined
+    for (const child of [contacts, uploads] as const) {
+      await this.runtime.hooked(
+        unit,
+        { entity: child === contacts ? 'contacts' : 'uploads', operation: 'restore', ids: [], values: [] },
+        (v) => v,
+        async () =>
+          db
+            .update(child)
+            .set({ deletedAt: null, deletedWith: null })
+            .where(
+              and(
+                eq(child.organizationId, this.runtime.organizationId),
+                eq(child.productionId, key),
+                eq(child.deletedWith, key),
+              ),
+            )
+            .returning({ id: child.id }),
+      )
+    }
+    return row
+  }
+
+  /**
+   * A live production with its live contacts (ordered by name), in one query; `undefined` when it
+   * does not exist for this tenant.
+   * @throws ValidationError when `id` is not a UUID.
+   */
+  async findWithContacts(id: string): Promise<ProductionWithContacts | undefined> {
+    const key = parseId(id)
+    return this.runtime.read(async (db) => {
+      const row = await db.query.productions.findFirst({
+        where: and(
+          eq(productions.organizationId, this.runtime.organizationId),
+          eq(productions.id, key),
+          isNull(productions.deletedAt),
+        ),
+        with: {
+          contacts: {
+            where: and(eq(contacts.organizationId, this.runtime.organizationId), isNull(contacts.deletedAt)),
+            orderBy: [asc(contacts.name), asc(contacts.id)],
+          },
+        },
+      })
+      return row as ProductionWithContacts | undefined
+    })
+  }
+
+  /**
+   * A page of productions, each with its number of live contacts, in one query.
+   * @throws ValidationError as `findMany`.
+   */
+  async findManyWithContactCounts(
+    options: FindManyOptions<ProductionFilter, ProductionSort> = {},
+  ): Promise<Page<ProductionWithContactCount>> {
+    const contactCount = sql<number>`(${this.countContacts()})`.mapWith(Number).as('contact_count')
+    return this.page<ProductionWithContactCount>(options, { contactCount })
+  }
+
+  private countContacts() {
+    return sql`select ${count()} from ${contacts} where ${contacts.organizationId} = ${productions.organizationId} and ${contacts.productionId} = ${productions.id} and ${contacts.deletedAt} is null`
+  }
+}

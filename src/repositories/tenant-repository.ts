@@ -1,0 +1,503 @@
+import { and, asc, count, desc, eq, getTableColumns, inArray, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
+import type { z } from 'zod'
+import type { EntityName } from '../audit/hooks'
+import type { Db } from '../database/engine'
+import { parseId } from '../database/tenant-context'
+import { ConflictError, NotFoundError, ValidationError, isCallsheetDbError } from '../errors'
+import type { ActiveUnit, TenantRuntime } from '../tenant/runtime'
+import { newId } from '../tenant/runtime'
+import { hasNul, validate, validateRows } from './validate'
+
+/** Which rows a read sees with respect to soft delete. */
+export type DeletedFilter = 'exclude' | 'include' | 'only'
+
+/** Options of single-row reads. */
+export interface FindOptions {
+  /**
+   * Soft-deleted rows: hidden (`'exclude'`), shown too (`'include'`), or only them (`'only'`).
+   * @default 'exclude'
+   */
+  readonly deleted?: DeletedFilter
+}
+
+/** Options of {@link TenantRepository.findMany}. */
+export interface FindManyOptions<TFilter, TSort extends string> extends FindOptions {
+  /** Equality filters (an array means any of) on the repository's filterable columns. */
+  readonly where?: TFilter
+  /** A column of the repository's sort allow-list. */
+  readonly orderBy?: TSort
+  /** @default 'asc' */
+  readonly direction?: 'asc' | 'desc'
+  /**
+   * Page size, 1–1000.
+   * @default 50
+   */
+  readonly limit?: number
+  /** The `nextCursor` of the previous page; must be used with the same `orderBy` and `direction`. */
+  readonly cursor?: string
+}
+
+/** One page of {@link TenantRepository.findMany}. */
+export interface Page<TRow> {
+  readonly rows: TRow[]
+  /** Pass as `cursor` for the next page; `null` on the last page. */
+  readonly nextCursor: string | null
+}
+
+/** Options of {@link TenantRepository.createMany}. */
+export interface CreateManyOptions {
+  /**
+   * Rows per INSERT statement; capped so a statement stays under PostgreSQL's 65,534 parameters.
+   * @default the largest that fits
+   */
+  readonly chunkSize?: number
+}
+
+const MAX_PARAMETERS = 65_534
+const MAX_LIMIT = 1000
+const DEFAULT_LIMIT = 50
+
+/** What a repository is made of. Column maps use the Drizzle (camelCase) keys. */
+export interface RepositoryDefinition<TFilter, TSort extends string> {
+  readonly entity: EntityName
+  readonly table: PgTable
+  readonly softDelete: boolean
+  readonly createSchema: z.ZodType
+  readonly updateSchema: z.ZodType
+  readonly filterSchema: z.ZodType<TFilter>
+  readonly filterColumns: { readonly [K in keyof TFilter]-?: PgColumn }
+  /** NOT NULL columns only: keyset pagination cannot order by a nullable column. */
+  readonly sortColumns: { readonly [K in TSort]: PgColumn }
+  readonly defaultSort: TSort
+}
+
+interface TenantColumns {
+  id: PgColumn
+  organizationId: PgColumn
+  deletedAt?: PgColumn
+}
+
+/**
+ * The shared vocabulary of every tenant repository: `findById`, `getById`, `findMany`, `count`,
+ * `create`, `createMany`, `update`, `softDelete`, `restore`, `purge`. Every query carries
+ * `organization_id = <tenant>` and runs under row-level security as the app role.
+ */
+export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFilter, TSort extends string> {
+  protected readonly columns: TenantColumns
+
+  constructor(
+    protected readonly runtime: TenantRuntime,
+    protected readonly def: RepositoryDefinition<TFilter, TSort>,
+  ) {
+    this.columns = getTableColumns(def.table) as unknown as TenantColumns
+  }
+
+  /**
+   * The row with this id, or `undefined` when it does not exist for this tenant.
+   * @throws ValidationError when `id` is not a UUID.
+   */
+  async findById(id: string, options: FindOptions = {}): Promise<TRow | undefined> {
+    const key = parseId(id)
+    const deleted = this.deletedOption(options.deleted)
+    return this.runtime.read(async (db) => {
+      const rows = await db
+        .select()
+        .from(this.def.table)
+        .where(and(this.tenantScope(), eq(this.columns.id, key), this.deletedCondition(deleted)))
+        .limit(1)
+      return rows[0] as TRow | undefined
+    })
+  }
+
+  /**
+   * The row with this id.
+   * @throws NotFoundError when it does not exist for this tenant.
+   * @throws ValidationError when `id` is not a UUID.
+   */
+  async getById(id: string, options: FindOptions = {}): Promise<TRow> {
+    const row = await this.findById(id, options)
+    if (!row) throw new NotFoundError(this.def.entity, id)
+    return row
+  }
+
+  /**
+   * A page of rows, filtered and ordered on allow-listed columns, with keyset pagination.
+   * @throws ValidationError on an unknown filter or sort column, a bad limit or a tampered cursor.
+   */
+  async findMany(options: FindManyOptions<TFilter, TSort> = {}): Promise<Page<TRow>> {
+    return this.page<TRow>(options, {})
+  }
+
+  /** findMany with extra computed columns (one query). */
+  protected async page<R extends { id: string }>(
+    options: FindManyOptions<TFilter, TSort>,
+    extra: Record<string, SQL.Aliased | SQL>,
+  ): Promise<Page<R>> {
+    const sortKey = options.orderBy ?? this.def.defaultSort
+    const sortColumn =
+      typeof sortKey === 'string' && Object.hasOwn(this.def.sortColumns, sortKey)
+        ? (this.def.sortColumns as Record<string, PgColumn>)[sortKey]
+        : undefined
+    if (!sortColumn) {
+      throw new ValidationError(
+        `cannot order ${this.def.entity} by ${JSON.stringify(sortKey)}: use one of ${Object.keys(this.def.sortColumns).join(', ')}`,
+        [{ path: ['orderBy'], message: 'not a sortable column' }],
+      )
+    }
+    const direction = options.direction ?? 'asc'
+    if (direction !== 'asc' && direction !== 'desc') {
+      throw new ValidationError(`direction must be 'asc' or 'desc'`, [{ path: ['direction'], message: 'invalid' }])
+    }
+    const limit = options.limit ?? DEFAULT_LIMIT
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+      throw new ValidationError(`limit must be an integer from 1 to ${MAX_LIMIT}, got ${String(limit)}`, [
+        { path: ['limit'], message: 'out of range' },
+      ])
+    }
+    const where = this.filterConditions(options.where)
+    const deleted = this.deletedOption(options.deleted)
+    const after =
+      options.cursor === undefined ? undefined : this.cursorCondition(options.cursor, sortKey, direction, sortColumn)
+    const order =
+      direction === 'asc' ? [asc(sortColumn), asc(this.columns.id)] : [desc(sortColumn), desc(this.columns.id)]
+    const rows = (await this.runtime.read((db) =>
+      db
+        .select({ ...getTableColumns(this.def.table), ...extra })
+        .from(this.def.table)
+        .where(and(this.tenantScope(), this.deletedCondition(deleted), ...where, after))
+        .orderBy(...order)
+        .limit(limit + 1),
+    )) as unknown as R[]
+    const hasMore = rows.length > limit
+    if (hasMore) rows.pop()
+    const last = rows.at(-1)
+    const nextCursor =
+      hasMore && last ? encodeCursor(sortKey, direction, (last as Record<string, unknown>)[sortKey], last.id) : null
+    return { rows, nextCursor }
+  }
+
+  /**
+   * How many rows match.
+   * @throws ValidationError on an unknown filter.
+   */
+  async count(options: Pick<FindManyOptions<TFilter, TSort>, 'where' | 'deleted'> = {}): Promise<number> {
+    const where = this.filterConditions(options.where)
+    const deleted = this.deletedOption(options.deleted)
+    const [row] = await this.runtime.read((db) =>
+      db
+        .select({ n: count() })
+        .from(this.def.table)
+        .where(and(this.tenantScope(), this.deletedCondition(deleted), ...where)),
+    )
+    return Number(row?.n ?? 0)
+  }
+
+  /**
+   * Inserts one row for this tenant.
+   * @throws ValidationError on bad input (nothing is written).
+   * @throws ForeignKeyViolationError when a referenced row is not this tenant's.
+   * @throws UniqueViolationError when a live row already has a unique value.
+   */
+  async create(input: TCreate): Promise<TRow> {
+    const values = this.parseCreate(input, 'input')
+    return this.runtime.write(async (db, unit) => {
+      const [row] = await this.insertRows(db, unit, [values], 'create')
+      return row as TRow
+    })
+  }
+
+  /**
+   * Inserts many rows in one transaction, all or nothing: every row is validated first and a
+   * ValidationError names each bad row by index.
+   * @throws ValidationError on any bad row (nothing is written).
+   */
+  async createMany(inputs: readonly TCreate[], options: CreateManyOptions = {}): Promise<TRow[]> {
+    if (hasNul(inputs)) throw nulError()
+    const rows = validateRows(this.def.createSchema, inputs, `${this.def.entity} rows`) as Record<string, unknown>[]
+    if (rows.length === 0) return []
+    const columnCount = Object.keys(getTableColumns(this.def.table)).length
+    const fits = Math.floor(MAX_PARAMETERS / columnCount)
+    const chunkSize = options.chunkSize ?? fits
+    if (!Number.isInteger(chunkSize) || chunkSize < 1) {
+      throw new ValidationError('chunkSize must be a positive integer', [{ path: ['chunkSize'], message: 'invalid' }])
+    }
+    return this.runtime.write(async (db, unit) => {
+      const out: TRow[] = []
+      const size = Math.min(chunkSize, fits)
+      for (let i = 0; i < rows.length; i += size) {
+        out.push(...((await this.insertRows(db, unit, rows.slice(i, i + size), 'create')) as TRow[]))
+      }
+      return out
+    })
+  }
+
+  /**
+   * Changes a live row.
+   * @throws NotFoundError when no live row has this id for this tenant.
+   * @throws ValidationError on a bad id or patch (nothing is written).
+   */
+  async update(id: string, patch: TUpdate): Promise<TRow> {
+    const key = parseId(id)
+    if (hasNul(patch)) throw nulError()
+    const values = validate(this.def.updateSchema, patch, `${this.def.entity} update`) as Record<string, unknown>
+    if (Object.keys(values).length === 0) {
+      throw new ValidationError('nothing to update: the patch is empty', [{ path: [], message: 'empty patch' }])
+    }
+    return this.runtime.write(async (db, unit) => {
+      const [row] = await this.runtime.hooked(
+        unit,
+        { entity: this.def.entity, operation: 'update', ids: [key], values: [values] },
+        (v) => validate(this.def.updateSchema, v, `${this.def.entity} update`) as Record<string, unknown>,
+        async ([v]) =>
+          (await db
+            .update(this.def.table)
+            .set(v as never)
+            .where(and(this.tenantScope(), eq(this.columns.id, key), this.liveCondition()))
+            .returning()) as Record<string, unknown>[],
+      )
+      if (!row) throw new NotFoundError(this.def.entity, id)
+      return row as unknown as TRow
+    })
+  }
+
+  /**
+   * Soft-deletes a live row: it stays, hidden from reads, until `restore` or `purge`.
+   * @throws NotFoundError when no live row has this id for this tenant.
+   */
+  async softDelete(id: string): Promise<TRow> {
+    const key = parseId(id)
+    this.requireSoftDelete()
+    return this.runtime.write(async (db, unit) => {
+      const row = await this.softDeleteIn(db, unit, key)
+      if (!row) throw new NotFoundError(this.def.entity, id)
+      return row
+    })
+  }
+
+  /**
+   * Brings a soft-deleted row back.
+   * @throws NotFoundError when no soft-deleted row has this id for this tenant.
+   * @throws ConflictError when a live row now holds one of its unique values.
+   */
+  async restore(id: string): Promise<TRow> {
+    const key = parseId(id)
+    this.requireSoftDelete()
+    try {
+      return await this.runtime.write(async (db, unit) => {
+        const row = await this.restoreIn(db, unit, key)
+        if (!row) throw new NotFoundError(this.def.entity, id)
+        return row
+      })
+    } catch (error) {
+      if (isCallsheetDbError(error, 'UNIQUE_VIOLATION')) {
+        throw new ConflictError(
+          `cannot restore ${this.def.entity} ${id}: a live row already has the same unique value (${error.message})`,
+          {
+            cause: error,
+          },
+        )
+      }
+      throw error
+    }
+  }
+
+  /**
+   * Deletes a row for good (live or soft-deleted).
+   * @throws NotFoundError when no row has this id for this tenant.
+   * @throws ForeignKeyViolationError when other rows still reference it.
+   */
+  async purge(id: string): Promise<void> {
+    const key = parseId(id)
+    await this.runtime.write(async (db, unit) => {
+      const rows = await this.runtime.hooked(
+        unit,
+        { entity: this.def.entity, operation: 'purge', ids: [key], values: [] },
+        (v) => v,
+        async () =>
+          (await db
+            .delete(this.def.table)
+            .where(and(this.tenantScope(), eq(this.columns.id, key)))
+            .returning({ id: this.columns.id })) as Record<string, unknown>[],
+      )
+      if (rows.length === 0) throw new NotFoundError(this.def.entity, id)
+    })
+  }
+
+  // ---- building blocks for the entity repositories ----
+
+  protected parseCreate(input: unknown, what: string): Record<string, unknown> {
+    return this.parseCreateWith(this.def.createSchema, input, what)
+  }
+
+  protected parseCreateWith(schema: z.ZodType, input: unknown, what: string): Record<string, unknown> {
+    if (hasNul(input)) throw nulError()
+    return validate(schema, input, `${this.def.entity} ${what}`) as Record<string, unknown>
+  }
+
+  protected async insertRows(
+    db: Db,
+    unit: ActiveUnit,
+    rows: readonly Record<string, unknown>[],
+    operation: 'create',
+  ): Promise<Record<string, unknown>[]> {
+    return this.runtime.hooked(
+      unit,
+      { entity: this.def.entity, operation, ids: [], values: rows },
+      (v) => validate(this.def.createSchema, v, `${this.def.entity} input`) as Record<string, unknown>,
+      async (values) =>
+        (await db
+          .insert(this.def.table)
+          .values(values.map((v) => ({ id: newId(), ...v, organizationId: this.runtime.organizationId })) as never)
+          .returning()) as Record<string, unknown>[],
+    )
+  }
+
+  protected async softDeleteIn(db: Db, unit: ActiveUnit, key: string): Promise<TRow | undefined> {
+    const [row] = await this.runtime.hooked(
+      unit,
+      { entity: this.def.entity, operation: 'softDelete', ids: [key], values: [] },
+      (v) => v,
+      async () =>
+        (await db
+          .update(this.def.table)
+          .set({ deletedAt: sql`now()` } as never)
+          .where(and(this.tenantScope(), eq(this.columns.id, key), this.liveCondition()))
+          .returning()) as Record<string, unknown>[],
+    )
+    return row as TRow | undefined
+  }
+
+  protected async restoreIn(db: Db, unit: ActiveUnit, key: string): Promise<TRow | undefined> {
+    const deletedAt = this.columns.deletedAt as PgColumn
+    const [row] = await this.runtime.hooked(
+      unit,
+      { entity: this.def.entity, operation: 'restore', ids: [key], values: [] },
+      (v) => v,
+      async () =>
+        (await db
+          .update(this.def.table)
+          .set({ deletedAt: null } as never)
+          .where(and(this.tenantScope(), eq(this.columns.id, key), isNotNull(deletedAt)))
+          .returning()) as Record<string, unknown>[],
+    )
+    return row as TRow | undefined
+  }
+
+  /** `organization_id = <tenant>`: the repository's half of the double enforcement (RLS is the other). */
+  protected tenantScope(): SQL {
+    return eq(this.columns.organizationId, this.runtime.organizationId)
+  }
+
+  protected liveCondition(): SQL | undefined {
+    return this.columns.deletedAt ? isNull(this.columns.deletedAt) : undefined
+  }
+
+  protected deletedCondition(deleted: DeletedFilter): SQL | undefined {
+    const column = this.columns.deletedAt
+    if (!column || deleted === 'include') return undefined
+    return deleted === 'only' ? isNotNull(column) : isNull(column)
+  }
+
+  protected deletedOption(deleted: unknown): DeletedFilter {
+    if (deleted === undefined) return 'exclude'
+    if (deleted !== 'exclude' && deleted !== 'include' && deleted !== 'only') {
+      throw new ValidationError(`deleted must be 'exclude', 'include' or 'only'`, [
+        { path: ['deleted'], message: 'invalid' },
+      ])
+    }
+    if (!this.def.softDelete && deleted !== 'exclude') {
+      throw new ValidationError(`${this.def.entity} are not soft-deleted`, [
+        { path: ['deleted'], message: 'not supported' },
+      ])
+    }
+    return deleted
+  }
+
+  protected filterConditions(where: unknown): SQL[] {
+    if (where === undefined) return []
+    if (hasNul(where)) throw nulError()
+    const filter = validate(this.def.filterSchema, where, `${this.def.entity} filter`) as Record<string, unknown>
+    const conditions: SQL[] = []
+    for (const [key, value] of Object.entries(filter)) {
+      if (value === undefined) continue
+      const column = (this.def.filterColumns as Record<string, PgColumn>)[key]
+      if (!column)
+        throw new ValidationError(`cannot filter ${this.def.entity} by ${key}`, [
+          { path: ['where', key], message: 'not filterable' },
+        ])
+      if (value === null) conditions.push(isNull(column))
+      else if (Array.isArray(value)) conditions.push(value.length === 0 ? sql`false` : inArray(column, value))
+      else conditions.push(eq(column, value))
+    }
+    return conditions
+  }
+
+  private requireSoftDelete(): void {
+    if (!this.def.softDelete) {
+      throw new ValidationError(`${this.def.entity} are not soft-deleted`, [{ path: [], message: 'not supported' }])
+    }
+  }
+
+  private cursorCondition(cursor: unknown, sortKey: string, direction: 'asc' | 'desc', column: PgColumn): SQL {
+    const decoded = decodeCursor(cursor)
+    if (decoded.s !== sortKey || decoded.d !== direction) {
+      throw new ValidationError('cursor belongs to a different ordering', [
+        { path: ['cursor'], message: 'ordering mismatch' },
+      ])
+    }
+    const value = decoded.t === 'date' ? new Date(String(decoded.v)) : decoded.v
+    if (value instanceof Date && Number.isNaN(value.getTime())) throw badCursor()
+    // The cast names the column's own SQL type (from our schema, never from input).
+    const cast = sql.raw(column.getSQLType())
+    const op = direction === 'asc' ? sql`>` : sql`<`
+    return sql`(${column}, ${this.columns.id}) ${op} (cast(${sql.param(value, column)} as ${cast}), ${decoded.id}::uuid)`
+  }
+}
+
+interface Cursor {
+  s: string
+  d: 'asc' | 'desc'
+  t: 'date' | 'value'
+  v: string | number | boolean
+  id: string
+}
+
+function encodeCursor(sortKey: string, direction: 'asc' | 'desc', value: unknown, id: string): string {
+  const cursor: Cursor =
+    value instanceof Date
+      ? { s: sortKey, d: direction, t: 'date', v: value.toISOString(), id }
+      : { s: sortKey, d: direction, t: 'value', v: value as string | number | boolean, id }
+  return Buffer.from(JSON.stringify(cursor)).toString('base64url')
+}
+
+function decodeCursor(cursor: unknown): Cursor {
+  if (typeof cursor !== 'string' || cursor.length > 2000 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw badCursor()
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    throw badCursor()
+  }
+  const c = parsed as Partial<Cursor> | null
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    typeof c.s !== 'string' ||
+    (c.d !== 'asc' && c.d !== 'desc') ||
+    (c.t !== 'date' && c.t !== 'value') ||
+    !['string', 'number', 'boolean'].includes(typeof c.v) ||
+    typeof c.id !== 'string'
+  ) {
+    throw badCursor()
+  }
+  parseId(c.id, 'cursor id')
+  return c as Cursor
+}
+
+const badCursor = () =>
+  new ValidationError('cursor is not one this library issued', [{ path: ['cursor'], message: 'invalid cursor' }])
+const nulError = () =>
+  new ValidationError('text must not contain NUL (\\u0000) characters: PostgreSQL cannot store them', [
+    { path: [], message: 'contains NUL' },
+  ])

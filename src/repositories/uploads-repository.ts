@@ -1,0 +1,138 @@
+import { and, eq, inArray, sql } from 'drizzle-orm'
+import { z } from 'zod'
+import { parseId } from '../database/tenant-context'
+import { InvalidStateError, NotFoundError, ValidationError } from '../errors'
+import { extractionResultSchema } from '../schema/extraction'
+import type { Upload } from '../schema/types'
+import { UPLOAD_STATUSES, uploads, type ExtractionResult, type UploadStatus } from '../schema/uploads'
+import { uploadInsertSchema, uploadUpdateSchema } from '../schema/zod'
+import type { TenantRuntime } from '../tenant/runtime'
+import { idFilter, oneOrMany, optionalIdFilter, type OneOrMany } from './filters'
+import { TenantRepository } from './tenant-repository'
+import { hasNul, validate } from './validate'
+
+export type CreateUploadInput = z.input<typeof uploadInsertSchema>
+export type UpdateUploadInput = z.input<typeof uploadUpdateSchema>
+export interface UploadFilter {
+  readonly productionId?: OneOrMany<string>
+  readonly status?: OneOrMany<UploadStatus>
+  readonly uploadedBy?: OneOrMany<string> | null
+}
+export type UploadSort = 'createdAt' | 'updatedAt' | 'fileName'
+
+const filterSchema = z
+  .object({ productionId: idFilter, status: oneOrMany(z.enum(UPLOAD_STATUSES)), uploadedBy: optionalIdFilter })
+  .strict()
+
+// Status moves only through the extraction pipeline: create/update may not set it directly.
+const createSchema = uploadInsertSchema.omit({
+  status: true,
+  extractionResult: true,
+  extractionConfidence: true,
+  error: true,
+  processedAt: true,
+})
+const updateSchema = uploadUpdateSchema
+  .omit({ status: true, extractionResult: true, extractionConfidence: true, error: true, processedAt: true })
+  .strict()
+
+const completionSchema = z.object({ result: extractionResultSchema }).strict()
+const failureSchema = z.object({ error: z.string().trim().min(1).max(10_000) }).strict()
+
+/** Uploaded call sheets and their extraction status: pending → processing → completed | failed. */
+export class UploadsRepository extends TenantRepository<
+  Upload,
+  Omit<CreateUploadInput, 'status' | 'extractionResult' | 'extractionConfidence' | 'error' | 'processedAt'>,
+  Omit<UpdateUploadInput, 'status' | 'extractionResult' | 'extractionConfidence' | 'error' | 'processedAt'>,
+  UploadFilter,
+  UploadSort
+> {
+  constructor(runtime: TenantRuntime) {
+    super(runtime, {
+      entity: 'uploads',
+      table: uploads,
+      softDelete: true,
+      createSchema,
+      updateSchema,
+      filterSchema,
+      filterColumns: { productionId: uploads.productionId, status: uploads.status, uploadedBy: uploads.uploadedBy },
+      sortColumns: { createdAt: uploads.createdAt, updatedAt: uploads.updatedAt, fileName: uploads.fileName },
+      defaultSort: 'createdAt',
+    })
+  }
+
+  /**
+   * pending → processing.
+   * @throws InvalidStateError when the upload is not pending.
+   * @throws NotFoundError when no live upload has this id for this tenant.
+   */
+  markProcessing(id: string): Promise<Upload> {
+    return this.transition(id, ['pending'], 'mark processing', { status: 'processing' })
+  }
+
+  /**
+   * processing → completed, storing the extractor's result and its overall confidence.
+   * @throws ValidationError when the result is malformed (nothing is written).
+   * @throws InvalidStateError when the upload is not processing.
+   */
+  completeExtraction(id: string, result: ExtractionResult): Promise<Upload> {
+    if (hasNul(result))
+      throw new ValidationError('extraction result must not contain NUL characters', [
+        { path: ['result'], message: 'contains NUL' },
+      ])
+    const { result: parsed } = validate(completionSchema, { result }, 'extraction result')
+    return this.transition(id, ['processing'], 'complete extraction', {
+      status: 'completed',
+      extractionResult: parsed as ExtractionResult,
+      extractionConfidence: Math.round(parsed.confidence * 100) / 100,
+      error: null,
+      processedAt: sql`now()`,
+    })
+  }
+
+  /**
+   * pending | processing → failed, recording why.
+   * @throws InvalidStateError when the upload already completed or failed.
+   */
+  failExtraction(id: string, error: string): Promise<Upload> {
+    if (hasNul(error))
+      throw new ValidationError('error must not contain NUL characters', [{ path: ['error'], message: 'contains NUL' }])
+    const parsed = validate(failureSchema, { error }, 'extraction failure')
+    return this.transition(id, ['pending', 'processing'], 'fail extraction', {
+      status: 'failed',
+      error: parsed.error,
+      processedAt: sql`now()`,
+    })
+  }
+
+  private async transition(
+    id: string,
+    from: readonly UploadStatus[],
+    what: string,
+    set: Record<string, unknown>,
+  ): Promise<Upload> {
+    const key = parseId(id)
+    return this.runtime.write(async (db, unit) => {
+      const [row] = await this.runtime.hooked(
+        unit,
+        { entity: 'uploads', operation: 'update', ids: [key], values: [set] },
+        (v) => v,
+        async ([values]) =>
+          (await db
+            .update(uploads)
+            .set(values as never)
+            .where(
+              and(this.tenantScope(), eq(uploads.id, key), this.liveCondition(), inArray(uploads.status, [...from])),
+            )
+            .returning()) as Record<string, unknown>[],
+      )
+      if (row) return row as Upload
+      const [current] = await db
+        .select({ status: uploads.status })
+        .from(uploads)
+        .where(and(this.tenantScope(), eq(uploads.id, key), this.liveCondition()))
+      if (!current) throw new NotFoundError('uploads', id)
+      throw new InvalidStateError(`cannot ${what}: upload ${id} is ${current.status}, expected ${from.join(' or ')}`)
+    })
+  }
+}

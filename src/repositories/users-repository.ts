@@ -1,0 +1,42 @@
+import { z } from 'zod'
+import type { User } from '../schema/types'
+import { users } from '../schema/users'
+import { USER_ROLES, type UserRole } from '../schema/users'
+import { userInsertSchema, userUpdateSchema } from '../schema/zod'
+import type { TenantRuntime } from '../tenant/runtime'
+import { oneOrMany, textFilter, type OneOrMany } from './filters'
+import { TenantRepository } from './tenant-repository'
+
+/** A new user of the current organization. */
+export type CreateUserInput = z.input<typeof userInsertSchema>
+/** Changes to a user. */
+export type UpdateUserInput = z.input<typeof userUpdateSchema>
+/** Filters of `users.findMany` / `users.count`. */
+export interface UserFilter {
+  readonly role?: OneOrMany<UserRole>
+  readonly isActive?: boolean
+  readonly email?: OneOrMany<string>
+}
+/** Columns `users.findMany` can order by. */
+export type UserSort = 'createdAt' | 'updatedAt' | 'name' | 'email'
+
+const filterSchema = z
+  .object({ role: oneOrMany(z.enum(USER_ROLES)), isActive: z.boolean().optional(), email: textFilter(320) })
+  .strict()
+
+/** Users of the tenant. */
+export class UsersRepository extends TenantRepository<User, CreateUserInput, UpdateUserInput, UserFilter, UserSort> {
+  constructor(runtime: TenantRuntime) {
+    super(runtime, {
+      entity: 'users',
+      table: users,
+      softDelete: true,
+      createSchema: userInsertSchema,
+      updateSchema: userUpdateSchema,
+      filterSchema,
+      filterColumns: { role: users.role, isActive: users.isActive, email: users.email },
+      sortColumns: { createdAt: users.createdAt, updatedAt: users.updatedAt, name: users.name, email: users.email },
+      defaultSort: 'createdAt',
+    })
+  }
+}

@@ -1,0 +1,10 @@
+// Tables and relations as one object, for drizzle's relational queries.
+export { apiKeys } from './api-keys'
+export { auditLogs } from './audit-logs'
+export { contacts } from './contacts'
+export { departments } from './departments'
+export { organizations } from './organizations'
+export { productions } from './productions'
+export { uploads } from './uploads'
+export { users } from './users'
+export * from './relations'

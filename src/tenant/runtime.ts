@@ -1,0 +1,145 @@
+import { uuidv7 } from 'uuidv7'
+import type { AfterWriteContext, BeforeWriteContext, ChangeEvent, EntityName, WriteOperation } from '../audit/hooks'
+import type { ResolvedConfig } from '../database/config'
+import type { Db, Engine, UnitSettings } from '../database/engine'
+import type { TenantContext } from '../database/tenant-context'
+import { mapDatabaseError } from '../errors'
+
+/** The transaction a tenant client is bound to inside `tenant.transaction(fn)`. */
+export interface ActiveUnit {
+  readonly db: Db
+  readonly events: ChangeEvent[]
+}
+
+/** A write in progress, as repositories describe it to the runtime. */
+export interface WriteSpec {
+  readonly entity: EntityName
+  readonly operation: WriteOperation
+  readonly ids: readonly string[]
+  readonly values: readonly Record<string, unknown>[]
+}
+
+/**
+ * Everything a tenant client's repositories need: where units of work run, as whom, and the hooks.
+ * Immutable; `bind` and `withContext` return copies.
+ */
+export class TenantRuntime {
+  constructor(
+    readonly engine: Engine,
+    readonly config: ResolvedConfig,
+    readonly organizationId: string,
+    readonly context: TenantContext,
+    readonly active: ActiveUnit | undefined = undefined,
+  ) {}
+
+  settings(): UnitSettings {
+    return {
+      role: this.config.appRole,
+      organizationId: this.organizationId,
+      actorId: this.context.actorId ?? '',
+      apiKeyId: this.context.apiKeyId ?? '',
+      requestId: this.context.requestId ?? '',
+      ip: this.context.ip ?? '',
+    }
+  }
+
+  withContext(context: TenantContext): TenantRuntime {
+    return new TenantRuntime(this.engine, this.config, this.organizationId, context, this.active)
+  }
+
+  /** Runs read-only work: inside the current transaction, or in its own READ ONLY unit. */
+  read<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    if (this.active) return guard(fn(this.active.db))
+    return this.engine.unit(this.settings(), { readOnly: true }, fn)
+  }
+
+  /** Runs work that writes: inside the current transaction, or in its own unit, then afterCommit hooks. */
+  async write<T>(fn: (db: Db, unit: ActiveUnit) => Promise<T>): Promise<T> {
+    if (this.active) return guard(fn(this.active.db, this.active))
+    const events: ChangeEvent[] = []
+    const result = await this.engine.unit(this.settings(), { readOnly: false }, (db) => fn(db, { db, events }))
+    await this.afterCommit(events)
+    return result
+  }
+
+  /** Runs `fn` with a runtime bound to one transaction; afterCommit hooks see all of its events. */
+  async transaction<T>(fn: (runtime: TenantRuntime) => Promise<T>): Promise<T> {
+    if (this.active) return fn(this)
+    const events: ChangeEvent[] = []
+    const result = await this.engine.unit(this.settings(), { readOnly: false }, (db) =>
+      fn(new TenantRuntime(this.engine, this.config, this.organizationId, this.context, { db, events })),
+    )
+    await this.afterCommit(events)
+    return result
+  }
+
+  /**
+   * Wraps one write with the hooks: `beforeWrite` (may reject, or return values merged into every
+   * row), the statement, `afterWrite`, and the change event for `afterCommit`.
+   */
+  async hooked<R extends Record<string, unknown>>(
+    unit: ActiveUnit,
+    spec: WriteSpec,
+    revalidate: (values: Record<string, unknown>) => Record<string, unknown>,
+    perform: (values: readonly Record<string, unknown>[]) => Promise<R[]>,
+  ): Promise<R[]> {
+    const hooks = this.config.hooks
+    const operationId = uuidv7()
+    const base = {
+      operationId,
+      organizationId: this.organizationId,
+      context: this.context,
+      entity: spec.entity,
+      operation: spec.operation,
+    }
+    let values = spec.values
+    for (const hook of hooks) {
+      if (!hook.beforeWrite) continue
+      const ctx: BeforeWriteContext = { ...base, ids: spec.ids, values }
+      const extra = await hook.beforeWrite(ctx)
+      if (extra && typeof extra === 'object' && values.length > 0)
+        values = values.map((v) => revalidate({ ...v, ...extra }))
+    }
+    const rows = await perform(values)
+    for (const hook of hooks) {
+      if (!hook.afterWrite) continue
+      const ctx: AfterWriteContext = { ...base, rows }
+      await hook.afterWrite(ctx)
+    }
+    const ids = rows.map((r) => String(r.id))
+    unit.events.push({
+      operationId,
+      entity: spec.entity,
+      operation: spec.operation,
+      ids: ids.length > 0 ? ids : spec.ids,
+    })
+    return rows
+  }
+
+  private async afterCommit(events: readonly ChangeEvent[]): Promise<void> {
+    if (events.length === 0) return
+    for (const hook of this.config.hooks) {
+      if (!hook.afterCommit) continue
+      try {
+        await hook.afterCommit(events, { organizationId: this.organizationId })
+      } catch (error) {
+        try {
+          this.config.onHookError(error, hook)
+        } catch {
+          // An error handler that throws must not turn a committed write into a failure either.
+        }
+      }
+    }
+  }
+}
+
+async function guard<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work
+  } catch (error) {
+    throw mapDatabaseError(error)
+  }
+}
+
+/** Creates an id for rows the app inserts (UUIDv7: time-ordered, index-friendly). */
+export const newId = (): string => uuidv7()
