@@ -220,6 +220,24 @@ const CONNECTION_CODES = new Set([
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined)
 
 /**
+ * Errors from the drivers become library errors; anything else (an app's own error thrown inside
+ * `transaction(fn)`, a hook's rejection) passes through unchanged.
+ */
+export function toLibraryError(error: unknown): unknown {
+  if (isCallsheetDbError(error)) return error
+  let current: unknown = error
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as DriverErrorFields).code
+    const name = (current as { name?: unknown }).name
+    if (typeof code === 'string' && (/^[0-9A-Z]{5}$/.test(code) || CONNECTION_CODES.has(code)))
+      return mapDatabaseError(error)
+    if (name === 'DrizzleQueryError' || name === 'PostgresError') return mapDatabaseError(error)
+    current = (current as { cause?: unknown }).cause
+  }
+  return error
+}
+
+/**
  * The one place where driver errors become library errors. drizzle ≥ 0.44 wraps driver errors in
  * `DrizzleQueryError`, so the SQLSTATE is looked for on the error and down its `cause` chain.
  * postgres.js names fields `constraint_name` / `table_name`; PGlite names them `constraint` / `table`.

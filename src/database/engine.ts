@@ -1,12 +1,12 @@
 import type { PGlite } from '@electric-sql/pglite'
-import { createTableRelationsHelpers, extractTablesRelationalConfig, sql as dsql, type Logger } from 'drizzle-orm'
+import { createTableRelationsHelpers, extractTablesRelationalConfig, type Logger } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { PgDialect } from 'drizzle-orm/pg-core'
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { drizzle as drizzlePglite, PgliteDatabase, PgliteSession } from 'drizzle-orm/pglite'
 import { drizzle as drizzlePostgres, PostgresJsDatabase, PostgresJsSession } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import * as schema from '../schema/drizzle-schema'
-import { AcquireTimeoutError, mapDatabaseError } from '../errors'
+import { AcquireTimeoutError, mapDatabaseError, toLibraryError } from '../errors'
 import type { ResolvedConfig, ResolvedTarget } from './config'
 
 /** The Drizzle schema the library queries with (tables + relations). */
@@ -133,7 +133,9 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
         const settingsApplied = conn.unsafe(SETTINGS_SQL, settingsParams(settings)).execute()
         const session = new PostgresJsSession(conn, dialect, relational as never, logger ? { logger } : {})
         const txDb = new PostgresJsDatabase<Schema>(dialect, session, relational as never) as unknown as Db
-        const work = fn(txDb)
+        // Promise.resolve adopts a drizzle query (a lazy thenable) with exactly one then(): calling
+        // .catch on it directly would execute it a second time.
+        const work = Promise.resolve(fn(txDb))
         work.catch(() => undefined) // reported below, after the settings' own errors
         await begin
         await settingsApplied
@@ -143,7 +145,7 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
         return result
       } catch (error) {
         if (open) await conn.unsafe('rollback').catch(() => undefined)
-        throw mapDatabaseError(error)
+        throw toLibraryError(error)
       } finally {
         inUse--
         conn.release()
@@ -158,21 +160,25 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
 function pgliteEngine(pg: PGlite, config: ResolvedConfig): Engine {
   const logger = queryLogger(config)
   const db = drizzlePglite(pg, { schema, ...(logger ? { logger } : {}) }) as unknown as Db
+  const dialect = new PgDialect()
+  const tables = extractTablesRelationalConfig(schema, createTableRelationsHelpers)
+  const relational = { fullSchema: schema, schema: tables.tables, tableNamesMap: tables.tableNamesMap }
   return {
     kind: 'pglite',
     db,
     stats: () => ({ inUse: 0, waiting: 0 }),
     async unit(settings, { readOnly }, fn) {
       try {
-        return await db.transaction(async (tx) => {
-          if (readOnly) await tx.execute(dsql`set transaction read only`)
-          await tx.execute(
-            dsql`select set_config('role', ${settings.role}, true), set_config('app.organization_id', ${settings.organizationId}, true), set_config('app.actor_id', ${settings.actorId}, true), set_config('app.api_key_id', ${settings.apiKeyId}, true), set_config('app.request_id', ${settings.requestId}, true), set_config('app.ip', ${settings.ip}, true)`,
-          )
-          return fn(tx as unknown as Db)
+        // PGlite is one session: its transaction() serialises units. The setup statements go straight
+        // to PGlite so that the query log shows only the unit's own queries, as on the server.
+        return await pg.transaction(async (tx) => {
+          if (readOnly) await tx.query('set transaction read only')
+          await tx.query(SETTINGS_SQL, settingsParams(settings))
+          const session = new PgliteSession(tx, dialect, relational as never, logger ? { logger } : {})
+          return fn(new PgliteDatabase<Schema>(dialect, session, relational as never) as unknown as Db)
         })
       } catch (error) {
-        throw mapDatabaseError(error)
+        throw toLibraryError(error)
       }
     },
     // The caller owns the PGlite instance it passed in.

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, getTableColumns, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { Db } from '../database/engine'
 import { parseId } from '../database/tenant-context'
@@ -109,9 +109,10 @@ export class OrganizationsRepository {
       const [at, id] = decodeCursor(options.cursor)
       after = sql`(${organizations.createdAt}, ${organizations.id}) > (${at}::timestamptz, ${id}::uuid)`
     }
+    // The cursor keeps created_at as PostgreSQL prints it (microseconds), not as a JS Date (milliseconds).
     const rows = await this.run((db) =>
       db
-        .select()
+        .select({ ...getTableColumns(organizations), cursorAt: sql<string>`${organizations.createdAt}::text` })
         .from(organizations)
         .where(and(deletedCondition(options.deleted), after))
         .orderBy(asc(organizations.createdAt), asc(organizations.id))
@@ -120,7 +121,8 @@ export class OrganizationsRepository {
     const hasMore = rows.length > limit
     if (hasMore) rows.pop()
     const last = rows.at(-1)
-    return { rows, nextCursor: hasMore && last ? encodeCursor(last.createdAt, last.id) : null }
+    const nextCursor = hasMore && last ? encodeCursor(last.cursorAt, last.id) : null
+    return { rows: rows.map(({ cursorAt: _, ...row }) => row), nextCursor }
   }
 
   private async setDeleted(id: string, deleted: boolean): Promise<Organization> {
@@ -167,7 +169,7 @@ function deletedCondition(deleted: DeletedFilter | undefined): SQL | undefined {
   return mode === 'only' ? isNotNull(organizations.deletedAt) : isNull(organizations.deletedAt)
 }
 
-const encodeCursor = (at: Date, id: string) => Buffer.from(JSON.stringify([at.toISOString(), id])).toString('base64url')
+const encodeCursor = (at: string, id: string) => Buffer.from(JSON.stringify([at, id])).toString('base64url')
 
 function decodeCursor(cursor: unknown): [string, string] {
   const bad = new ValidationError('cursor is not one this library issued', [

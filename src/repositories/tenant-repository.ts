@@ -161,9 +161,12 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
       options.cursor === undefined ? undefined : this.cursorCondition(options.cursor, sortKey, direction, sortColumn)
     const order =
       direction === 'asc' ? [asc(sortColumn), asc(this.columns.id)] : [desc(sortColumn), desc(this.columns.id)]
+    // The cursor carries the sort value as PostgreSQL prints it: a JS Date would drop the microseconds
+    // of a timestamptz and page over rows twice.
+    const cursorValue = sql<string>`(${sortColumn})::text`.as('__cursor')
     const rows = (await this.runtime.read((db) =>
       db
-        .select({ ...getTableColumns(this.def.table), ...extra })
+        .select({ ...getTableColumns(this.def.table), ...extra, [CURSOR_KEY]: cursorValue })
         .from(this.def.table)
         .where(and(this.tenantScope(), this.deletedCondition(deleted), ...where, after))
         .orderBy(...order)
@@ -171,9 +174,9 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
     )) as unknown as R[]
     const hasMore = rows.length > limit
     if (hasMore) rows.pop()
-    const last = rows.at(-1)
-    const nextCursor =
-      hasMore && last ? encodeCursor(sortKey, direction, (last as Record<string, unknown>)[sortKey], last.id) : null
+    const last = rows.at(-1) as (R & { [CURSOR_KEY]?: string }) | undefined
+    const nextCursor = hasMore && last ? encodeCursor(sortKey, direction, String(last[CURSOR_KEY]), last.id) : null
+    for (const row of rows) delete (row as { [CURSOR_KEY]?: string })[CURSOR_KEY]
     return { rows, nextCursor }
   }
 
@@ -446,28 +449,25 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
         { path: ['cursor'], message: 'ordering mismatch' },
       ])
     }
-    const value = decoded.t === 'date' ? new Date(String(decoded.v)) : decoded.v
-    if (value instanceof Date && Number.isNaN(value.getTime())) throw badCursor()
-    // The cast names the column's own SQL type (from our schema, never from input).
+    // The cast names the column's own SQL type (from our schema, never from input); a value that does
+    // not cast is a tampered cursor and fails in PostgreSQL with a data error, never as SQL.
     const cast = sql.raw(column.getSQLType())
     const op = direction === 'asc' ? sql`>` : sql`<`
-    return sql`(${column}, ${this.columns.id}) ${op} (cast(${sql.param(value, column)} as ${cast}), ${decoded.id}::uuid)`
+    return sql`(${column}, ${this.columns.id}) ${op} (cast(${decoded.v}::text as ${cast}), ${decoded.id}::uuid)`
   }
 }
+
+const CURSOR_KEY = '__cursor'
 
 interface Cursor {
   s: string
   d: 'asc' | 'desc'
-  t: 'date' | 'value'
-  v: string | number | boolean
+  v: string
   id: string
 }
 
-function encodeCursor(sortKey: string, direction: 'asc' | 'desc', value: unknown, id: string): string {
-  const cursor: Cursor =
-    value instanceof Date
-      ? { s: sortKey, d: direction, t: 'date', v: value.toISOString(), id }
-      : { s: sortKey, d: direction, t: 'value', v: value as string | number | boolean, id }
+function encodeCursor(sortKey: string, direction: 'asc' | 'desc', value: string, id: string): string {
+  const cursor: Cursor = { s: sortKey, d: direction, v: value, id }
   return Buffer.from(JSON.stringify(cursor)).toString('base64url')
 }
 
@@ -485,8 +485,8 @@ function decodeCursor(cursor: unknown): Cursor {
     c === null ||
     typeof c.s !== 'string' ||
     (c.d !== 'asc' && c.d !== 'desc') ||
-    (c.t !== 'date' && c.t !== 'value') ||
-    !['string', 'number', 'boolean'].includes(typeof c.v) ||
+    typeof c.v !== 'string' ||
+    c.v.length > 1000 ||
     typeof c.id !== 'string'
   ) {
     throw badCursor()

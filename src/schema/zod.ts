@@ -19,8 +19,41 @@ const email = z
   .max(320)
   .regex(/^[^@\s]+@[^@\s]+$/, 'must be an e-mail address')
 const nameText = (max: number) => (s: z.ZodString) => s.min(1).max(max)
-const code = (s: z.ZodString) => s.regex(/^[A-Za-z0-9_-]{1,50}$/, 'must be 1-50 letters, digits, _ or -')
-const confidence = (s: z.ZodNumber) => s.min(0).max(1)
+const codeSchema = z.string().regex(/^[A-Za-z0-9_-]{1,50}$/, 'must be 1-50 letters, digits, _ or -')
+const code = () => codeSchema
+
+/** A JSON object of bounded size and depth: JSONB fields refuse nesting bombs and megabyte payloads. */
+export const jsonObject = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const problem = jsonProblem(value)
+  if (problem) ctx.addIssue({ code: 'custom', message: problem })
+})
+
+const MAX_JSON_DEPTH = 32
+const MAX_JSON_BYTES = 64 * 1024
+
+function jsonProblem(value: unknown): string | undefined {
+  let depthExceeded = false
+  const walk = (v: unknown, depth: number): void => {
+    if (depthExceeded) return
+    if (depth > MAX_JSON_DEPTH) {
+      depthExceeded = true
+      return
+    }
+    if (Array.isArray(v)) v.forEach((x) => walk(x, depth + 1))
+    else if (typeof v === 'object' && v !== null) Object.values(v).forEach((x) => walk(x, depth + 1))
+  }
+  walk(value, 0)
+  if (depthExceeded) return `must not nest deeper than ${MAX_JSON_DEPTH} levels`
+  let text: string | undefined
+  try {
+    text = JSON.stringify(value)
+  } catch {
+    return 'must be JSON-serialisable'
+  }
+  if (text !== undefined && Buffer.byteLength(text) > MAX_JSON_BYTES)
+    return `must be at most ${MAX_JSON_BYTES} bytes as JSON`
+  return undefined
+}
 const isoDate = z.iso.date()
 
 /** Organization rows as stored. */
@@ -29,6 +62,7 @@ export const organizationSelectSchema = createSelectSchema(organizations)
 export const organizationInsertSchema = createInsertSchema(organizations, {
   name: nameText(200),
   slug: (s) => s.max(63).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be lower-case words joined by -'),
+  settings: jsonObject.optional(),
 }).omit({ createdAt: true, updatedAt: true, deletedAt: true })
 /** A partial organization update. */
 export const organizationUpdateSchema = organizationInsertSchema.omit({ id: true }).partial()
@@ -48,14 +82,14 @@ export const departmentSelectSchema = createSelectSchema(departments)
 export const departmentInsertSchema = createInsertSchema(departments, {
   name: nameText(200),
   code,
-  sortOrder: (s) => s.int().min(-2147483648).max(2147483647),
+  sortOrder: z.number().int().min(-2147483648).max(2147483647).optional(),
 }).omit(tenantOwned)
 export const departmentUpdateSchema = departmentInsertSchema.omit({ id: true }).partial()
 
 export const productionSelectSchema = createSelectSchema(productions)
 export const productionInsertSchema = createInsertSchema(productions, {
   title: nameText(300),
-  code: (s) => code(s),
+  code: codeSchema.nullish(),
   status: z.enum(PRODUCTION_STATUSES).optional(),
   startDate: isoDate.nullish(),
   endDate: isoDate.nullish(),
@@ -67,7 +101,7 @@ export const productionInsertSchema = createInsertSchema(productions, {
   })
 export const productionUpdateSchema = createUpdateSchema(productions, {
   title: nameText(300),
-  code: (s) => code(s),
+  code: codeSchema.nullish(),
   status: z.enum(PRODUCTION_STATUSES).optional(),
   startDate: isoDate.nullish(),
   endDate: isoDate.nullish(),
@@ -77,11 +111,12 @@ export const contactSelectSchema = createSelectSchema(contacts)
 export const contactInsertSchema = createInsertSchema(contacts, {
   name: nameText(200),
   email: email.nullish(),
-  phone: (s) => s.max(50),
-  role: (s) => s.max(200),
-  notes: (s) => s.max(10_000),
-  extractionConfidence: (s) => confidence(s),
-}).omit(tenantOwned)
+  phone: z.string().max(50).nullish(),
+  role: z.string().max(200).nullish(),
+  notes: z.string().max(10_000).nullish(),
+  extractionConfidence: z.number().min(0).max(1).nullish(),
+  metadata: jsonObject.optional(),
+}).omit({ ...tenantOwned, deletedWith: true })
 export const contactUpdateSchema = contactInsertSchema.omit({ id: true }).partial()
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex characters')
@@ -94,9 +129,9 @@ export const uploadInsertSchema = createInsertSchema(uploads, {
   checksumSha256: sha256Hex,
   storageKey: nameText(1024),
   status: z.enum(UPLOAD_STATUSES).optional(),
-  extractionConfidence: (s) => confidence(s),
-  error: (s) => s.max(10_000),
-}).omit(tenantOwned)
+  extractionConfidence: z.number().min(0).max(1).nullish(),
+  error: z.string().max(10_000).nullish(),
+}).omit({ ...tenantOwned, deletedWith: true })
 export const uploadUpdateSchema = uploadInsertSchema.omit({ id: true }).partial()
 
 export const apiKeySelectSchema = createSelectSchema(apiKeys)

@@ -3,7 +3,7 @@ import type { AfterWriteContext, BeforeWriteContext, ChangeEvent, EntityName, Wr
 import type { ResolvedConfig } from '../database/config'
 import type { Db, Engine, UnitSettings } from '../database/engine'
 import type { TenantContext } from '../database/tenant-context'
-import { mapDatabaseError } from '../errors'
+import { toLibraryError } from '../errors'
 
 /** The transaction a tenant client is bound to inside `tenant.transaction(fn)`. */
 export interface ActiveUnit {
@@ -137,7 +137,7 @@ async function guard<T>(work: Promise<T>): Promise<T> {
   try {
     return await work
   } catch (error) {
-    throw mapDatabaseError(error)
+    throw toLibraryError(error)
   }
 }
 

@@ -3,6 +3,8 @@ import postgres from 'postgres'
 import type { PGlite } from '@electric-sql/pglite'
 import { createPglite } from '../../src/database/create-pglite'
 import { migrate } from '../../src/database/migrate'
+import { createDatabase, type Database } from '../../src/database/create-database'
+import type { DatabaseConfig } from '../../src/database/config'
 import { createScratchDatabase } from './postgres-server'
 import { pgliteRunner, postgresRunner, type SqlRunner } from './sql-runner'
 
@@ -90,6 +92,42 @@ export function describeEachEngine(title: string, body: (engine: () => TestEngin
       })
       body(() => {
         if (!current) throw new Error(`engine ${name} is not open (beforeAll failed?)`)
+        return current
+      })
+    })
+  }
+}
+
+/** A migrated engine plus a library `Database` on it. */
+export interface TestDatabase {
+  readonly engine: TestEngine
+  readonly db: Database
+}
+
+/**
+ * Like {@link describeEachEngine}, with a `Database` (createDatabase) open on each engine's database.
+ * `config` is merged into the database config (e.g. hooks, logger).
+ */
+export function describeEachDatabase(
+  title: string,
+  body: (ctx: () => TestDatabase) => void,
+  config: Omit<DatabaseConfig, 'primary'> = {},
+): void {
+  for (const name of availableEngines()) {
+    describe(`${title} [${name}]`, () => {
+      let current: TestDatabase | undefined
+      beforeAll(async () => {
+        const engine = await openEngine(name)
+        const primary = engine.pglite ?? engine.url
+        if (!primary) throw new Error('engine has no target')
+        current = { engine, db: createDatabase({ pool: { max: 4 }, ...config, primary }) }
+      })
+      afterAll(async () => {
+        await current?.db.close()
+        await current?.engine.close()
+      })
+      body(() => {
+        if (!current) throw new Error(`database on ${name} is not open (beforeAll failed?)`)
         return current
       })
     })
