@@ -57,7 +57,7 @@ export const contacts = pgTable(
     index('contacts_email_idx')
       .on(t.organizationId, t.email)
       .where(sql`${t.deletedAt} is null and ${t.email} is not null`),
-    index('contacts_name_trgm_idx').using('gin', t.name.op('gin_trgm_ops')),
+    index('contacts_name_trgm_idx').using('gin', t.organizationId, t.name.op('gin_trgm_ops')),
     check(
       'contacts_confidence_range',
       sql`${t.extractionConfidence} is null or ${t.extractionConfidence} between 0 and 1`,

@@ -46,7 +46,7 @@ export const productions = pgTable(
       .where(sql`${t.deletedAt} is null and ${t.code} is not null`),
     index('productions_created_by_idx').on(t.organizationId, t.createdBy),
     index('productions_organization_created_idx').on(t.organizationId, t.createdAt),
-    index('productions_title_trgm_idx').using('gin', t.title.op('gin_trgm_ops')),
+    index('productions_title_trgm_idx').using('gin', t.organizationId, t.title.op('gin_trgm_ops')),
     check(
       'productions_status_check',
       sql`${t.status} in ('development', 'pre_production', 'production', 'post_production', 'wrapped')`,

@@ -1,0 +1,120 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { beforeAll, describe, expect, inject, it } from 'vitest'
+import { closeDefaultDatabase, createDatabase, createTenantClient } from '../src'
+import { isCallsheetDbError } from '../src/errors'
+import { openEngine, type TestEngine } from './harness/engines'
+import { asAppRole } from './harness/sql-runner'
+
+// Behaviour that only a PostgreSQL server has: a pool, processes, a planner with statistics.
+const server = inject('postgresServer')
+const run = promisify(execFile)
+
+describe.runIf(server)('server only [postgres]', () => {
+  let engine: TestEngine
+  beforeAll(async () => {
+    engine = await openEngine('postgres')
+    return () => engine.close()
+  })
+
+  it('fails fast with AcquireTimeoutError when the pool is exhausted, and leaks nothing', async () => {
+    const db = createDatabase({ primary: engine.url!, pool: { max: 1, acquireTimeoutMs: 150 } })
+    try {
+      const org = await db.organizations.create({ name: 'Pool', slug: `pool-${Date.now().toString(36)}` })
+      const tenant = db.tenant(org.id)
+      let release!: () => void
+      const held = new Promise<void>((resolve) => (release = resolve))
+      const holder = tenant.transaction(async (tx) => {
+        await tx.departments.create({ name: 'Held', code: 'HELD' })
+        await held
+      })
+      await new Promise((r) => setTimeout(r, 50))
+      const started = Date.now()
+      const error = await tenant.departments.findMany().catch((e: unknown) => e)
+      expect(isCallsheetDbError(error, 'ACQUIRE_TIMEOUT')).toBe(true)
+      expect((error as { retryable: boolean }).retryable).toBe(true)
+      expect(Date.now() - started).toBeLessThan(2000)
+      release()
+      await holder
+      for (let i = 0; i < 10; i++) await tenant.departments.count()
+      expect(db.stats().pool).toEqual({ inUse: 0, waiting: 0, max: 1 })
+    } finally {
+      await db.close()
+    }
+  })
+
+  it('a process that used the library exits by itself after close()', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', 'test/fixtures/exit-after-close.ts', engine.url!],
+      {
+        timeout: 20_000,
+      },
+    )
+    expect(stdout.trim()).toBe('closed')
+  })
+
+  it('createTenantClient uses the database configured from DATABASE_URL', async () => {
+    const saved = process.env.DATABASE_URL
+    process.env.DATABASE_URL = engine.url!
+    try {
+      const db = createDatabase({ primary: engine.url! })
+      const org = await db.organizations.create({ name: 'Env', slug: `env-${Date.now().toString(36)}` })
+      await db.close()
+      const tenant = createTenantClient(org.id, { requestId: 'env-test' })
+      await tenant.departments.create({ name: 'Env', code: 'ENV' })
+      expect(await tenant.departments.count()).toBe(1)
+    } finally {
+      await closeDefaultDatabase()
+      if (saved === undefined) delete process.env.DATABASE_URL
+      else process.env.DATABASE_URL = saved
+    }
+    delete process.env.DATABASE_URL
+    expect(() => createTenantClient('0192f0d4-8d3e-7c2a-9b1e-3f4a5b6c7d8e')).toThrow(/DATABASE_URL is not set/)
+    if (saved !== undefined) process.env.DATABASE_URL = saved
+  })
+
+  it('contacts.search is served by the trigram GIN index on realistic data (EXPLAIN)', async () => {
+    const logged: { sql: string; params: unknown[] }[] = []
+    const db = createDatabase({
+      primary: engine.url!,
+      logger: { debug: (_m, f) => logged.push({ sql: String(f?.sql), params: (f?.params as unknown[]) ?? [] }) },
+    })
+    try {
+      // Realistic: many tenants sharing the table, each with a contact book of its own (20 × 5,000). With
+      // only a few hundred rows per tenant the planner rightly prefers scanning the tenant's rows.
+      let orgId = ''
+      for (let t = 0; t < 20; t++) {
+        const org = await db.organizations.create({
+          name: `Explain ${t}`,
+          slug: `explain-${t}-${Date.now().toString(36)}`,
+        })
+        const production = await db.tenant(org.id).productions.create({ title: `Feature ${t}` })
+        await engine.admin.query(
+          `insert into contacts (organization_id, production_id, name)
+           select $1, $2, (array['Jon','Joanna','Maria','Ade','Priya','Tomasz','Aiko','Lars','Fatima','Diego',
+                                 'Kwame','Sofia','Olga','Raj','Chen','Emma','Noah','Liam','Zara','Yusuf'])[1 + (i * 7) % 20]
+                  || ' ' || (array['Smith','Okafor','Lopez','Nowak','Tanaka','Berg','Haddad','Garcia','Murphy','Singh',
+                                   'Kowalski','Rossi','Dubois','Kim','Ivanova','Adeyemi','Costa','Silva','Novak','Fischer'])[1 + (i * 13 / 20) % 20]
+                  || ' ' || (i % 997)
+           from generate_series(1, 5000) i`,
+          [org.id, production.id],
+        )
+        orgId = org.id
+      }
+      await engine.admin.exec('analyze contacts')
+      logged.length = 0
+      const hits = await db.tenant(orgId).contacts.search('jon smth', { limit: 20 })
+      expect(hits.length).toBeGreaterThan(0)
+      const query = logged.find((q) => q.sql.includes('similarity'))
+      expect(query).toBeDefined()
+      const plan = await asAppRole(engine.admin, orgId, (tx) =>
+        tx.query<{ 'QUERY PLAN': unknown }>(`explain (format json) ${query!.sql}`, query!.params),
+      )
+      const text = JSON.stringify(plan)
+      expect(text, JSON.stringify(plan, null, 1).slice(0, 3000)).toContain('contacts_name_trgm_idx')
+    } finally {
+      await db.close()
+    }
+  }, 60_000)
+})
