@@ -1,160 +1,125 @@
 /**
- * `npm run demo`: the database guarantees @callsheet/db stands on, narrated, on an in-memory PGlite
- * (or on the server in DATABASE_URL). No server or Docker needed.
+ * `npm run demo`: the library's main scenario, narrated, on an in-memory PGlite (or on the server in
+ * DATABASE_URL). No server or Docker needed.
  */
-import { randomUUID } from 'node:crypto'
-import postgres from 'postgres'
-import { createPglite, migrate } from '../src'
-
-type Query = <T extends Record<string, unknown>>(text: string, params?: unknown[]) => Promise<T[]>
-type Tx = <T>(fn: (q: Query) => Promise<T>) => Promise<T>
+import { createDatabase, createPglite, isCallsheetDbError, type Database } from '../src'
 
 const started = performance.now()
 const step = (title: string) => console.log(`\n▸ ${title}`)
 const say = (line: string) => console.log(`  ${line}`)
-
-async function open(): Promise<{ engine: string; query: Query; tx: Tx; close(): Promise<void> }> {
-  const url = process.env.DATABASE_URL
-  if (url) {
-    await migrate(url)
-    const sql = postgres(url, { max: 2, onnotice: () => {} })
-    const wrap =
-      (s: postgres.Sql | postgres.TransactionSql): Query =>
-      async <T>(text: string, params: unknown[] = []) =>
-        (await s.unsafe(text, params as never[])) as unknown as T[]
-    return {
-      engine: `PostgreSQL (${new URL(url).host})`,
-      query: wrap(sql),
-      tx: async (fn) => (await sql.begin((t) => fn(wrap(t)))) as never,
-      close: () => sql.end({ timeout: 5 }),
-    }
-  }
-  const pg = await createPglite()
-  await migrate(pg)
-  return {
-    engine: 'PGlite (PostgreSQL in memory)',
-    query: async (text, params = []) => (await pg.query(text, params)).rows as never,
-    tx: (fn) => pg.transaction((t) => fn(async (text, params = []) => (await t.query(text, params)).rows as never)),
-    close: () => pg.close(),
-  }
+const ms = (t0: number) => `${Math.round(performance.now() - t0)} ms`
+const timings: [string, number][] = []
+async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = performance.now()
+  const result = await fn()
+  timings.push([label, performance.now() - t0])
+  return result
 }
 
-const db = await open()
-say(`engine: ${db.engine}, migrated in ${Math.round(performance.now() - started)} ms`)
-
-// Tenant work runs as the app role with the tenant set transaction-locally — what createTenantClient does.
-const asTenant = <T>(orgId: string, fn: (q: Query) => Promise<T>) =>
-  db.tx(async (q) => {
-    await q(`select set_config('role', 'callsheet_app', true), set_config('app.organization_id', $1, true)`, [orgId])
-    return fn(q)
-  })
-
-step('Two organizations, each with a production and crew')
-const slug = `demo-${Date.now().toString(36)}`
-const orgs: Record<string, string> = {}
-for (const name of ['Northlight Pictures', 'Harbour Films']) {
-  const [org] = await db.query<{ id: string }>(`insert into organizations (name, slug) values ($1, $2) returning id`, [
-    name,
-    `${slug}-${name.split(' ')[0]!.toLowerCase()}`,
-  ])
-  orgs[name] = org!.id
-  await asTenant(org!.id, async (q) => {
-    const [prod] = await q<{ id: string }>(
-      `insert into productions (organization_id, title, status, start_date, end_date)
-       values ($1, $2, 'pre_production', '2026-03-02', '2026-05-29') returning id`,
-      [org!.id, name === 'Northlight Pictures' ? 'The Long Night' : 'Salt and Iron'],
-    )
-    const crew =
-      name === 'Northlight Pictures'
-        ? [
-            ['Jon Smith', 'Focus Puller'],
-            ['Joanna Smythe', 'Gaffer'],
-            ['Ade Okafor', '1st AD'],
-          ]
-        : [
-            ['Jonas Schmidt', 'Director of Photography'],
-            ['Mia Lund', 'Producer'],
-          ]
-    for (const [person, role] of crew) {
-      await q(`insert into contacts (organization_id, production_id, name, role, email) values ($1, $2, $3, $4, $5)`, [
-        org!.id,
-        prod!.id,
-        person,
-        role,
-        `${person!.split(' ')[0]!.toLowerCase()}@${name.split(' ')[0]!.toLowerCase()}.example`,
-      ])
-    }
-  })
-  say(`${name}: organization ${org!.id}`)
-}
-const north = orgs['Northlight Pictures']!
-const harbour = orgs['Harbour Films']!
-
-step("Fuzzy search for 'jon smth' inside Northlight (pg_trgm, ranked by similarity)")
-const hits = await asTenant(north, (q) =>
-  q<{ name: string; role: string; score: number }>(
-    `select name, role, round(similarity(name, $1)::numeric, 2)::float as score from contacts
-     where deleted_at is null and name % $1 order by score desc`,
-    ['jon smth'],
-  ),
+const url = process.env.DATABASE_URL
+const pglite = url ? undefined : await createPglite()
+const db: Database = createDatabase({ primary: pglite ?? url! })
+await timed('migrate', () => db.migrate())
+say(
+  `engine: ${url ? `PostgreSQL (${new URL(url).host})` : 'PGlite (PostgreSQL in memory)'}, migrated in ${ms(started)}`,
 )
-for (const h of hits) say(`${h.score.toFixed(2)}  ${h.name} (${h.role})`)
-say("Harbour's 'Jonas Schmidt' is not among them: row-level security filtered it out in the database.")
 
-step('A cross-tenant attempt, refused by the database itself')
-const harbourContact = (await asTenant(harbour, (q) => q<{ id: string }>(`select id from contacts limit 1`)))[0]!.id
-const seen = await asTenant(north, (q) => q(`select * from contacts where id = $1`, [harbourContact]))
-say(`Northlight reading a Harbour contact by id: ${seen.length} rows`)
-const changed = await asTenant(north, (q) =>
-  q(`update contacts set name = 'Hijacked' where id = $1 returning id`, [harbourContact]),
-)
-say(`Northlight updating it: ${changed.length} rows changed`)
-try {
-  await asTenant(north, (q) =>
-    q(`insert into departments (organization_id, name, code) values ($1, 'Grip', 'GRIP')`, [harbour]),
-  )
-} catch (error) {
-  say(`Northlight inserting a row for Harbour: refused (${(error as Error).message})`)
-}
-
-step('Bad rows are refused by the database, not only by the library')
-for (const [label, text] of [
-  ['a confidence of 1.5', `update contacts set extraction_confidence = 1.5`],
-  ['an end date before the start', `update productions set end_date = '2026-01-01'`],
-  [
-    'a malformed API key hash',
-    `insert into api_keys (organization_id, name, prefix, key_hash) values ('${north}', 'k', 'csk_demo', 'nope')`,
-  ],
-] as const) {
-  try {
-    await asTenant(north, (q) => q(text))
-    say(`${label}: accepted?!`)
-  } catch (error) {
-    say(`${label}: refused (${(error as Error).message.split('\n')[0]})`)
-  }
-}
-
-step('Soft delete: the row stays, hidden from live reads, and comes back on restore')
-await asTenant(north, (q) => q(`update contacts set deleted_at = now() where name = 'Ade Okafor'`))
-const live = await asTenant(north, (q) =>
-  q<{ n: number }>(`select count(*)::int as n from contacts where deleted_at is null`),
-)
-const all = await asTenant(north, (q) => q<{ n: number }>(`select count(*)::int as n from contacts`))
-say(`live contacts: ${live[0]!.n}, including deleted: ${all[0]!.n}`)
-await asTenant(north, (q) => q(`update contacts set deleted_at = null where name = 'Ade Okafor'`))
-
-step('The audit log is append-only for the app role')
-await asTenant(north, (q) =>
-  q(`insert into audit_logs (organization_id, action, entity_type, entity_id) values ($1, 'update', 'contacts', $2)`, [
-    north,
-    randomUUID(),
+step('Two organizations, each with a production, departments and crew')
+const stamp = Date.now().toString(36)
+const north = await db.organizations.create({ name: 'Northlight Pictures', slug: `northlight-${stamp}` })
+const harbour = await db.organizations.create({ name: 'Harbour Films', slug: `harbour-${stamp}` })
+const n = db.tenant(north.id, { requestId: 'demo-1' })
+const h = db.tenant(harbour.id, { requestId: 'demo-2' })
+const producer = await n.users.create({ email: 'pat@northlight.example', name: 'Pat Producer', role: 'owner' })
+const { night, camera } = await n.transaction(async (tx) => ({
+  night: await tx.productions.create({
+    title: 'The Long Night',
+    code: 'TLN',
+    status: 'pre_production',
+    createdBy: producer.id,
+  }),
+  camera: await tx.departments.create({ name: 'Camera', code: 'CAM', sortOrder: 1 }),
+}))
+await timed('create 4 contacts', () =>
+  n.contacts.createMany([
+    {
+      productionId: night.id,
+      departmentId: camera.id,
+      name: 'Jon Smith',
+      role: 'Focus Puller',
+      email: 'jon@crew.example',
+    },
+    { productionId: night.id, name: 'Joanna Smythe', role: 'Gaffer' },
+    { productionId: night.id, name: 'Ade Okafor', role: '1st AD' },
+    { productionId: night.id, departmentId: camera.id, name: 'Mia Lund', role: 'DOP' },
   ]),
 )
-try {
-  await asTenant(north, (q) => q(`delete from audit_logs`))
-} catch (error) {
-  say(`deleting audit rows: refused (${(error as Error).message})`)
+const salt = await h.productions.create({ title: 'Salt and Iron' })
+await h.contacts.create({ productionId: salt.id, name: 'Jonas Schmidt', role: 'Director of Photography' })
+say(
+  `Northlight: "${night.title}" with ${await n.contacts.count()} contacts; Harbour: "${salt.title}" with ${await h.contacts.count()}`,
+)
+
+step("Fuzzy search for 'jon smth' as Northlight (pg_trgm, ranked by similarity)")
+const hits = await timed('search', () => n.contacts.search('jon smth', { limit: 5, threshold: 0.2 }))
+for (const hit of hits) say(`${hit.score.toFixed(2)}  ${hit.name} (${hit.role})`)
+say("Harbour's 'Jonas Schmidt' never appears: the query filters on the tenant, and RLS would anyway.")
+
+step("A cross-tenant attempt: Northlight aims at Harbour's rows")
+const harbourContact = (await h.contacts.findMany({ limit: 1 })).rows[0]!
+say(`findById(Harbour's contact): ${String(await n.contacts.findById(harbourContact.id))}`)
+for (const [label, attempt] of [
+  ['update it', () => n.contacts.update(harbourContact.id, { name: 'Hijacked' })],
+  ['soft-delete it', () => n.contacts.softDelete(harbourContact.id)],
+  ["file a contact under Harbour's production", () => n.contacts.create({ productionId: salt.id, name: 'Spy' })],
+] as const) {
+  const error = await attempt().catch((e: unknown) => e)
+  say(
+    `${label}: refused (${isCallsheetDbError(error) ? `${error.code}: ${error.message.split('\n')[0]}` : String(error)})`,
+  )
 }
+say(`Harbour's contact is still "${(await h.contacts.getById(harbourContact.id)).name}".`)
+
+step('Bad input is refused before any SQL, with every problem listed')
+const invalid = await n.contacts
+  .createMany([
+    { productionId: night.id, name: 'Fine' },
+    { productionId: night.id, name: '', extractionConfidence: 1.5 },
+    { productionId: 'not-a-uuid', name: 'Also bad', email: 'nobody' },
+  ])
+  .catch((e: unknown) => e)
+if (isCallsheetDbError(invalid, 'VALIDATION_FAILED')) {
+  for (const issue of invalid.issues) say(`row ${issue.path.join('.')}: ${issue.message}`)
+}
+say(`contacts after the refused batch: ${await n.contacts.count()} (nothing written)`)
+
+step('Soft delete a production: its crew goes with it, and comes back with it')
+await n.contacts.softDelete((await n.contacts.findMany({ where: { role: '1st AD' } })).rows[0]!.id)
+await n.productions.softDelete(night.id)
+say(`live contacts: ${await n.contacts.count()}, soft-deleted: ${await n.contacts.count({ deleted: 'only' })}`)
+await n.productions.restore(night.id)
+say(`after restore: ${await n.contacts.count()} live — the 1st AD deleted on their own stays deleted`)
+say(
+  `findWithContacts (one query): ${(await n.productions.findWithContacts(night.id))?.contacts.map((c) => c.name).join(', ')}`,
+)
+
+step('API keys: shown once, stored as a SHA-256, verified before any tenant is known')
+const key = await n.apiKeys.create({ name: 'extractor', scopes: ['uploads:write'] })
+say(`issued ${key.prefix}… (${key.plaintext.length} characters)`)
+const verified = await db.apiKeys.verify(key.plaintext)
+say(
+  `verify → organization ${verified?.organizationId === north.id ? 'Northlight' : '?'} with scopes ${verified?.scopes.join(', ')}`,
+)
+await n.apiKeys.revoke(key.id)
+say(`after revoke, verify → ${String(await db.apiKeys.verify(key.plaintext))}`)
+
+step('Contacts at volume: 5,000 in one createMany')
+const bulk = Array.from({ length: 5000 }, (_, i) => ({ productionId: night.id, name: `Background Artist ${i + 1}` }))
+await timed('createMany 5,000', () => n.contacts.createMany(bulk))
+say(`Northlight now has ${await n.contacts.count()} live contacts`)
 
 await db.close()
+await pglite?.close()
+console.log('\nTimings:')
+for (const [label, t] of timings) console.log(`  ${label.padEnd(20)} ${t.toFixed(1)} ms`)
 console.log(`\nDone in ${((performance.now() - started) / 1000).toFixed(1)} s.`)

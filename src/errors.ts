@@ -292,6 +292,26 @@ export function mapDatabaseError(error: unknown): CallsheetDbError {
   return new DatabaseError(message, { cause: error, sqlState: code })
 }
 
+/** The error class behind each code, so `isCallsheetDbError(e, 'NOT_FOUND')` narrows to `NotFoundError`. */
+export interface ErrorByCode {
+  INVALID_CONFIGURATION: InvalidConfigurationError
+  MIGRATION_FAILED: MigrationError
+  VALIDATION_FAILED: ValidationError
+  NOT_FOUND: NotFoundError
+  UNIQUE_VIOLATION: UniqueViolationError
+  FOREIGN_KEY_VIOLATION: ForeignKeyViolationError
+  CHECK_VIOLATION: CheckViolationError
+  NOT_NULL_VIOLATION: NotNullViolationError
+  PERMISSION_DENIED: PermissionDeniedError
+  SERIALIZATION_FAILURE: SerializationError
+  CONFLICT: ConflictError
+  INVALID_STATE: InvalidStateError
+  CONNECTION_ERROR: ConnectionError
+  ACQUIRE_TIMEOUT: AcquireTimeoutError
+  TIMEOUT: TimeoutError
+  DATABASE_ERROR: DatabaseError
+}
+
 /**
  * Whether `error` was thrown by @callsheet/db (any copy of it), optionally with a given code.
  *
@@ -300,10 +320,10 @@ export function mapDatabaseError(error: unknown): CallsheetDbError {
  * if (isCallsheetDbError(e, 'NOT_FOUND')) return res.status(404).end()
  * ```
  */
-export function isCallsheetDbError<C extends CallsheetDbErrorCode>(
+export function isCallsheetDbError<C extends CallsheetDbErrorCode = CallsheetDbErrorCode>(
   error: unknown,
   code?: C,
-): error is CallsheetDbError & { code: C } {
+): error is ErrorByCode[C] {
   if (typeof error !== 'object' || error === null || !(BRAND in error)) return false
   return code === undefined || (error as { code?: unknown }).code === code
 }

@@ -113,6 +113,7 @@ export {
   isCallsheetDbError,
   type CallsheetDbErrorCode,
   type ConstraintDetails,
+  type ErrorByCode,
   type ValidationIssue,
 } from './errors'
 export type * from './schema/types'

@@ -1,0 +1,51 @@
+import { expectTypeOf, test } from 'vitest'
+import type { CreatedApiKey, Database, TenantClient } from '../src'
+import { createTenantClient } from '../src'
+import type { Contact } from '../src/schema'
+
+declare const db: Database
+declare const tenant: TenantClient
+
+test('a tenant client cannot be made without an organization id', () => {
+  // @ts-expect-error the organization id is required
+  createTenantClient()
+  // @ts-expect-error the organization id is required
+  db.tenant()
+  expectTypeOf(createTenantClient).parameter(0).toEqualTypeOf<string>()
+})
+
+test('write inputs are typed from the schema', () => {
+  // @ts-expect-error name is required
+  void tenant.contacts.create({ productionId: 'x' })
+  // @ts-expect-error no such column
+  void tenant.contacts.create({ productionId: 'x', name: 'Jon', nickname: 'J' })
+  // @ts-expect-error confidence is a number
+  void tenant.contacts.create({ productionId: 'x', name: 'Jon', extractionConfidence: 'high' })
+  // @ts-expect-error the tenant comes from the client, never from input
+  void tenant.departments.create({ name: 'Camera', code: 'CAM', organizationId: 'other' })
+  // @ts-expect-error status is not free text
+  void tenant.productions.update('id', { status: 'greenlit' })
+  expectTypeOf(tenant.contacts.create).returns.resolves.toEqualTypeOf<Contact>()
+})
+
+test('findMany orders only by allow-listed columns and filters only filterable ones', () => {
+  void tenant.contacts.findMany({ orderBy: 'name', where: { productionId: 'x' } })
+  // @ts-expect-error not a sortable column
+  void tenant.contacts.findMany({ orderBy: 'email' })
+  // @ts-expect-error not a filterable column
+  void tenant.contacts.findMany({ where: { notes: 'x' } })
+  // @ts-expect-error deleted takes exclude | include | only
+  void tenant.contacts.findMany({ deleted: 'all' })
+})
+
+test('API key creation returns the plaintext; reads do not', () => {
+  expectTypeOf(tenant.apiKeys.create).returns.resolves.toEqualTypeOf<CreatedApiKey>()
+  expectTypeOf<CreatedApiKey['plaintext']>().toEqualTypeOf<string>()
+  type Found = Awaited<ReturnType<typeof tenant.apiKeys.findById>>
+  expectTypeOf<NonNullable<Found>>().not.toHaveProperty('plaintext')
+})
+
+test('search hits carry a score', () => {
+  type Hit = Awaited<ReturnType<typeof tenant.contacts.search>>[number]
+  expectTypeOf<Hit['score']>().toEqualTypeOf<number>()
+})
