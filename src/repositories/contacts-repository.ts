@@ -7,8 +7,7 @@ import { contactInsertSchema, contactUpdateSchema } from '../schema/zod'
 import type { TenantRuntime } from '../tenant/runtime'
 import { idFilter, optionalIdFilter, textFilter, type OneOrMany } from './filters'
 import { TenantRepository } from './tenant-repository'
-import { hasNul, validate } from './validate'
-import { ValidationError } from '../errors'
+import { validate } from './validate'
 
 export type CreateContactInput = z.input<typeof contactInsertSchema>
 export type UpdateContactInput = z.input<typeof contactUpdateSchema>
@@ -100,10 +99,6 @@ export class ContactsRepository extends TenantRepository<
    * @throws ValidationError on blank, over-long or NUL-bearing text, or a bad limit / threshold.
    */
   async search(text: string, options: ContactSearchOptions = {}): Promise<ContactSearchHit[]> {
-    if (hasNul(text))
-      throw new ValidationError('search text must not contain NUL characters', [
-        { path: ['text'], message: 'contains NUL' },
-      ])
     const input = validate(searchSchema, { text, ...options }, 'contact search')
     const productionId = input.productionId === undefined ? undefined : parseId(input.productionId, 'productionId')
     return this.runtime.read(async (db) => {

@@ -8,7 +8,7 @@ import type { Organization } from '../schema/types'
 import { organizationInsertSchema, organizationUpdateSchema } from '../schema/zod'
 import { newId } from '../tenant/runtime'
 import type { DeletedFilter, FindOptions, Page } from './tenant-repository'
-import { hasNul, validate } from './validate'
+import { validate } from './validate'
 
 export type CreateOrganizationInput = z.input<typeof organizationInsertSchema>
 export type UpdateOrganizationInput = z.input<typeof organizationUpdateSchema>
@@ -144,8 +144,6 @@ export class OrganizationsRepository {
   }
 
   private parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-    if (hasNul(input))
-      throw new ValidationError('text must not contain NUL characters', [{ path: [], message: 'contains NUL' }])
     return validate(schema, input, what)
   }
 

@@ -7,7 +7,7 @@ import { parseId } from '../database/tenant-context'
 import { ConflictError, NotFoundError, ValidationError, isCallsheetDbError } from '../errors'
 import type { ActiveUnit, TenantRuntime } from '../tenant/runtime'
 import { newId } from '../tenant/runtime'
-import { hasNul, validate, validateRows } from './validate'
+import { validate, validateRows } from './validate'
 
 /** Which rows a read sees with respect to soft delete. */
 export type DeletedFilter = 'exclude' | 'include' | 'only'
@@ -216,7 +216,6 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
    * @throws ValidationError on any bad row (nothing is written).
    */
   async createMany(inputs: readonly TCreate[], options: CreateManyOptions = {}): Promise<TRow[]> {
-    if (hasNul(inputs)) throw nulError()
     const rows = validateRows(this.def.createSchema, inputs, `${this.def.entity} rows`) as Record<string, unknown>[]
     if (rows.length === 0) return []
     const columnCount = Object.keys(getTableColumns(this.def.table)).length
@@ -242,7 +241,6 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
    */
   async update(id: string, patch: TUpdate): Promise<TRow> {
     const key = parseId(id)
-    if (hasNul(patch)) throw nulError()
     const values = validate(this.def.updateSchema, patch, `${this.def.entity} update`) as Record<string, unknown>
     if (Object.keys(values).length === 0) {
       throw new ValidationError('nothing to update: the patch is empty', [{ path: [], message: 'empty patch' }])
@@ -334,7 +332,6 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
   }
 
   protected parseCreateWith(schema: z.ZodType, input: unknown, what: string): Record<string, unknown> {
-    if (hasNul(input)) throw nulError()
     return validate(schema, input, `${this.def.entity} ${what}`) as Record<string, unknown>
   }
 
@@ -419,7 +416,6 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
 
   protected filterConditions(where: unknown): SQL[] {
     if (where === undefined) return []
-    if (hasNul(where)) throw nulError()
     const filter = validate(this.def.filterSchema, where, `${this.def.entity} filter`) as Record<string, unknown>
     const conditions: SQL[] = []
     for (const [key, value] of Object.entries(filter)) {
@@ -449,15 +445,35 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
         { path: ['cursor'], message: 'ordering mismatch' },
       ])
     }
-    // The cast names the column's own SQL type (from our schema, never from input); a value that does
-    // not cast is a tampered cursor and fails in PostgreSQL with a data error, never as SQL.
-    const cast = sql.raw(column.getSQLType())
+    const type = column.getSQLType()
+    if (!cursorValueFits(type, decoded.v)) throw badCursor()
+    // The cast names the column's own SQL type (from our schema, never from input).
     const op = direction === 'asc' ? sql`>` : sql`<`
-    return sql`(${column}, ${this.columns.id}) ${op} (cast(${decoded.v}::text as ${cast}), ${decoded.id}::uuid)`
+    return sql`(${column}, ${this.columns.id}) ${op} (cast(${decoded.v}::text as ${sql.raw(type)}), ${decoded.id}::uuid)`
   }
 }
 
 const CURSOR_KEY = '__cursor'
+
+/** Checks a cursor's sort value against its column type in JS, so a tampered one never reaches SQL. */
+function cursorValueFits(type: string, value: string): boolean {
+  if (value.includes('\u0000')) return false
+  switch (type) {
+    case 'timestamp with time zone': {
+      const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)([+-]\d{2}(?::\d{2}){0,2})$/.exec(value)
+      if (!m) return false
+      const offset = m[3]!.length === 3 ? `${m[3]}:00` : m[3]!.slice(0, 6)
+      return !Number.isNaN(Date.parse(`${m[1]}T${m[2]!.slice(0, 12)}${offset}`))
+    }
+    case 'integer':
+      return /^-?\d{1,10}$/.test(value) && Math.abs(Number(value)) <= 2_147_483_647
+    case 'text':
+    case 'citext':
+      return true
+    default:
+      return false
+  }
+}
 
 interface Cursor {
   s: string
@@ -497,7 +513,3 @@ function decodeCursor(cursor: unknown): Cursor {
 
 const badCursor = () =>
   new ValidationError('cursor is not one this library issued', [{ path: ['cursor'], message: 'invalid cursor' }])
-const nulError = () =>
-  new ValidationError('text must not contain NUL (\\u0000) characters: PostgreSQL cannot store them', [
-    { path: [], message: 'contains NUL' },
-  ])

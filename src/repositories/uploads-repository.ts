@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { parseId } from '../database/tenant-context'
-import { InvalidStateError, NotFoundError, ValidationError } from '../errors'
+import { InvalidStateError, NotFoundError } from '../errors'
 import { extractionResultSchema } from '../schema/extraction'
 import type { Upload } from '../schema/types'
 import { UPLOAD_STATUSES, uploads, type ExtractionResult, type UploadStatus } from '../schema/uploads'
@@ -9,7 +9,7 @@ import { uploadInsertSchema, uploadUpdateSchema } from '../schema/zod'
 import type { TenantRuntime } from '../tenant/runtime'
 import { idFilter, oneOrMany, optionalIdFilter, type OneOrMany } from './filters'
 import { TenantRepository } from './tenant-repository'
-import { hasNul, validate } from './validate'
+import { validate } from './validate'
 
 export type CreateUploadInput = z.input<typeof uploadInsertSchema>
 export type UpdateUploadInput = z.input<typeof uploadUpdateSchema>
@@ -66,7 +66,7 @@ export class UploadsRepository extends TenantRepository<
    * @throws InvalidStateError when the upload is not pending.
    * @throws NotFoundError when no live upload has this id for this tenant.
    */
-  markProcessing(id: string): Promise<Upload> {
+  async markProcessing(id: string): Promise<Upload> {
     return this.transition(id, ['pending'], 'mark processing', { status: 'processing' })
   }
 
@@ -75,11 +75,7 @@ export class UploadsRepository extends TenantRepository<
    * @throws ValidationError when the result is malformed (nothing is written).
    * @throws InvalidStateError when the upload is not processing.
    */
-  completeExtraction(id: string, result: ExtractionResult): Promise<Upload> {
-    if (hasNul(result))
-      throw new ValidationError('extraction result must not contain NUL characters', [
-        { path: ['result'], message: 'contains NUL' },
-      ])
+  async completeExtraction(id: string, result: ExtractionResult): Promise<Upload> {
     const { result: parsed } = validate(completionSchema, { result }, 'extraction result')
     return this.transition(id, ['processing'], 'complete extraction', {
       status: 'completed',
@@ -94,9 +90,7 @@ export class UploadsRepository extends TenantRepository<
    * pending | processing → failed, recording why.
    * @throws InvalidStateError when the upload already completed or failed.
    */
-  failExtraction(id: string, error: string): Promise<Upload> {
-    if (hasNul(error))
-      throw new ValidationError('error must not contain NUL characters', [{ path: ['error'], message: 'contains NUL' }])
+  async failExtraction(id: string, error: string): Promise<Upload> {
     const parsed = validate(failureSchema, { error }, 'extraction failure')
     return this.transition(id, ['pending', 'processing'], 'fail extraction', {
       status: 'failed',

@@ -12,6 +12,8 @@ const issuesOf = (error: z.ZodError, prefix: readonly (string | number)[] = []):
  * @throws ValidationError
  */
 export function validate<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const unfit = unstorable(input, [], new Set(), 0)
+  if (unfit) throw new ValidationError(`invalid ${what}: ${summarize([unfit])}`, [unfit])
   const result = schema.safeParse(input)
   if (result.success) return result.data
   const issues = issuesOf(result.error)
@@ -29,6 +31,11 @@ export function validateRows<S extends z.ZodType>(schema: S, rows: unknown, what
   const parsed: z.output<S>[] = []
   const issues: ValidationIssue[] = []
   rows.forEach((row, index) => {
+    const unfit = unstorable(row, [index], new Set(), 0)
+    if (unfit) {
+      issues.push(unfit)
+      return
+    }
     const result = schema.safeParse(row)
     if (result.success) parsed.push(result.data)
     else issues.push(...issuesOf(result.error, [index]))
@@ -48,11 +55,41 @@ function summarize(issues: readonly ValidationIssue[]): string {
   return shown.join('; ') + (issues.length > 5 ? `; and ${issues.length - 5} more` : '')
 }
 
-/** Text that PostgreSQL cannot store (NUL) is refused before SQL with a clear message. */
-export function hasNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000')
-  if (Array.isArray(value)) return value.some(hasNul)
-  if (typeof value === 'object' && value !== null)
-    return Object.entries(value).some(([k, v]) => k.includes('\u0000') || hasNul(v))
-  return false
+const MAX_DEPTH = 64
+
+/**
+ * The first value PostgreSQL cannot take or that would hurt on the way there: text with NUL (which
+ * neither text nor jsonb can store), nesting deeper than 64 levels, or a cycle. Recursion is bounded by
+ * the depth cap, so hostile input cannot overflow the stack.
+ */
+function unstorable(
+  value: unknown,
+  path: (string | number)[],
+  ancestors: Set<object>,
+  depth: number,
+): ValidationIssue | undefined {
+  if (typeof value === 'string') {
+    return value.includes('\u0000')
+      ? { path, message: 'must not contain NUL (\\u0000) characters: PostgreSQL cannot store them' }
+      : undefined
+  }
+  if (typeof value !== 'object' || value === null || value instanceof Date) return undefined
+  if (depth >= MAX_DEPTH) return { path, message: `must not nest deeper than ${MAX_DEPTH} levels` }
+  if (ancestors.has(value)) return { path, message: 'must not contain a cycle' }
+  ancestors.add(value)
+  try {
+    const entries: [string | number, unknown][] = Array.isArray(value)
+      ? value.map((v, i) => [i, v])
+      : Object.entries(value as Record<string, unknown>)
+    for (const [key, child] of entries) {
+      if (typeof key === 'string' && key.includes('\u0000')) {
+        return { path: [...path, key], message: 'keys must not contain NUL (\\u0000) characters' }
+      }
+      const found = unstorable(child, [...path, key], ancestors, depth + 1)
+      if (found) return found
+    }
+    return undefined
+  } finally {
+    ancestors.delete(value)
+  }
 }

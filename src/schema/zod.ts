@@ -63,9 +63,11 @@ export const organizationInsertSchema = createInsertSchema(organizations, {
   name: nameText(200),
   slug: (s) => s.max(63).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be lower-case words joined by -'),
   settings: jsonObject.optional(),
-}).omit({ createdAt: true, updatedAt: true, deletedAt: true })
+})
+  .omit({ createdAt: true, updatedAt: true, deletedAt: true })
+  .strict()
 /** A partial organization update. */
-export const organizationUpdateSchema = organizationInsertSchema.omit({ id: true }).partial()
+export const organizationUpdateSchema = organizationInsertSchema.omit({ id: true }).partial().strict()
 
 const tenantOwned = { organizationId: true, createdAt: true, updatedAt: true, deletedAt: true } as const
 
@@ -75,16 +77,20 @@ export const userInsertSchema = createInsertSchema(users, {
   email,
   name: nameText(200),
   role: z.enum(USER_ROLES).optional(),
-}).omit(tenantOwned)
-export const userUpdateSchema = userInsertSchema.omit({ id: true }).partial()
+})
+  .omit(tenantOwned)
+  .strict()
+export const userUpdateSchema = userInsertSchema.omit({ id: true }).partial().strict()
 
 export const departmentSelectSchema = createSelectSchema(departments)
 export const departmentInsertSchema = createInsertSchema(departments, {
   name: nameText(200),
   code,
   sortOrder: z.number().int().min(-2147483648).max(2147483647).optional(),
-}).omit(tenantOwned)
-export const departmentUpdateSchema = departmentInsertSchema.omit({ id: true }).partial()
+})
+  .omit(tenantOwned)
+  .strict()
+export const departmentUpdateSchema = departmentInsertSchema.omit({ id: true }).partial().strict()
 
 export const productionSelectSchema = createSelectSchema(productions)
 export const productionInsertSchema = createInsertSchema(productions, {
@@ -95,6 +101,7 @@ export const productionInsertSchema = createInsertSchema(productions, {
   endDate: isoDate.nullish(),
 })
   .omit(tenantOwned)
+  .strict()
   .refine((p) => !p.startDate || !p.endDate || p.endDate >= p.startDate, {
     message: 'endDate must not be before startDate',
     path: ['endDate'],
@@ -105,7 +112,9 @@ export const productionUpdateSchema = createUpdateSchema(productions, {
   status: z.enum(PRODUCTION_STATUSES).optional(),
   startDate: isoDate.nullish(),
   endDate: isoDate.nullish(),
-}).omit({ ...tenantOwned, id: true })
+})
+  .omit({ ...tenantOwned, id: true })
+  .strict()
 
 export const contactSelectSchema = createSelectSchema(contacts)
 export const contactInsertSchema = createInsertSchema(contacts, {
@@ -116,8 +125,10 @@ export const contactInsertSchema = createInsertSchema(contacts, {
   notes: z.string().max(10_000).nullish(),
   extractionConfidence: z.number().min(0).max(1).nullish(),
   metadata: jsonObject.optional(),
-}).omit({ ...tenantOwned, deletedWith: true })
-export const contactUpdateSchema = contactInsertSchema.omit({ id: true }).partial()
+})
+  .omit({ ...tenantOwned, deletedWith: true })
+  .strict()
+export const contactUpdateSchema = contactInsertSchema.omit({ id: true }).partial().strict()
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex characters')
 
@@ -131,8 +142,10 @@ export const uploadInsertSchema = createInsertSchema(uploads, {
   status: z.enum(UPLOAD_STATUSES).optional(),
   extractionConfidence: z.number().min(0).max(1).nullish(),
   error: z.string().max(10_000).nullish(),
-}).omit({ ...tenantOwned, deletedWith: true })
-export const uploadUpdateSchema = uploadInsertSchema.omit({ id: true }).partial()
+})
+  .omit({ ...tenantOwned, deletedWith: true })
+  .strict()
+export const uploadUpdateSchema = uploadInsertSchema.omit({ id: true }).partial().strict()
 
 export const apiKeySelectSchema = createSelectSchema(apiKeys)
 export const apiKeyInsertSchema = createInsertSchema(apiKeys, {
@@ -140,7 +153,14 @@ export const apiKeyInsertSchema = createInsertSchema(apiKeys, {
   prefix: (s) => s.regex(/^[A-Za-z0-9_]{4,32}$/),
   keyHash: sha256Hex,
   scopes: z.array(z.string().min(1).max(100)).max(64),
-}).omit({ organizationId: true, createdAt: true, updatedAt: true })
-export const apiKeyUpdateSchema = apiKeyInsertSchema.omit({ id: true, keyHash: true, prefix: true }).partial()
+})
+  .omit({ organizationId: true, createdAt: true, updatedAt: true })
+  .strict()
+// Revocation and last use are recorded by revoke() and verify(), never patched: un-revoking a key by
+// update would bring a withdrawn credential back.
+export const apiKeyUpdateSchema = apiKeyInsertSchema
+  .pick({ name: true, scopes: true, expiresAt: true })
+  .partial()
+  .strict()
 
 export const auditLogSelectSchema = createSelectSchema(auditLogs, { action: z.enum(AUDIT_ACTIONS) })
