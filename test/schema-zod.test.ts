@@ -62,12 +62,9 @@ describe('zod schemas', () => {
     ).toBe(false)
   })
 
-  it('leave the tenant column out: the organization comes from the tenant context', () => {
-    const parsed = contactInsertSchema.parse({
-      productionId,
-      name: 'Jon',
-      organizationId: '0192f0d4-8d3e-7c2a-9b1e-000000000000',
-    })
-    expect(parsed).not.toHaveProperty('organizationId')
+  it('refuse the tenant column and unknown keys: the organization comes from the tenant context', () => {
+    const tenantColumn = contactInsertSchema.safeParse({ productionId, name: 'Jon', organizationId: productionId })
+    expect(tenantColumn.success).toBe(false)
+    expect(contactInsertSchema.safeParse({ productionId, name: 'Jon', departmentID: productionId }).success).toBe(false)
   })
 })
