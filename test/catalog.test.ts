@@ -64,6 +64,11 @@ describeEachEngine('catalog', (engine) => {
          with check (organization_id = current_setting('app.organization_id', true)::uuid)`,
       'productions: no permissive policy covers all commands',
     ],
+    [
+      'a second permissive policy that can write',
+      `create policy sneaky on contacts for update using (true)`,
+      'contacts: permissive policy sneaky applies to writes',
+    ],
     ['BYPASSRLS granted to the app role', 'alter role callsheet_app bypassrls', 'callsheet_app: has BYPASSRLS'],
     ['the app role owning a table', 'alter table api_keys owner to callsheet_app', 'callsheet_app: owns api_keys'],
     [

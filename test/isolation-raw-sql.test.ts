@@ -184,6 +184,33 @@ describeEachEngine('isolation by raw SQL as the app role', (engine) => {
     expect(await count(db(), 'audit_logs', 'id = $1', [a.auditId])).toBe(1)
   })
 
+  it('API key verification: a key row is visible only to whoever presents its hash, and only for reading', async () => {
+    const [keyB] = await db().query<{ key_hash: string }>('select key_hash from api_keys where id = $1', [b.apiKeyId])
+    const withHash = <T>(hash: string, fn: (tx: SqlRunner) => Promise<T>) =>
+      asAppRole(db(), a.organizationId, async (tx) => {
+        await tx.query(`select set_config('app.api_key_hash', $1, true)`, [hash])
+        return fn(tx)
+      })
+    // Without the hash, tenant A sees none of B's keys; with a wrong hash, still none.
+    expect(
+      await withHash('0'.repeat(64), (tx) => count(tx, 'api_keys', 'organization_id = $1', [b.organizationId])),
+    ).toBe(0)
+    // With B's hash (i.e. holding B's key), that one row can be read…
+    expect(
+      await withHash(keyB!.key_hash, (tx) => count(tx, 'api_keys', 'organization_id = $1', [b.organizationId])),
+    ).toBe(1)
+    // …but never changed or deleted: the verification policy is SELECT-only.
+    const changed = await withHash(keyB!.key_hash, (tx) =>
+      tx.query(`update api_keys set revoked_at = now() where id = $1 returning id`, [b.apiKeyId]),
+    )
+    expect(changed).toEqual([])
+    const deleted = await withHash(keyB!.key_hash, (tx) =>
+      tx.query(`delete from api_keys where id = $1 returning id`, [b.apiKeyId]),
+    )
+    expect(deleted).toEqual([])
+    expect(await count(db(), 'api_keys', 'id = $1 and revoked_at is null', [b.apiKeyId])).toBe(1)
+  })
+
   it('a rolled-back tenant write leaves nothing behind', async () => {
     const failure = new Error('boom')
     await expect(

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { closeDefaultDatabase, createDatabase, createTenantClient } from '../src'
-import { isCallsheetDbError } from '../src/errors'
+import { sql } from 'drizzle-orm'
+import { isCallsheetDbError, mapDatabaseError } from '../src/errors'
 import { openEngine, type TestEngine } from './harness/engines'
 import { asAppRole } from './harness/sql-runner'
 
@@ -38,6 +39,19 @@ describe.runIf(server)('server only [postgres]', () => {
       await holder
       for (let i = 0; i < 10; i++) await tenant.departments.count()
       expect(db.stats().pool).toEqual({ inUse: 0, waiting: 0, max: 1 })
+    } finally {
+      await db.close()
+    }
+  })
+
+  it('applies statementTimeoutMs to every connection; a timeout maps to a retryable TimeoutError', async () => {
+    const db = createDatabase({ primary: engine.url!, statementTimeoutMs: 150 })
+    try {
+      const shown = await db.$primary.execute(sql`show statement_timeout`)
+      expect(JSON.stringify(shown)).toContain('150ms')
+      const error = mapDatabaseError(await db.$primary.execute(sql`select pg_sleep(2)`).catch((e: unknown) => e))
+      expect(isCallsheetDbError(error, 'TIMEOUT')).toBe(true)
+      expect(error.retryable).toBe(true)
     } finally {
       await db.close()
     }

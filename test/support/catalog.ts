@@ -142,6 +142,9 @@ export async function catalogViolations(db: SqlRunner): Promise<string[]> {
     for (const p of own) {
       if (`${p.qual ?? ''} ${p.check ?? ''}`.includes('deleted_at'))
         problems.push(`${table}: policy ${p.name} mentions deleted_at`)
+      // Permissive policies OR together: any other policy that can write would widen the tenant policy.
+      if (p !== covering && p.permissive && p.cmd !== 'r')
+        problems.push(`${table}: permissive policy ${p.name} applies to writes`)
     }
   }
 
