@@ -1,7 +1,6 @@
 import { and, asc, count, eq, isNull, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { parseId } from '../database/tenant-context'
-import { NotFoundError } from '../errors'
 import { contacts } from '../schema/contacts'
 import { PRODUCTION_STATUSES, productions, type ProductionStatus } from '../schema/productions'
 import type { Contact, Production } from '../schema/types'
@@ -63,31 +62,13 @@ export class ProductionsRepository extends TenantRepository<
    * @throws NotFoundError when no live production has this id for this tenant.
    */
   override async softDelete(id: string): Promise<Production> {
-    const key = parseId(id)
-    return this.runtime.write(async (db, unit) => {
-      const row = await this.softDeleteIn(db, unit, key)
-      if (!row) throw new NotFoundError('productions', id)
-      for (const child of [contacts, uploads] as const) {
-        await this.runtime.hooked(
-          unit,
-          { entity: child === contacts ? 'contacts' : 'uploads', operation: 'softDelete', ids: [], values: [] },
-          (v) => v,
-          async () =>
-            db
-              .update(child)
-              .set({ deletedAt: sql`now()`, deletedWith: key })
-              .where(
-                and(
-                  eq(child.organizationId, this.runtime.organizationId),
-                  eq(child.productionId, key),
-                  isNull(child.deletedAt),
-                ),
-              )
-              .returning({ id: child.id }),
-        )
-      }
-      return row
-    })
+    return super.softDelete(id)
+  }
+
+  protected override async softDeleteIn(db: Db, unit: ActiveUnit, key: string): Promise<Production | undefined> {
+    const row = await super.softDeleteIn(db, unit, key)
+    if (row) await this.cascade(db, unit, key, true)
+    return row
   }
 
   /**
@@ -102,26 +83,39 @@ export class ProductionsRepository extends TenantRepository<
   protected override async restoreIn(db: Db, unit: ActiveUnit, key: string): Promise<Production | undefined> {
     const row = await super.restoreIn(db, unit, key)
     if (!row) return undefined
+    await this.cascade(db, unit, key, false)
+    return row
+  }
+
+  /**
+   * Soft-deletes the production's live contacts and uploads, tagging them with it (`deleted_with`), or
+   * restores exactly the ones so tagged.
+   */
+  private async cascade(db: Db, unit: ActiveUnit, key: string, deleted: boolean): Promise<void> {
     for (const child of [contacts, uploads] as const) {
       await this.runtime.hooked(
         unit,
-        { entity: child === contacts ? 'contacts' : 'uploads', operation: 'restore', ids: [], values: [] },
+        {
+          entity: child === contacts ? 'contacts' : 'uploads',
+          operation: deleted ? 'softDelete' : 'restore',
+          ids: [],
+          values: [],
+        },
         (v) => v,
         async () =>
           db
             .update(child)
-            .set({ deletedAt: null, deletedWith: null })
+            .set(deleted ? { deletedAt: sql`now()`, deletedWith: key } : { deletedAt: null, deletedWith: null })
             .where(
               and(
                 eq(child.organizationId, this.runtime.organizationId),
                 eq(child.productionId, key),
-                eq(child.deletedWith, key),
+                deleted ? isNull(child.deletedAt) : eq(child.deletedWith, key),
               ),
             )
             .returning({ id: child.id }),
       )
     }
-    return row
   }
 
   /**

@@ -353,32 +353,25 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
     )
   }
 
-  protected async softDeleteIn(db: Db, unit: ActiveUnit, key: string): Promise<TRow | undefined> {
-    const [row] = await this.runtime.hooked(
-      unit,
-      { entity: this.def.entity, operation: 'softDelete', ids: [key], values: [] },
-      (v) => v,
-      async () =>
-        (await db
-          .update(this.def.table)
-          .set({ deletedAt: sql`now()` } as never)
-          .where(and(this.tenantScope(), eq(this.columns.id, key), this.liveCondition()))
-          .returning()) as Record<string, unknown>[],
-    )
-    return row as TRow | undefined
+  protected softDeleteIn(db: Db, unit: ActiveUnit, key: string): Promise<TRow | undefined> {
+    return this.setDeletedIn(db, unit, key, true)
   }
 
-  protected async restoreIn(db: Db, unit: ActiveUnit, key: string): Promise<TRow | undefined> {
+  protected restoreIn(db: Db, unit: ActiveUnit, key: string): Promise<TRow | undefined> {
+    return this.setDeletedIn(db, unit, key, false)
+  }
+
+  private async setDeletedIn(db: Db, unit: ActiveUnit, key: string, deleted: boolean): Promise<TRow | undefined> {
     const deletedAt = this.columns.deletedAt as PgColumn
     const [row] = await this.runtime.hooked(
       unit,
-      { entity: this.def.entity, operation: 'restore', ids: [key], values: [] },
+      { entity: this.def.entity, operation: deleted ? 'softDelete' : 'restore', ids: [key], values: [] },
       (v) => v,
       async () =>
         (await db
           .update(this.def.table)
-          .set({ deletedAt: null } as never)
-          .where(and(this.tenantScope(), eq(this.columns.id, key), isNotNull(deletedAt)))
+          .set({ deletedAt: deleted ? sql`now()` : null } as never)
+          .where(and(this.tenantScope(), eq(this.columns.id, key), deleted ? isNull(deletedAt) : isNotNull(deletedAt)))
           .returning()) as Record<string, unknown>[],
     )
     return row as TRow | undefined
