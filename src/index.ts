@@ -85,6 +85,8 @@ export type {
   ApiKeySort,
   CreatedApiKey,
 } from './repositories/api-keys-repository'
+export type { Maintenance } from './audit/maintenance'
+export type { AuditLogsRepository, AuditHistoryOptions, AuditListOptions } from './repositories/audit-logs-repository'
 export type {
   OrganizationsRepository,
   CreateOrganizationInput,

@@ -69,6 +69,16 @@ describeEachEngine('catalog', (engine) => {
       `create policy sneaky on contacts for update using (true)`,
       'contacts: permissive policy sneaky applies to writes',
     ],
+    [
+      'an audit trigger dropped',
+      'drop trigger contacts_audit_update on contacts',
+      'contacts: no statement-level audit trigger on update',
+    ],
+    [
+      'INSERT granted on audit_logs',
+      'grant insert on audit_logs to callsheet_app',
+      'audit_logs: callsheet_app has INSERT',
+    ],
     ['BYPASSRLS granted to the app role', 'alter role callsheet_app bypassrls', 'callsheet_app: has BYPASSRLS'],
     ['the app role owning a table', 'alter table api_keys owner to callsheet_app', 'callsheet_app: owns api_keys'],
     [

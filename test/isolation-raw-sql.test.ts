@@ -128,11 +128,23 @@ describeEachEngine('isolation by raw SQL as the app role', (engine) => {
     expect(await count(db(), 'productions', 'id = $1', [b.productionId])).toBe(1)
   })
 
-  it('cannot move its own row into another tenant', async () => {
+  it('cannot move its own row into another tenant (immutable tenant column, and RLS WITH CHECK behind it)', async () => {
+    // The BEFORE UPDATE trigger refuses first (23514); with it disabled, the policy's WITH CHECK (42501).
     await expectSqlState(
       asAppRole(db(), a.organizationId, (tx) =>
         tx.query(`update users set organization_id = $1 where id = $2`, [b.organizationId, a.userId]),
       ),
+      '23514',
+    )
+    await expectSqlState(
+      db().transaction(async (tx) => {
+        await tx.exec('alter table users disable trigger users_set_updated_at')
+        await tx.query(
+          `select set_config('role', 'callsheet_app', true), set_config('app.organization_id', $1, true)`,
+          [a.organizationId],
+        )
+        await tx.query(`update users set organization_id = $1 where id = $2`, [b.organizationId, a.userId])
+      }),
       '42501',
     )
     expect(await count(db(), 'users', 'id = $1 and organization_id = $2', [a.userId, a.organizationId])).toBe(1)
@@ -163,14 +175,12 @@ describeEachEngine('isolation by raw SQL as the app role', (engine) => {
     expect(await count(db(), 'contacts', "name = 'Spy'")).toBe(0)
   })
 
-  it('audit_logs is append-only: the app role can insert and read its own, never update, delete or truncate', async () => {
+  it('audit_logs: the app role reads its own rows; it can never insert, update, delete or truncate them', async () => {
     await asAppRole(db(), a.organizationId, async (tx) => {
-      await tx.query(
-        `insert into audit_logs (organization_id, action, entity_type, entity_id) values ($1, 'update', 'contacts', $2)`,
-        [a.organizationId, a.contactId],
-      )
+      expect(await count(tx, 'audit_logs', 'id = $1', [a.auditId])).toBe(1)
     })
     for (const statement of [
+      `insert into audit_logs (organization_id, action, entity_type, entity_id) values ('${a.organizationId}', 'update', 'contacts', '${a.contactId}')`,
       `update audit_logs set action = 'purge' where id = '${a.auditId}'`,
       `delete from audit_logs where id = '${a.auditId}'`,
       `truncate audit_logs`,
@@ -182,6 +192,24 @@ describeEachEngine('isolation by raw SQL as the app role', (engine) => {
       )
     }
     expect(await count(db(), 'audit_logs', 'id = $1', [a.auditId])).toBe(1)
+  })
+
+  it('raw SQL writes as the app role are audited by the database, in the same transaction', async () => {
+    const before = await count(db(), 'audit_logs', 'organization_id = $1', [a.organizationId])
+    await asAppRole(db(), a.organizationId, async (tx) => {
+      await tx.query(`select set_config('app.request_id', 'raw-sql-1', true)`)
+      await tx.query(`insert into departments (organization_id, name, code) values ($1, 'Raw', 'RAW')`, [
+        a.organizationId,
+      ])
+      await tx.query(`update departments set name = 'Raw SQL' where code = 'RAW'`)
+    })
+    const rows = await db().query<{ action: string; request_id: string; new_values: Record<string, unknown> }>(
+      `select action, request_id, new_values from audit_logs where organization_id = $1 and request_id = 'raw-sql-1' order by created_at, action`,
+      [a.organizationId],
+    )
+    expect(rows.map((r) => r.action).sort()).toEqual(['insert', 'update'])
+    expect(rows.find((r) => r.action === 'update')?.new_values).toEqual({ name: 'Raw SQL' })
+    expect(await count(db(), 'audit_logs', 'organization_id = $1', [a.organizationId])).toBe(before + 2)
   })
 
   it('API key verification: a key row is visible only to whoever presents its hash, and only for reading', async () => {

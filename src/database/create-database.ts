@@ -3,6 +3,7 @@ import { parseId, parseTenantContext, type TenantContext } from './tenant-contex
 import { InvalidConfigurationError, mapDatabaseError } from '../errors'
 import { hashApiKey, looksLikeApiKey } from '../repositories/api-keys-repository'
 import { OrganizationsRepository } from '../repositories/organizations-repository'
+import { createMaintenance, type Maintenance } from '../audit/maintenance'
 import { TenantRuntime } from '../tenant/runtime'
 import { TenantClient } from '../tenant/tenant-client'
 import { resolveConfig, type DatabaseConfig, type ResolvedConfig } from './config'
@@ -36,6 +37,8 @@ export interface Database {
    * @throws ValidationError when the id is not a UUID or the context is malformed.
    */
   tenant(organizationId: string, context?: TenantContext): TenantClient
+  /** Audit partition upkeep and retention. */
+  readonly maintenance: Maintenance
   /** Applies the migrations to the primary (see `migrate`). */
   migrate(options?: MigrateOptions): Promise<void>
   /** Pool statistics of the primary. */
@@ -66,6 +69,7 @@ export function createDatabase(config: DatabaseConfig): Database {
     engine: engine.kind,
     organizations,
     apiKeys: { verify: (plaintext) => verifyApiKey(engine, resolved, plaintext) },
+    maintenance: createMaintenance(() => engine.db),
     tenant(organizationId, context) {
       const org = parseId(organizationId, 'organizationId')
       return new TenantClient(new TenantRuntime(engine, resolved, org, parseTenantContext(context)))

@@ -1,5 +1,6 @@
 import { parseTenantContext, type TenantContext } from '../database/tenant-context'
 import { ApiKeysRepository } from '../repositories/api-keys-repository'
+import { AuditLogsRepository } from '../repositories/audit-logs-repository'
 import { ContactsRepository } from '../repositories/contacts-repository'
 import { DepartmentsRepository } from '../repositories/departments-repository'
 import { ProductionsRepository } from '../repositories/productions-repository'
@@ -15,6 +16,8 @@ export interface TenantRepositories {
   readonly contacts: ContactsRepository
   readonly uploads: UploadsRepository
   readonly apiKeys: ApiKeysRepository
+  /** The tenant's audit trail (read-only). */
+  readonly auditLogs: AuditLogsRepository
 }
 
 /** A tenant client bound to one transaction (inside `tenant.transaction(fn)`). */
@@ -34,6 +37,7 @@ export class TenantClient implements TenantRepositories {
   readonly contacts: ContactsRepository
   readonly uploads: UploadsRepository
   readonly apiKeys: ApiKeysRepository
+  readonly auditLogs: AuditLogsRepository
 
   /** @internal use `createTenantClient` or `db.tenant`. */
   constructor(private readonly runtime: TenantRuntime) {
@@ -43,6 +47,7 @@ export class TenantClient implements TenantRepositories {
     this.contacts = new ContactsRepository(runtime)
     this.uploads = new UploadsRepository(runtime)
     this.apiKeys = new ApiKeysRepository(runtime)
+    this.auditLogs = new AuditLogsRepository(runtime)
   }
 
   /** The tenant's organization id. */

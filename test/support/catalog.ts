@@ -170,6 +170,29 @@ export async function catalogViolations(db: SqlRunner): Promise<string[]> {
   }
   for (const idx of indexes.filter((i) => !i.valid)) problems.push(`${idx.table}: index ${idx.name} is invalid`)
 
+  // Audit rows come from the database: one statement-level trigger per event on every audited table.
+  const auditTriggers = await db.query<{ table: string; events: number }>(`
+    select c.relname as table, t.tgtype::int as events from pg_trigger t join pg_class c on c.oid = t.tgrelid
+    where not t.tgisinternal and t.tgfoid = 'callsheet_audit'::regproc`)
+  for (const table of TENANT_TABLES.filter((t) => t !== 'audit_logs')) {
+    // tgtype bits: 1 = row-level, 4 = insert, 8 = delete, 16 = update.
+    for (const [event, bit] of [
+      ['insert', 4],
+      ['update', 16],
+      ['delete', 8],
+    ] as const) {
+      const found = auditTriggers.some((t) => t.table === table && (t.events & bit) !== 0 && (t.events & 1) === 0)
+      if (!found) problems.push(`${table}: no statement-level audit trigger on ${event}`)
+    }
+  }
+  for (const privilege of ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) {
+    const [granted] = await db.query<{ yes: boolean }>(
+      `select has_table_privilege($1, 'public.audit_logs', $2) as yes`,
+      [APP_ROLE, privilege],
+    )
+    if (granted?.yes) problems.push(`audit_logs: ${APP_ROLE} has ${privilege}`)
+  }
+
   const audit = tables.find((t) => t.table === 'audit_logs')
   if (audit && audit.kind !== 'p') problems.push('audit_logs: not partitioned')
   const partitions = await db.query<{ name: string; bound: string }>(`

@@ -1,0 +1,150 @@
+import { and, desc, eq, getTableColumns, gte, lt, sql, type SQL } from 'drizzle-orm'
+import { z } from 'zod'
+import { parseId, uuidSchema } from '../database/tenant-context'
+import { ValidationError } from '../errors'
+import {
+  AUDIT_ACTIONS,
+  AUDITED_ENTITY_TYPES,
+  auditLogs,
+  type AuditAction,
+  type AuditEntityType,
+} from '../schema/audit-logs'
+import type { AuditLog } from '../schema/types'
+import type { TenantRuntime } from '../tenant/runtime'
+import type { Page } from './tenant-repository'
+import { validate } from './validate'
+
+/** Options of `auditLogs.history`. */
+export interface AuditHistoryOptions {
+  /** @default 50, at most 1000 */
+  readonly limit?: number
+  readonly cursor?: string
+}
+
+/** Options of `auditLogs.list`: a time range (required, so only the months it covers are read) and filters. */
+export interface AuditListOptions extends AuditHistoryOptions {
+  /** Inclusive start. */
+  readonly from: Date
+  /** Exclusive end. @default now */
+  readonly to?: Date
+  readonly actorId?: string
+  readonly apiKeyId?: string
+  readonly entityType?: AuditEntityType
+  readonly action?: AuditAction
+}
+
+const pageSchema = z.object({
+  limit: z.number().int().min(1).max(1000).default(50),
+  cursor: z.string().max(500).optional(),
+})
+const listSchema = pageSchema
+  .extend({
+    from: z.date(),
+    to: z.date().optional(),
+    actorId: uuidSchema.optional(),
+    apiKeyId: uuidSchema.optional(),
+    entityType: z.enum(AUDITED_ENTITY_TYPES).optional(),
+    action: z.enum(AUDIT_ACTIONS).optional(),
+  })
+  .strict()
+  .refine((o) => !Number.isNaN(o.from.getTime()) && (o.to === undefined || o.to > o.from), {
+    message: 'to must be after from',
+    path: ['to'],
+  })
+
+/**
+ * The tenant's audit trail, read-only and newest first. Rows are written by the database itself, in
+ * the transaction of each change; the app role can read them and nothing more.
+ */
+export class AuditLogsRepository {
+  constructor(private readonly runtime: TenantRuntime) {}
+
+  /**
+   * Every recorded change of one row, newest first.
+   *
+   * @example
+   * ```ts
+   * const { rows } = await tenant.auditLogs.history('contacts', contact.id)
+   * ```
+   * @throws ValidationError on a bad entity type, id, limit or cursor.
+   */
+  async history(
+    entityType: AuditEntityType,
+    entityId: string,
+    options: AuditHistoryOptions = {},
+  ): Promise<Page<AuditLog>> {
+    if (!(AUDITED_ENTITY_TYPES as readonly string[]).includes(entityType)) {
+      throw new ValidationError(`entityType must be one of ${AUDITED_ENTITY_TYPES.join(', ')}`, [
+        { path: ['entityType'], message: 'unknown entity type' },
+      ])
+    }
+    const id = parseId(entityId, 'entityId')
+    const { limit, cursor } = validate(pageSchema.strict(), options, 'audit history options')
+    return this.page([eq(auditLogs.entityType, entityType), eq(auditLogs.entityId, id)], limit, cursor)
+  }
+
+  /**
+   * Changes in a time range, optionally by one actor, API key, entity type or action, newest first.
+   * Only the monthly partitions the range covers are read.
+   * @throws ValidationError on a bad range or filter.
+   */
+  async list(options: AuditListOptions): Promise<Page<AuditLog>> {
+    const o = validate(listSchema, options, 'audit list options')
+    const conditions: (SQL | undefined)[] = [
+      gte(auditLogs.createdAt, o.from),
+      lt(auditLogs.createdAt, o.to ?? new Date()),
+      o.actorId === undefined ? undefined : eq(auditLogs.userId, o.actorId),
+      o.apiKeyId === undefined ? undefined : eq(auditLogs.apiKeyId, o.apiKeyId),
+      o.entityType === undefined ? undefined : eq(auditLogs.entityType, o.entityType),
+      o.action === undefined ? undefined : eq(auditLogs.action, o.action),
+    ]
+    return this.page(conditions, o.limit, o.cursor)
+  }
+
+  private async page(
+    conditions: (SQL | undefined)[],
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<Page<AuditLog>> {
+    const after = cursor === undefined ? undefined : decodeCursor(cursor)
+    const rows = await this.runtime.read((db) =>
+      db
+        .select({ ...getTableColumns(auditLogs), cursorAt: sql<string>`${auditLogs.createdAt}::text` })
+        .from(auditLogs)
+        .where(
+          and(
+            eq(auditLogs.organizationId, this.runtime.organizationId),
+            ...conditions,
+            after === undefined
+              ? undefined
+              : sql`(${auditLogs.createdAt}, ${auditLogs.id}) < (${after[0]}::timestamptz, ${after[1]}::uuid)`,
+          ),
+        )
+        .orderBy(desc(auditLogs.createdAt), desc(auditLogs.id))
+        .limit(limit + 1),
+    )
+    const hasMore = rows.length > limit
+    if (hasMore) rows.pop()
+    const last = rows.at(-1)
+    const nextCursor =
+      hasMore && last ? Buffer.from(JSON.stringify([last.cursorAt, last.id])).toString('base64url') : null
+    return { rows: rows.map(({ cursorAt: _, ...row }) => row), nextCursor }
+  }
+}
+
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/
+
+function decodeCursor(cursor: string): [string, string] {
+  const bad = new ValidationError('cursor is not one this library issued', [
+    { path: ['cursor'], message: 'invalid cursor' },
+  ])
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && TIMESTAMP.test(value[0])) {
+      return [value[0], parseId(value[1], 'cursor id')]
+    }
+  } catch {
+    // fall through
+  }
+  throw bad
+}
