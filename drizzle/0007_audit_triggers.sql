@@ -59,8 +59,11 @@ BEGIN
   IF NEW.id IS DISTINCT FROM OLD.id THEN
     RAISE EXCEPTION 'id of % is immutable', TG_TABLE_NAME USING ERRCODE = '23514';
   END IF;
-  IF NEW.organization_id IS DISTINCT FROM OLD.organization_id AND TG_TABLE_NAME <> 'organizations' THEN
-    RAISE EXCEPTION 'organization_id of % is immutable', TG_TABLE_NAME USING ERRCODE = '23514';
+  -- Nested, not AND-ed: plpgsql would still read NEW.organization_id, which organizations lacks.
+  IF TG_TABLE_NAME <> 'organizations' THEN
+    IF NEW.organization_id IS DISTINCT FROM OLD.organization_id THEN
+      RAISE EXCEPTION 'organization_id of % is immutable', TG_TABLE_NAME USING ERRCODE = '23514';
+    END IF;
   END IF;
   NEW.updated_at := now();
   RETURN NEW;

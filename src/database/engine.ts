@@ -55,6 +55,17 @@ function queryLogger(config: ResolvedConfig): Logger | undefined {
   return { logQuery: (query, params) => debug.call(config.logger, 'query', { sql: query, params }) }
 }
 
+/** `conn` with every `unsafe()` call prepared (or not) as configured, whatever the caller asked. */
+function withPrepare(conn: postgres.ReservedSql, prepare: boolean): postgres.ReservedSql {
+  return new Proxy(conn, {
+    get(target, property, receiver) {
+      if (property !== 'unsafe') return Reflect.get(target, property, receiver) as unknown
+      return (query: string, params?: postgres.ParameterOrJSON<never>[], options?: postgres.UnsafeQueryOptions) =>
+        target.unsafe(query, params, { ...options, prepare })
+    },
+  })
+}
+
 /** Opens the engine for a resolved target. */
 export function createEngine(target: ResolvedTarget, config: ResolvedConfig): Engine {
   return target.kind === 'pglite' ? pgliteEngine(target.pglite, config) : postgresEngine(target, config)
@@ -125,13 +136,23 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
         throw mapDatabaseError(error)
       }
       inUse++
+      let released = false
+      const release = () => {
+        if (released) return
+        released = true
+        inUse--
+        conn.release()
+      }
       let open = true
       try {
-        // BEGIN, the settings and the first query of `fn` are pipelined: postgres.js writes them in
-        // one packet, so the unit costs one round trip plus the COMMIT.
+        // BEGIN, the settings and the first query of `fn` are pipelined: postgres.js writes them in one
+        // packet. That needs prepared statements: postgres.js sends an unprepared statement that has
+        // parameters "describe first" (a round trip of its own, and nothing pipelines behind it), and
+        // drizzle asks it to prepare named queries only.
+        const prepared = withPrepare(conn, config.prepare)
         const begin = conn.unsafe(readOnly ? 'begin read only' : 'begin').execute()
-        const settingsApplied = conn.unsafe(SETTINGS_SQL, settingsParams(settings)).execute()
-        const session = new PostgresJsSession(conn, dialect, relational as never, logger ? { logger } : {})
+        const settingsApplied = prepared.unsafe(SETTINGS_SQL, settingsParams(settings)).execute()
+        const session = new PostgresJsSession(prepared, dialect, relational as never, logger ? { logger } : {})
         const txDb = new PostgresJsDatabase<Schema>(dialect, session, relational as never) as unknown as Db
         // Promise.resolve adopts a drizzle query (a lazy thenable) with exactly one then(): calling
         // .catch on it directly would execute it a second time.
@@ -140,15 +161,21 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
         await begin
         await settingsApplied
         const result = await work
-        await conn.unsafe('commit')
         open = false
+        if (readOnly) {
+          // A read-only transaction has nothing to make durable: answer now, and give the connection
+          // back once its COMMIT is through — never before, or the next unit on this connection would be
+          // written into this transaction.
+          conn.unsafe('commit').then(release, release)
+          return result
+        }
+        await conn.unsafe('commit')
+        release()
         return result
       } catch (error) {
         if (open) await conn.unsafe('rollback').catch(() => undefined)
+        release()
         throw toLibraryError(error)
-      } finally {
-        inUse--
-        conn.release()
       }
     },
     async close() {

@@ -65,7 +65,7 @@ export class ApiKeysRepository extends TenantRepository<
       table: apiKeys,
       softDelete: false,
       createSchema: apiKeyInsertSchema,
-      updateSchema: apiKeyUpdateSchema.strict(),
+      updateSchema: apiKeyUpdateSchema,
       filterSchema,
       filterColumns: { name: apiKeys.name, createdBy: apiKeys.createdBy },
       sortColumns: { createdAt: apiKeys.createdAt, name: apiKeys.name },

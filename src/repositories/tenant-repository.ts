@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, getTableColumns, inArray, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
+import { and, asc, count, desc, eq, getTableColumns, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { z } from 'zod'
 import type { EntityName } from '../audit/hooks'
@@ -419,7 +419,9 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
           { path: ['where', key], message: 'not filterable' },
         ])
       if (value === null) conditions.push(isNull(column))
-      else if (Array.isArray(value)) conditions.push(value.length === 0 ? sql`false` : inArray(column, value))
+      // `= any($1)` with one array parameter, not `in ($1, …, $n)`: the statement text stays the same
+      // whatever the list's length, so each connection prepares it once.
+      else if (Array.isArray(value)) conditions.push(sql`${column} = any(${sql.param(value)})`)
       else conditions.push(eq(column, value))
     }
     return conditions
