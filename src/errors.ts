@@ -20,6 +20,7 @@ export type CallsheetDbErrorCode =
   | 'SERIALIZATION_FAILURE'
   | 'CONFLICT'
   | 'INVALID_STATE'
+  | 'PARTIAL_BATCH'
   | 'CONNECTION_ERROR'
   | 'ACQUIRE_TIMEOUT'
   | 'TIMEOUT'
@@ -161,6 +162,27 @@ export class ConflictError extends CallsheetDbError {
 export class InvalidStateError extends CallsheetDbError {
   constructor(message: string) {
     super('INVALID_STATE', message)
+  }
+}
+
+/**
+ * A non-atomic batch (`createMany(rows, { atomic: false })`) failed part-way: the first
+ * `committedCount` rows (in input order, after de-duplication) are committed, the rest are not.
+ * `cause` is the error that stopped it.
+ */
+export class PartialBatchError extends CallsheetDbError {
+  /** How many rows, from the start of the batch, were committed. */
+  readonly committedCount: number
+  /** The ids of the committed rows. */
+  readonly committedIds: readonly string[]
+  constructor(committedCount: number, committedIds: readonly string[], cause: unknown) {
+    super(
+      'PARTIAL_BATCH',
+      `batch stopped after ${committedCount} committed rows: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause, retryable: isCallsheetDbError(cause) && cause.retryable },
+    )
+    this.committedCount = committedCount
+    this.committedIds = committedIds
   }
 }
 
@@ -306,6 +328,7 @@ export interface ErrorByCode {
   SERIALIZATION_FAILURE: SerializationError
   CONFLICT: ConflictError
   INVALID_STATE: InvalidStateError
+  PARTIAL_BATCH: PartialBatchError
   CONNECTION_ERROR: ConnectionError
   ACQUIRE_TIMEOUT: AcquireTimeoutError
   TIMEOUT: TimeoutError

@@ -107,6 +107,7 @@ export {
   MigrationError,
   NotFoundError,
   NotNullViolationError,
+  PartialBatchError,
   PermissionDeniedError,
   SerializationError,
   TimeoutError,

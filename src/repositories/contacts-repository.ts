@@ -86,6 +86,12 @@ export class ContactsRepository extends TenantRepository<
       },
       sortColumns: { createdAt: contacts.createdAt, updatedAt: contacts.updatedAt, name: contacts.name },
       defaultSort: 'createdAt',
+      naturalKey: {
+        columns: [contacts.organizationId, contacts.productionId, contacts.email],
+        where: sql`${contacts.deletedAt} is null and ${contacts.email} is not null`,
+        keyOf: (row) =>
+          typeof row.email === 'string' ? `${String(row.productionId)}|${row.email.toLowerCase()}` : undefined,
+      },
     })
   }
 

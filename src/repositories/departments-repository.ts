@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { departments } from '../schema/departments'
 import type { Department } from '../schema/types'
@@ -40,6 +41,11 @@ export class DepartmentsRepository extends TenantRepository<
         createdAt: departments.createdAt,
       },
       defaultSort: 'sortOrder',
+      naturalKey: {
+        columns: [departments.organizationId, departments.code],
+        where: sql`${departments.deletedAt} is null`,
+        keyOf: (row) => String(row.code),
+      },
     })
   }
 }

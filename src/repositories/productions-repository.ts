@@ -53,6 +53,11 @@ export class ProductionsRepository extends TenantRepository<
         status: productions.status,
       },
       defaultSort: 'createdAt',
+      naturalKey: {
+        columns: [productions.organizationId, productions.code],
+        where: sql`${productions.deletedAt} is null and ${productions.code} is not null`,
+        keyOf: (row) => (typeof row.code === 'string' ? row.code : undefined),
+      },
     })
   }
 

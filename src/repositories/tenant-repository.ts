@@ -1,10 +1,11 @@
 import { and, asc, count, desc, eq, getTableColumns, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
-import type { z } from 'zod'
+import { z } from 'zod'
 import type { EntityName } from '../audit/hooks'
 import type { Db } from '../database/engine'
 import { parseId } from '../database/tenant-context'
-import { ConflictError, NotFoundError, ValidationError, isCallsheetDbError } from '../errors'
+import { ConflictError, NotFoundError, PartialBatchError, ValidationError, isCallsheetDbError } from '../errors'
+import { unnestSelect, type NaturalKey } from './batch-insert'
 import type { ActiveUnit, TenantRuntime } from '../tenant/runtime'
 import { newId } from '../tenant/runtime'
 import { validate, validateRows } from './validate'
@@ -48,13 +49,55 @@ export interface Page<TRow> {
 /** Options of {@link TenantRepository.createMany}. */
 export interface CreateManyOptions {
   /**
-   * Rows per INSERT statement; capped so a statement stays under PostgreSQL's 65,534 parameters.
-   * @default the largest that fits
+   * A row whose natural key (e.g. a contact's e-mail within its production) is already live:
+   * `'error'` fails the batch, `'skip'` leaves the existing row, `'update'` overwrites it with the
+   * supplied columns (within the batch, the last row of a key wins).
+   * @default 'error'
+   */
+  readonly onConflict?: 'error' | 'skip' | 'update'
+  /**
+   * Rows per INSERT statement, 1–100,000. The parameter count does not depend on it.
+   * @default 10000
    */
   readonly chunkSize?: number
+  /** Called after each chunk (inside the transaction when atomic). A throw aborts the batch. */
+  readonly onProgress?: (progress: { readonly done: number; readonly total: number }) => void
+  /**
+   * What to return: the inserted (or updated) rows, their ids, or how many.
+   * @default 'rows'
+   */
+  readonly returning?: 'rows' | 'ids' | 'count'
+  /**
+   * `false` commits chunk by chunk; a failure then throws PartialBatchError naming what committed.
+   * @default true
+   */
+  readonly atomic?: boolean
 }
 
-const MAX_PARAMETERS = 65_534
+const createManyOptionsSchema = z
+  .object({
+    onConflict: z.enum(['error', 'skip', 'update']).default('error'),
+    chunkSize: z.number().int().min(1).max(100_000).default(10_000),
+    onProgress: z.custom<(p: { done: number; total: number }) => void>((v) => typeof v === 'function').optional(),
+    returning: z.enum(['rows', 'ids', 'count']).default('rows'),
+    atomic: z.boolean().default(true),
+  })
+  .strict()
+
+function lastOfEachKey(
+  rows: Record<string, unknown>[],
+  keyOf: (row: Record<string, unknown>) => string | undefined,
+): Record<string, unknown>[] {
+  const last = new Map<string, number>()
+  rows.forEach((row, i) => {
+    const k = keyOf(row)
+    if (k !== undefined) last.set(k, i)
+  })
+  return rows.filter((row, i) => {
+    const k = keyOf(row)
+    return k === undefined || last.get(k) === i
+  })
+}
 const MAX_LIMIT = 1000
 const DEFAULT_LIMIT = 50
 
@@ -70,6 +113,8 @@ export interface RepositoryDefinition<TFilter, TSort extends string> {
   /** NOT NULL columns only: keyset pagination cannot order by a nullable column. */
   readonly sortColumns: { readonly [K in TSort]: PgColumn }
   readonly defaultSort: TSort
+  /** The live-unique key `createMany({ onConflict })` resolves conflicts on; none means 'error' only. */
+  readonly naturalKey?: NaturalKey
 }
 
 interface TenantColumns {
@@ -211,27 +256,113 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
   }
 
   /**
-   * Inserts many rows in one transaction, all or nothing: every row is validated first and a
-   * ValidationError names each bad row by index.
-   * @throws ValidationError on any bad row (nothing is written).
+   * Inserts many rows. Every row is validated first — a ValidationError names each bad row by index
+   * and nothing is written. Rows go in as `INSERT … SELECT … FROM unnest(…)`, one array parameter per
+   * column, in chunks (default 10,000 rows), all in one transaction unless `atomic: false`.
+   *
+   * @example
+   * ```ts
+   * const ids = await tenant.contacts.createMany(rows, { onConflict: 'skip', returning: 'ids', onProgress })
+   * ```
+   * @throws ValidationError on any bad row or option (nothing is written).
+   * @throws ForeignKeyViolationError / UniqueViolationError from the database (nothing is written).
+   * @throws PartialBatchError with `atomic: false`, naming how many rows committed before the failure.
    */
-  async createMany(inputs: readonly TCreate[], options: CreateManyOptions = {}): Promise<TRow[]> {
-    const rows = validateRows(this.def.createSchema, inputs, `${this.def.entity} rows`) as Record<string, unknown>[]
-    if (rows.length === 0) return []
-    const columnCount = Object.keys(getTableColumns(this.def.table)).length
-    const fits = Math.floor(MAX_PARAMETERS / columnCount)
-    const chunkSize = options.chunkSize ?? fits
-    if (!Number.isInteger(chunkSize) || chunkSize < 1) {
-      throw new ValidationError('chunkSize must be a positive integer', [{ path: ['chunkSize'], message: 'invalid' }])
+  async createMany(inputs: readonly TCreate[], options?: CreateManyOptions & { returning?: 'rows' }): Promise<TRow[]>
+  async createMany(inputs: readonly TCreate[], options: CreateManyOptions & { returning: 'ids' }): Promise<string[]>
+  async createMany(inputs: readonly TCreate[], options: CreateManyOptions & { returning: 'count' }): Promise<number>
+  async createMany(inputs: readonly TCreate[], options: CreateManyOptions = {}): Promise<TRow[] | string[] | number> {
+    const opts = validate(createManyOptionsSchema, options, 'createMany options')
+    const key = this.def.naturalKey
+    if (opts.onConflict !== 'error' && !key) {
+      throw new ValidationError(`${this.def.entity} have no natural key: onConflict must be 'error'`, [
+        { path: ['onConflict'], message: 'not supported' },
+      ])
     }
-    return this.runtime.write(async (db, unit) => {
-      const out: TRow[] = []
-      const size = Math.min(chunkSize, fits)
-      for (let i = 0; i < rows.length; i += size) {
-        out.push(...((await this.insertRows(db, unit, rows.slice(i, i + size), 'create')) as TRow[]))
+    if (!opts.atomic && this.runtime.active) {
+      throw new ValidationError('atomic: false cannot run inside transaction(): the transaction is atomic', [
+        { path: ['atomic'], message: 'inside a transaction' },
+      ])
+    }
+    let rows = validateRows(this.def.createSchema, inputs, `${this.def.entity} rows`) as Record<string, unknown>[]
+    // ON CONFLICT DO UPDATE cannot touch one row twice in a statement: the last occurrence of a key wins.
+    if (opts.onConflict === 'update' && key) rows = lastOfEachKey(rows, key.keyOf)
+    const total = rows.length
+    const result = (out: Record<string, unknown>[]): TRow[] | string[] | number =>
+      opts.returning === 'count'
+        ? out.length
+        : opts.returning === 'ids'
+          ? out.map((r) => String(r.id))
+          : (out as TRow[])
+    if (total === 0) return result([])
+
+    const insertChunk = (db: Db, unit: ActiveUnit, chunk: readonly Record<string, unknown>[]) =>
+      this.runtime.hooked(
+        unit,
+        { entity: this.def.entity, operation: 'create', ids: [], values: chunk },
+        (v) => validate(this.def.createSchema, v, `${this.def.entity} input`) as Record<string, unknown>,
+        async (values) => {
+          const insert = db
+            .insert(this.def.table)
+            .select(unnestSelect(this.def.table, values, this.runtime.organizationId))
+          const conflict =
+            opts.onConflict === 'skip' && key
+              ? insert.onConflictDoNothing({ target: [...key.columns], where: key.where })
+              : opts.onConflict === 'update' && key
+                ? insert.onConflictDoUpdate({
+                    target: [...key.columns],
+                    targetWhere: key.where,
+                    set: this.excludedSet(values, key),
+                  })
+                : insert
+          const returned =
+            opts.returning === 'rows' ? await conflict.returning() : await conflict.returning({ id: this.columns.id })
+          return returned as Record<string, unknown>[]
+        },
+      )
+
+    const chunks: Record<string, unknown>[][] = []
+    for (let i = 0; i < total; i += opts.chunkSize) chunks.push(rows.slice(i, i + opts.chunkSize))
+    const out: Record<string, unknown>[] = []
+    let done = 0
+    const progress = (chunk: readonly unknown[]) => {
+      done += chunk.length
+      opts.onProgress?.({ done, total })
+    }
+    if (opts.atomic) {
+      await this.runtime.write(async (db, unit) => {
+        for (const chunk of chunks) {
+          out.push(...(await insertChunk(db, unit, chunk)))
+          progress(chunk)
+        }
+      })
+      return result(out)
+    }
+    for (const chunk of chunks) {
+      try {
+        out.push(...(await this.runtime.write((db, unit) => insertChunk(db, unit, chunk))))
+      } catch (error) {
+        throw new PartialBatchError(
+          done,
+          out.map((r) => String(r.id)),
+          error,
+        )
       }
-      return out
-    })
+      progress(chunk)
+    }
+    return result(out)
+  }
+
+  /** `SET col = excluded.col` for every supplied column but the key, the id and the tenant. */
+  private excludedSet(values: readonly Record<string, unknown>[], key: NaturalKey): Record<string, SQL> {
+    const keyNames = new Set(key.columns.map((c) => c.name))
+    const set: Record<string, SQL> = {}
+    for (const [prop, column] of Object.entries(getTableColumns(this.def.table))) {
+      if (prop === 'id' || prop === 'organizationId' || keyNames.has(column.name)) continue
+      if (!values.some((v) => v[prop] !== undefined)) continue
+      set[prop] = sql`excluded.${sql.identifier(column.name)}`
+    }
+    return set
   }
 
   /**

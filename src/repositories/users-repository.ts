@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm'
 import { z } from 'zod'
 import type { User } from '../schema/types'
 import { users } from '../schema/users'
@@ -37,6 +38,11 @@ export class UsersRepository extends TenantRepository<User, CreateUserInput, Upd
       filterColumns: { role: users.role, isActive: users.isActive, email: users.email },
       sortColumns: { createdAt: users.createdAt, updatedAt: users.updatedAt, name: users.name, email: users.email },
       defaultSort: 'createdAt',
+      naturalKey: {
+        columns: [users.organizationId, users.email],
+        where: sql`${users.deletedAt} is null`,
+        keyOf: (row) => String(row.email).toLowerCase(),
+      },
     })
   }
 }

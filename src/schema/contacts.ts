@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { check, foreignKey, index, jsonb, numeric, pgTable, text, uuid } from 'drizzle-orm/pg-core'
+import { check, foreignKey, index, jsonb, numeric, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { citext, organizationId, primaryId, softDelete, tenantPolicy, timestamps } from './columns'
 import { departments } from './departments'
 import { organizations } from './organizations'
@@ -54,6 +54,11 @@ export const contacts = pgTable(
     index('contacts_production_idx').on(t.organizationId, t.productionId, t.createdAt),
     index('contacts_department_idx').on(t.organizationId, t.departmentId),
     index('contacts_upload_idx').on(t.organizationId, t.uploadId),
+    // The natural key createMany and extraction ingest merge on: one live contact per e-mail per
+    // production (the same freelancer may work on several productions of an organization).
+    uniqueIndex('contacts_email_live_key')
+      .on(t.organizationId, t.productionId, t.email)
+      .where(sql`${t.deletedAt} is null and ${t.email} is not null`),
     index('contacts_email_idx')
       .on(t.organizationId, t.email)
       .where(sql`${t.deletedAt} is null and ${t.email} is not null`),

@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "contacts_email_live_key" ON "contacts" USING btree ("organization_id","production_id","email") WHERE "contacts"."deleted_at" is null and "contacts"."email" is not null;
