@@ -77,6 +77,7 @@ export type {
   UploadFilter,
   UploadSort,
 } from './repositories/uploads-repository'
+export type { IngestReport } from './repositories/extraction-ingest'
 export type {
   ApiKeysRepository,
   CreateApiKeyInput,

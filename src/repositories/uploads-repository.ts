@@ -1,7 +1,8 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { parseId } from '../database/tenant-context'
-import { InvalidStateError, NotFoundError } from '../errors'
+import { InvalidStateError, NotFoundError, isCallsheetDbError } from '../errors'
+import { ingestValidResult, type IngestReport } from './extraction-ingest'
 import { extractionResultSchema } from '../schema/extraction'
 import type { Upload } from '../schema/types'
 import { UPLOAD_STATUSES, uploads, type ExtractionResult, type UploadStatus } from '../schema/uploads'
@@ -96,6 +97,51 @@ export class UploadsRepository extends TenantRepository<
       status: 'failed',
       error: parsed.error,
       processedAt: sql`now()`,
+    })
+  }
+
+  /**
+   * Ingests the extractor's output for an upload, in one transaction: stores the raw result, creates
+   * or reuses departments by code, batch-inserts the contacts linked to the upload, production and
+   * department, merges duplicates by e-mail (or, without one, by name) within the production, and marks
+   * the upload completed with the result's confidence. Ingesting the same result again creates nothing.
+   *
+   * A malformed result marks the upload failed with the validation error, inserts nothing, and throws.
+   *
+   * @example
+   * ```ts
+   * const report = await tenant.uploads.ingestExtraction(upload.id, extractorOutput)
+   * ```
+   * @throws ValidationError when the result is malformed (the upload is then marked failed).
+   * @throws NotFoundError when no live upload has this id for this tenant.
+   */
+  async ingestExtraction(id: string, result: unknown): Promise<IngestReport> {
+    const key = parseId(id)
+    let parsed: z.output<typeof extractionResultSchema>
+    try {
+      parsed = validate(extractionResultSchema, result, 'extraction result')
+    } catch (error) {
+      if (!isCallsheetDbError(error, 'VALIDATION_FAILED')) throw error
+      await this.markFailed(key, id, error.message.slice(0, 10_000))
+      throw error
+    }
+    return this.runtime.transaction((bound) => ingestValidResult(bound, key, parsed))
+  }
+
+  private async markFailed(key: string, id: string, reason: string): Promise<void> {
+    await this.runtime.write(async (db, unit) => {
+      const [row] = await this.runtime.hooked(
+        unit,
+        { entity: 'uploads', operation: 'update', ids: [key], values: [] },
+        (v) => v,
+        async () =>
+          (await db
+            .update(uploads)
+            .set({ status: 'failed', error: reason, processedAt: sql`now()` })
+            .where(and(this.tenantScope(), eq(uploads.id, key), this.liveCondition()))
+            .returning()) as Record<string, unknown>[],
+      )
+      if (!row) throw new NotFoundError('uploads', id)
     })
   }
 

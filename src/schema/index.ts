@@ -19,4 +19,5 @@ export { UPLOAD_STATUSES, uploads, type ExtractedContact, type ExtractionResult,
 export { USER_ROLES, users, type UserRole } from './users'
 export * from './relations'
 export * from './zod'
+export { extractedContactSchema, extractionResultSchema } from './extraction'
 export type * from './types'
