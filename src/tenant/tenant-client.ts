@@ -31,23 +31,40 @@ export interface TenantTransaction extends TenantRepositories {
  * audit context set transaction-locally; every query also filters on the organization.
  */
 export class TenantClient implements TenantRepositories {
-  readonly users: UsersRepository
-  readonly departments: DepartmentsRepository
-  readonly productions: ProductionsRepository
-  readonly contacts: ContactsRepository
-  readonly uploads: UploadsRepository
-  readonly apiKeys: ApiKeysRepository
-  readonly auditLogs: AuditLogsRepository
+  // Repositories are made on first use: a request usually touches one or two of them, and a tenant
+  // client is created per request.
+  #users?: UsersRepository
+  #departments?: DepartmentsRepository
+  #productions?: ProductionsRepository
+  #contacts?: ContactsRepository
+  #uploads?: UploadsRepository
+  #apiKeys?: ApiKeysRepository
+  #auditLogs?: AuditLogsRepository
 
   /** @internal use `createTenantClient` or `db.tenant`. */
-  constructor(private readonly runtime: TenantRuntime) {
-    this.users = new UsersRepository(runtime)
-    this.departments = new DepartmentsRepository(runtime)
-    this.productions = new ProductionsRepository(runtime)
-    this.contacts = new ContactsRepository(runtime)
-    this.uploads = new UploadsRepository(runtime)
-    this.apiKeys = new ApiKeysRepository(runtime)
-    this.auditLogs = new AuditLogsRepository(runtime)
+  constructor(private readonly runtime: TenantRuntime) {}
+
+  get users(): UsersRepository {
+    return (this.#users ??= new UsersRepository(this.runtime))
+  }
+  get departments(): DepartmentsRepository {
+    return (this.#departments ??= new DepartmentsRepository(this.runtime))
+  }
+  get productions(): ProductionsRepository {
+    return (this.#productions ??= new ProductionsRepository(this.runtime))
+  }
+  get contacts(): ContactsRepository {
+    return (this.#contacts ??= new ContactsRepository(this.runtime))
+  }
+  get uploads(): UploadsRepository {
+    return (this.#uploads ??= new UploadsRepository(this.runtime))
+  }
+  get apiKeys(): ApiKeysRepository {
+    return (this.#apiKeys ??= new ApiKeysRepository(this.runtime))
+  }
+  /** The tenant's audit trail (read-only). */
+  get auditLogs(): AuditLogsRepository {
+    return (this.#auditLogs ??= new AuditLogsRepository(this.runtime))
   }
 
   /** The tenant's organization id. */
