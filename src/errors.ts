@@ -278,10 +278,8 @@ export function mapDatabaseError(error: unknown): CallsheetDbError {
   }
   const message = str(driver?.message) ?? (error instanceof Error ? error.message : String(error))
   const code = str(driver?.code)
-  if (code === undefined) {
-    if (/connection|terminat|ECONN|socket/i.test(message)) return new ConnectionError(message, { cause: error })
-    return new DatabaseError(message, { cause: error })
-  }
+  // Only a code says a connection was lost: guessing from messages would misclassify errors.
+  if (code === undefined) return new DatabaseError(message, { cause: error })
   if (CONNECTION_CODES.has(code)) return new ConnectionError(message, { cause: error })
   const details: ConstraintDetails = {
     constraint: str(driver?.constraint_name) ?? str(driver?.constraint),

@@ -6,7 +6,7 @@ import { drizzle as drizzlePglite, PgliteDatabase, PgliteSession } from 'drizzle
 import { drizzle as drizzlePostgres, PostgresJsDatabase, PostgresJsSession } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import * as schema from '../schema/drizzle-schema'
-import { AcquireTimeoutError, mapDatabaseError, toLibraryError } from '../errors'
+import { AcquireTimeoutError, isCallsheetDbError, mapDatabaseError, toLibraryError } from '../errors'
 import type { ResolvedConfig, ResolvedTarget } from './config'
 
 /** The Drizzle schema the library queries with (tables + relations). */
@@ -56,12 +56,16 @@ function queryLogger(config: ResolvedConfig): Logger | undefined {
 }
 
 /** `conn` with every `unsafe()` call prepared (or not) as configured, whatever the caller asked. */
-function withPrepare(conn: postgres.ReservedSql, prepare: boolean): postgres.ReservedSql {
+function withPrepare(conn: postgres.ReservedSql, prepare: boolean, lost: () => unknown): postgres.ReservedSql {
   return new Proxy(conn, {
     get(target, property, receiver) {
       if (property !== 'unsafe') return Reflect.get(target, property, receiver) as unknown
-      return (query: string, params?: postgres.ParameterOrJSON<never>[], options?: postgres.UnsafeQueryOptions) =>
-        target.unsafe(query, params, { ...options, prepare })
+      return (query: string, params?: postgres.ParameterOrJSON<never>[], options?: postgres.UnsafeQueryOptions) => {
+        // Never write to a connection the server closed (see unit()).
+        const error = lost()
+        if (error !== undefined) throw error
+        return target.unsafe(query, params, { ...options, prepare })
+      }
     },
   })
 }
@@ -131,17 +135,49 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
     async unit(settings, { readOnly }, fn) {
       let conn: postgres.ReservedSql
       try {
-        conn = await acquire()
+        // postgres.js (3.4.9) keeps the fatal error of a connection the server closed mid-statement and
+        // hands it to the first reservation of the reconnected connection, once. Nothing was sent for
+        // this unit yet, so trying again (at most once per pooled connection) is safe.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            conn = await acquire()
+            break
+          } catch (error) {
+            if (attempt >= config.pool.max || !isCallsheetDbError(mapDatabaseError(error), 'CONNECTION_ERROR'))
+              throw error
+          }
+        }
       } catch (error) {
         throw mapDatabaseError(error)
       }
       inUse++
+      // postgres.js (3.4.9, porsager/postgres#1208) never tells the holder of a reserved connection that
+      // the server closed it: the next query on it is written to a null socket (an uncaught TypeError
+      // from a timer) and never settles, and release() would put the dead connection back in the pool.
+      // BEGIN's `onexecute` (the hook sql.begin() itself uses) hands us the connection, so the unit
+      // learns of the close the way sql.begin() does.
+      let lost: unknown
+      let onLost: (error: unknown) => void = () => undefined
+      const connectionLost = new Promise<never>((_, reject) => (onLost = reject))
+      connectionLost.catch(() => undefined)
+      let pooled: { onclose?: ((error: unknown) => void) | null } | undefined
+      const watch = (c: { onclose?: ((error: unknown) => void) | null }) => {
+        pooled = c
+        c.onclose = (error) => {
+          lost = error ?? new Error('connection closed')
+          onLost(lost)
+        }
+        return true
+      }
       let released = false
       const release = () => {
         if (released) return
         released = true
         inUse--
-        conn.release()
+        if (pooled) pooled.onclose = null
+        // A lost connection is already back in postgres.js's "closed" queue (it reconnects on demand);
+        // releasing it would put a socket-less connection in the open queue.
+        if (lost === undefined) conn.release()
       }
       let open = true
       try {
@@ -149,8 +185,10 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
         // packet. That needs prepared statements: postgres.js sends an unprepared statement that has
         // parameters "describe first" (a round trip of its own, and nothing pipelines behind it), and
         // drizzle asks it to prepare named queries only.
-        const prepared = withPrepare(conn, config.prepare)
-        const begin = conn.unsafe(readOnly ? 'begin read only' : 'begin').execute()
+        const prepared = withPrepare(conn, config.prepare, () => lost)
+        const begin = conn
+          .unsafe(readOnly ? 'begin read only' : 'begin', [], { onexecute: watch } as postgres.UnsafeQueryOptions)
+          .execute()
         const settingsApplied = prepared.unsafe(SETTINGS_SQL, settingsParams(settings)).execute()
         const session = new PostgresJsSession(prepared, dialect, relational as never, logger ? { logger } : {})
         const txDb = new PostgresJsDatabase<Schema>(dialect, session, relational as never) as unknown as Db
@@ -158,9 +196,9 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
         // .catch on it directly would execute it a second time.
         const work = Promise.resolve(fn(txDb))
         work.catch(() => undefined) // reported below, after the settings' own errors
-        await begin
-        await settingsApplied
-        const result = await work
+        await Promise.race([begin, connectionLost])
+        await Promise.race([settingsApplied, connectionLost])
+        const result = await Promise.race([work, connectionLost])
         open = false
         if (readOnly) {
           // A read-only transaction has nothing to make durable: answer now, and give the connection
@@ -169,13 +207,17 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
           conn.unsafe('commit').then(release, release)
           return result
         }
-        await conn.unsafe('commit')
+        await Promise.race([conn.unsafe('commit'), connectionLost])
         release()
         return result
       } catch (error) {
-        if (open) await conn.unsafe('rollback').catch(() => undefined)
+        const mapped = toLibraryError(error)
+        // The server rolls back a transaction whose connection is gone: nothing to send on it.
+        if (isCallsheetDbError(mapped, 'CONNECTION_ERROR') && lost === undefined) lost = mapped
+        if (open && lost === undefined)
+          await Promise.race([conn.unsafe('rollback'), connectionLost]).catch(() => undefined)
         release()
-        throw toLibraryError(error)
+        throw lost !== undefined && !isCallsheetDbError(mapped, 'CONNECTION_ERROR') ? mapDatabaseError(lost) : mapped
       }
     },
     async close() {

@@ -301,25 +301,44 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
         unit,
         { entity: this.def.entity, operation: 'create', ids: [], values: chunk },
         (v) => validate(this.def.createSchema, v, `${this.def.entity} input`) as Record<string, unknown>,
-        async (values) => {
-          const insert = db
-            .insert(this.def.table)
-            .select(unnestSelect(this.def.table, values, this.runtime.organizationId))
-          const conflict =
-            opts.onConflict === 'skip' && key
-              ? insert.onConflictDoNothing({ target: [...key.columns], where: key.where })
-              : opts.onConflict === 'update' && key
-                ? insert.onConflictDoUpdate({
-                    target: [...key.columns],
-                    targetWhere: key.where,
-                    set: this.excludedSet(values, key),
-                  })
-                : insert
-          const returned =
-            opts.returning === 'rows' ? await conflict.returning() : await conflict.returning({ id: this.columns.id })
-          return returned as Record<string, unknown>[]
+        async (all) => {
+          // ON CONFLICT DO UPDATE sets the same columns for every row of a statement: rows that supply
+          // different columns go in separate statements (consecutive runs keep the input order).
+          const runs: (readonly Record<string, unknown>[])[] = []
+          if (opts.onConflict !== 'update') runs.push(all)
+          else {
+            let last = ''
+            for (const v of all) {
+              const shape = Object.keys(v)
+                .filter((k) => v[k] !== undefined)
+                .sort()
+                .join(',')
+              if (runs.length === 0 || shape !== last) runs.push([])
+              ;(runs.at(-1) as Record<string, unknown>[]).push(v)
+              last = shape
+            }
+          }
+          const results: Record<string, unknown>[] = []
+          for (const values of runs) results.push(...(await insertRun(db, values)))
+          return results
         },
       )
+    const insertRun = async (db: Db, values: readonly Record<string, unknown>[]) => {
+      const insert = db.insert(this.def.table).select(unnestSelect(this.def.table, values, this.runtime.organizationId))
+      const conflict =
+        opts.onConflict === 'skip' && key
+          ? insert.onConflictDoNothing({ target: [...key.columns], where: key.where })
+          : opts.onConflict === 'update' && key
+            ? insert.onConflictDoUpdate({
+                target: [...key.columns],
+                targetWhere: key.where,
+                set: this.excludedSet(values, key),
+              })
+            : insert
+      const returned =
+        opts.returning === 'rows' ? await conflict.returning() : await conflict.returning({ id: this.columns.id })
+      return returned as Record<string, unknown>[]
+    }
 
     const chunks: Record<string, unknown>[][] = []
     for (let i = 0; i < total; i += opts.chunkSize) chunks.push(rows.slice(i, i + opts.chunkSize))
