@@ -33,6 +33,9 @@ BEGIN
     FROM (
       SELECT n.organization_id, n.id, to_jsonb(o) - 'key_hash' AS old_row, to_jsonb(n) - 'key_hash' AS new_row
       FROM old_rows o JOIN new_rows n ON n.id = o.id
+      -- OFFSET 0 keeps the planner from flattening this subquery, which would recompute both to_jsonb()
+      -- for every column key the diff below visits (measured: 3x the cost of an update's audit).
+      OFFSET 0
     ) c
     CROSS JOIN LATERAL (
       SELECT jsonb_object_agg(k, c.old_row -> k) AS old_values, jsonb_object_agg(k, c.new_row -> k) AS new_values

@@ -157,15 +157,32 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
       // BEGIN's `onexecute` (the hook sql.begin() itself uses) hands us the connection, so the unit
       // learns of the close the way sql.begin() does.
       let lost: unknown
-      let onLost: (error: unknown) => void = () => undefined
-      const connectionLost = new Promise<never>((_, reject) => (onLost = reject))
-      connectionLost.catch(() => undefined)
+      // The one await in progress, to be failed if the connection goes. A guard per await (rather than
+      // racing every await against one never-settling promise) drops its reference as soon as the await
+      // settles, so results are not kept alive until the unit ends (measured: +10 % CPU, half of it GC).
+      let abort: ((error: unknown) => void) | undefined
+      const guarded = <T>(work: PromiseLike<T>): Promise<T> =>
+        lost !== undefined
+          ? Promise.reject(lost)
+          : new Promise<T>((resolve, reject) => {
+              abort = reject
+              work.then(
+                (value) => {
+                  abort = undefined
+                  resolve(value)
+                },
+                (error: unknown) => {
+                  abort = undefined
+                  reject(error)
+                },
+              )
+            })
       let pooled: { onclose?: ((error: unknown) => void) | null } | undefined
       const watch = (c: { onclose?: ((error: unknown) => void) | null }) => {
         pooled = c
         c.onclose = (error) => {
           lost = error ?? new Error('connection closed')
-          onLost(lost)
+          abort?.(lost)
         }
         return true
       }
@@ -196,9 +213,9 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
         // .catch on it directly would execute it a second time.
         const work = Promise.resolve(fn(txDb))
         work.catch(() => undefined) // reported below, after the settings' own errors
-        await Promise.race([begin, connectionLost])
-        await Promise.race([settingsApplied, connectionLost])
-        const result = await Promise.race([work, connectionLost])
+        await guarded(begin)
+        await guarded(settingsApplied)
+        const result = await guarded(work)
         open = false
         if (readOnly) {
           // A read-only transaction has nothing to make durable: answer now, and give the connection
@@ -207,15 +224,14 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
           conn.unsafe('commit').then(release, release)
           return result
         }
-        await Promise.race([conn.unsafe('commit'), connectionLost])
+        await guarded(conn.unsafe('commit'))
         release()
         return result
       } catch (error) {
         const mapped = toLibraryError(error)
         // The server rolls back a transaction whose connection is gone: nothing to send on it.
         if (isCallsheetDbError(mapped, 'CONNECTION_ERROR') && lost === undefined) lost = mapped
-        if (open && lost === undefined)
-          await Promise.race([conn.unsafe('rollback'), connectionLost]).catch(() => undefined)
+        if (open && lost === undefined) await guarded(conn.unsafe('rollback')).catch(() => undefined)
         release()
         throw lost !== undefined && !isCallsheetDbError(mapped, 'CONNECTION_ERROR') ? mapDatabaseError(lost) : mapped
       }
