@@ -115,6 +115,11 @@ export interface BenchSuite {
   name: string
   /** one line: what is measured */
   title: string
+  /**
+   * whether the suite sizes itself by `--rows` (else BENCHMARKS.md does not show a row count for it)
+   * @default true
+   */
+  usesRows?: boolean
   run(context: SuiteContext): Promise<SuiteReport>
 }
 

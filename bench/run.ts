@@ -26,9 +26,12 @@ import {
   type SuiteReport,
 } from './harness'
 import { describeMachine, formatMachineMarkdown, type MachineInfo } from './machine'
+import { auditOverhead } from './suites/audit-overhead'
+import { batchInsert } from './suites/batch-insert'
 import { insertReference } from './suites/insert-reference'
+import { tenantReads } from './suites/tenant-reads'
 
-const SUITES: readonly BenchSuite[] = [insertReference]
+const SUITES: readonly BenchSuite[] = [insertReference, tenantReads, auditOverhead, batchInsert]
 
 const DEFAULTS = { rows: 100_000, rounds: 5, warmup: 1 }
 const QUICK = { rows: 2_000, rounds: 2, warmup: 1 }
@@ -151,7 +154,8 @@ function formatSection(
     '',
     `- Date: ${details.date.toISOString()}`,
     `- Command: \`${details.command}\``,
-    `- Settings: ${options.rows.toLocaleString('en-US')} rows, ${options.rounds} measured round(s) after ` +
+    `- Settings: ${suite.usesRows === false ? '' : `${options.rows.toLocaleString('en-US')} rows, `}` +
+      `${options.rounds} measured round(s) after ` +
       `${options.warmup} warm-up round(s); suite wall time ${formatSeconds(details.wallMs)} ` +
       '(server start, migration and seeding not included)',
     ...formatMachineMarkdown(details.machine),
