@@ -8,13 +8,17 @@ import { getServerSummary } from './run-summary'
 export default class EnginesReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
     const counts = { pglite: { passed: 0, failed: 0 }, postgres: { passed: 0, failed: 0 } }
+    const all = { passed: 0, failed: 0, skipped: 0 }
     for (const module of testModules) {
       for (const test of module.children.allTests()) {
+        const outcome = test.result().state
+        if (outcome === 'passed') all.passed++
+        else if (outcome === 'failed') all.failed++
+        else all.skipped++
         const engine = /\[(pglite|postgres)\]/.exec(test.fullName)?.[1] as keyof typeof counts | undefined
         if (!engine) continue
-        const state = test.result().state
-        if (state === 'passed') counts[engine].passed++
-        else if (state === 'failed') counts[engine].failed++
+        if (outcome === 'passed') counts[engine].passed++
+        else if (outcome === 'failed') counts[engine].failed++
       }
     }
     const summary = getServerSummary()
@@ -22,7 +26,9 @@ export default class EnginesReporter implements Reporter {
       counts.postgres.passed + counts.postgres.failed > 0
         ? `PostgreSQL ${counts.postgres.passed} passed, ${counts.postgres.failed} failed on ${summary?.description ?? 'a server'}`
         : `PostgreSQL SKIPPED (${summary?.skippedBecause ?? 'no server suites ran'})`
-    console.log(`\nengines: PGlite ${counts.pglite.passed} passed, ${counts.pglite.failed} failed; ${server}\n`)
+    console.log(`\nengines: PGlite ${counts.pglite.passed} passed, ${counts.pglite.failed} failed; ${server}`)
+    // A plain closing line that any CI log reader understands.
+    console.log(`tests: ${all.passed} passed, ${all.failed} failed, ${all.skipped} skipped\n`)
     if (process.env.CALLSHEET_REQUIRE_SERVER === '1' && counts.postgres.passed === 0) {
       console.error('CALLSHEET_REQUIRE_SERVER=1 but no test ran on PostgreSQL: failing the run.')
       process.exitCode = 1
