@@ -324,7 +324,8 @@ function rotate<T>(items: readonly T[], by: number): T[] {
 }
 
 // Linear interpolation between closest ranks (the "R-7" definition, as numpy and spreadsheets use).
-function quantile(sorted: readonly number[], q: number): number {
+/** The q-quantile (0–1) of already sorted values, interpolated; NaN when there are none. */
+export function quantile(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return Number.NaN
   const position = (sorted.length - 1) * q
   const lower = Math.floor(position)
@@ -332,6 +333,18 @@ function quantile(sorted: readonly number[], q: number): number {
   const low = sorted[lower] as number
   const high = sorted[upper] as number
   return low + (high - low) * (position - lower)
+}
+
+/** The median of unsorted values. */
+export function median(values: readonly number[]): number {
+  return quantile(Float64Array.from(values).sort(), 0.5)
+}
+
+/** A fraction as a percentage: one decimal under 10 %, whole numbers above. */
+export function formatPercent(fraction: number): string {
+  if (!Number.isFinite(fraction)) return 'n/a'
+  const percent = fraction * 100
+  return `${Math.abs(percent) < 10 ? percent.toFixed(1) : Math.round(percent)} %`
 }
 
 function perSecond(ops: number, ms: number): number {

@@ -19,7 +19,7 @@ import { APP_ROLE } from '../../src/schema/columns'
 import type { CreateContactInput } from '../../src/repositories/contacts-repository'
 import type { TenantClient } from '../../src/tenant/tenant-client'
 import { createScratchDatabase } from '../../test/harness/postgres-server'
-import { generateContacts } from '../fixtures/contacts'
+import { generateContacts, toCreateInput } from '../fixtures/contacts'
 import {
   formatMs,
   formatRatio,
@@ -29,6 +29,9 @@ import {
   type BenchSuite,
   type SuiteContext,
   type SuiteReport,
+  formatPercent,
+  median,
+  quantile,
 } from '../harness'
 import { BackendCpu } from '../server-cpu'
 
@@ -197,16 +200,8 @@ async function measure(context: SuiteContext, sides: [Side, Side]): Promise<Suit
   )
   // The same contacts on both sides (bar their production), built before anything is timed.
   const inputs = (side: Side, count: number, seed: number): CreateContactInput[] =>
-    generateContacts(count, { organizationId: side.organizationId, productionId: side.productionId, seed }).map(
-      (c) => ({
-        productionId: c.productionId,
-        name: c.name,
-        email: c.email,
-        phone: c.phone,
-        role: c.role,
-        extractionConfidence: c.extractionConfidence,
-        metadata: c.metadata,
-      }),
+    generateContacts(count, { organizationId: side.organizationId, productionId: side.productionId, seed }).map((c) =>
+      toCreateInput(c),
     )
   const createInputs = new Map(sides.map((s) => [s.name, inputs(s, sizes.creates, 1)]))
   const updateSeed = new Map(sides.map((s) => [s.name, inputs(s, sizes.updates, 2)]))
@@ -601,9 +596,9 @@ function buildNotes(input: NotesInput): string[] {
   const { sizes, metrics, triggers } = input
   const m = (workload: Workload, side: string): CaseMetrics => metrics.get(`${workload}/${side}`) as CaseMetrics
   const runMedians = (workload: Workload, side: string): number[] =>
-    m(workload, side).latencies.map((run) => quantileSorted(Float64Array.from(run).sort(), 0.5))
+    m(workload, side).latencies.map((run) => quantile(Float64Array.from(run).sort(), 0.5))
   const pooled = (workload: Workload, side: string, q: number): number =>
-    quantileSorted(Float64Array.from(m(workload, side).latencies.flatMap((run) => [...run])).sort(), q)
+    quantile(Float64Array.from(m(workload, side).latencies.flatMap((run) => [...run])).sort(), q)
 
   const compare = (workload: Workload, label: string, target: number): Comparison => {
     const audit = runMedians(workload, AUDIT)
@@ -821,24 +816,4 @@ function buildNotes(input: NotesInput): string[] {
 function table(header: string[], rows: string[][]): string {
   const separator = header.map((_, i) => (i < 2 ? '---' : '---:'))
   return [header, separator, ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
-}
-
-function formatPercent(fraction: number): string {
-  if (!Number.isFinite(fraction)) return 'n/a'
-  const percent = fraction * 100
-  return `${Math.abs(percent) < 10 ? percent.toFixed(1) : Math.round(percent)} %`
-}
-
-function median(values: readonly number[]): number {
-  return quantileSorted(Float64Array.from(values).sort(), 0.5)
-}
-
-function quantileSorted(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN
-  const position = (sorted.length - 1) * q
-  const lower = Math.floor(position)
-  const upper = Math.ceil(position)
-  const low = sorted[lower] as number
-  const high = sorted[upper] as number
-  return low + (high - low) * (position - lower)
 }

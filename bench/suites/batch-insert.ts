@@ -15,15 +15,12 @@
  */
 import { randomUUID } from 'node:crypto'
 import { loadavg } from 'node:os'
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { uuidv7 } from 'uuidv7'
 import { createDatabase, type Database } from '../../src/database/create-database'
-import type { CreateContactInput } from '../../src/repositories/contacts-repository'
 import { contacts as contactsTable } from '../../src/schema/contacts'
-import { BENCH_CONTACT_COLUMNS, generateContacts, type BenchContact } from '../fixtures/contacts'
+import { BENCH_CONTACT_COLUMNS, generateContacts, toCreateInput } from '../fixtures/contacts'
 import {
   formatMs,
   formatRate,
@@ -35,7 +32,7 @@ import {
   type SuiteContext,
 } from '../harness'
 import { BackendCpu } from '../server-cpu'
-import { copyField, MAX_BIND_PARAMETERS, UNNEST_CHUNK_ROWS } from './insert-reference'
+import { insertWithCopy, insertWithUnnest, MAX_BIND_PARAMETERS, UNNEST_CHUNK_ROWS } from './insert-reference'
 
 const OURS = 'createMany'
 const DRIZZLE = 'drizzle'
@@ -50,7 +47,6 @@ const KEY_SIZES = { default: { rows: 1_000_000, rounds: 3 }, quick: { rows: 50_0
 const KEY_TABLES = { uuidv7: 'bench_keys_v7', uuidv4: 'bench_keys_v4' } as const
 type KeyKind = keyof typeof KEY_TABLES
 
-const COPY_ROWS_PER_WRITE = 1_000
 const COLUMN_LIST = BENCH_CONTACT_COLUMNS.join(', ')
 /** Put on the tenant's audit context, so that createMany's audit rows prove they ran in the tenant transaction. */
 const REQUEST_ID = 'bench-batch-insert'
@@ -154,16 +150,7 @@ async function benchInserts(
     productionId: context.productionId,
   })
   // What an app holds before calling createMany: the same contacts without the tenant.
-  const inputs: CreateContactInput[] = contacts.map((c) => ({
-    id: c.id,
-    productionId: c.productionId,
-    name: c.name,
-    email: c.email,
-    phone: c.phone,
-    role: c.role,
-    extractionConfidence: c.extractionConfidence,
-    metadata: c.metadata,
-  }))
+  const inputs = contacts.map((c) => toCreateInput(c, { withId: true }))
 
   const tenant = db.tenant(context.organizationId, { requestId: REQUEST_ID })
   const drizzleSql = client(appName(DRIZZLE))
@@ -193,7 +180,7 @@ async function benchInserts(
           }
         }),
     },
-    { name: UNNEST, sql: rawSql, run: () => insertWithUnnest(rawSql, contacts) },
+    { name: UNNEST, sql: rawSql, run: () => insertWithUnnest(rawSql, contacts, UNNEST_CHUNK_ROWS) },
     { name: COPY, sql: copySql, run: () => insertWithCopy(copySql, contacts) },
   ]
 
@@ -309,63 +296,6 @@ async function benchInserts(
       canCheckpoint,
     }),
   }
-}
-
-async function insertWithUnnest(sql: Sql, contacts: readonly BenchContact[]): Promise<void> {
-  await sql.begin(async (tx) => {
-    for (let start = 0; start < contacts.length; start += UNNEST_CHUNK_ROWS) {
-      const chunk = contacts.slice(start, start + UNNEST_CHUNK_ROWS)
-      await tx`
-        insert into contacts (${tx.unsafe(COLUMN_LIST)})
-        select * from unnest(
-          ${chunk.map((c) => c.id)}::uuid[],
-          ${chunk.map((c) => c.organizationId)}::uuid[],
-          ${chunk.map((c) => c.productionId)}::uuid[],
-          ${chunk.map((c) => c.name)}::text[],
-          ${chunk.map((c) => c.email)}::text[],
-          ${chunk.map((c) => c.phone)}::text[],
-          ${chunk.map((c) => c.role)}::text[],
-          ${chunk.map((c) => c.extractionConfidence)}::numeric[],
-          ${chunk.map((c) => JSON.stringify(c.metadata))}::text[]::jsonb[]
-        )`
-    }
-  })
-}
-
-async function insertWithCopy(sql: Sql, contacts: readonly BenchContact[]): Promise<void> {
-  const copy = sql.begin(async (tx) => {
-    const stream = await tx`copy contacts (${tx.unsafe(COLUMN_LIST)}) from stdin`.writable()
-    await pipeline(Readable.from(copyText(contacts)), stream)
-  })
-  // postgres.js 3.4.9 never settles the writable when the server rejects COPY data (porsager/postgres#1173).
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(
-      () => reject(new Error('COPY did not finish in time: the server probably rejected a row (check its log)')),
-      30_000 + contacts.length,
-    )
-  })
-  try {
-    await Promise.race([copy, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-function* copyText(contacts: readonly BenchContact[]): Generator<string> {
-  let buffer = ''
-  for (let i = 0; i < contacts.length; i++) {
-    const c = contacts[i] as BenchContact
-    buffer +=
-      `${c.id}\t${c.organizationId}\t${c.productionId}\t${copyField(c.name)}\t${copyField(c.email)}\t` +
-      `${copyField(c.phone)}\t${copyField(c.role)}\t${c.extractionConfidence === null ? '\\N' : String(c.extractionConfidence)}\t` +
-      `${copyField(JSON.stringify(c.metadata))}\n`
-    if ((i + 1) % COPY_ROWS_PER_WRITE === 0) {
-      yield buffer
-      buffer = ''
-    }
-  }
-  if (buffer !== '') yield buffer
 }
 
 function insertNotes(

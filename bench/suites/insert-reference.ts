@@ -198,7 +198,8 @@ async function insertWithValues(sql: Sql, contacts: readonly BenchContact[]): Pr
   })
 }
 
-async function insertWithUnnest(sql: Sql, contacts: readonly BenchContact[], chunkRows: number): Promise<void> {
+/** Raw postgres.js `INSERT … SELECT * FROM unnest(…)` in chunks of `chunkRows`, one transaction (a reference for other suites). */
+export async function insertWithUnnest(sql: Sql, contacts: readonly BenchContact[], chunkRows: number): Promise<void> {
   await sql.begin(async (tx) => {
     const step = Number.isFinite(chunkRows) ? chunkRows : contacts.length
     for (let start = 0; start < contacts.length; start += step) {
@@ -220,7 +221,8 @@ async function insertWithUnnest(sql: Sql, contacts: readonly BenchContact[], chu
   })
 }
 
-async function insertWithCopy(sql: Sql, contacts: readonly BenchContact[]): Promise<void> {
+/** `COPY contacts FROM STDIN` in one transaction, with a deadline (a reference for other suites). */
+export async function insertWithCopy(sql: Sql, contacts: readonly BenchContact[]): Promise<void> {
   const copy = sql.begin(async (tx) => {
     const stream = await tx`copy contacts (${tx.unsafe(COLUMN_LIST)}) from stdin`.writable()
     await pipeline(Readable.from(copyText(contacts)), stream)

@@ -32,6 +32,9 @@ import {
   type BenchSuite,
   type SuiteContext,
   type SuiteReport,
+  formatPercent,
+  median,
+  quantile,
 } from '../harness'
 import { BackendCpu } from '../server-cpu'
 
@@ -753,9 +756,9 @@ interface LatencySummary {
 function summarizeLatencies(m: CaseMetrics): LatencySummary {
   const all = Float64Array.from(m.latencies.flatMap((run) => [...run])).sort()
   return {
-    medianMs: quantileSorted(all, 0.5),
-    p95Ms: quantileSorted(all, 0.95),
-    runMediansMs: m.latencies.map((run) => quantileSorted(Float64Array.from(run).sort(), 0.5)),
+    medianMs: quantile(all, 0.5),
+    p95Ms: quantile(all, 0.95),
+    runMediansMs: m.latencies.map((run) => quantile(Float64Array.from(run).sort(), 0.5)),
   }
 }
 
@@ -1207,26 +1210,6 @@ function table(header: string[], rows: string[][]): string {
 function formatMicros(ms: number): string {
   if (!Number.isFinite(ms)) return 'n/a'
   return Math.round(ms * 1000).toLocaleString('en-US')
-}
-
-function formatPercent(fraction: number): string {
-  if (!Number.isFinite(fraction)) return 'n/a'
-  const percent = fraction * 100
-  return `${Math.abs(percent) < 10 ? percent.toFixed(1) : Math.round(percent)} %`
-}
-
-function median(values: readonly number[]): number {
-  return quantileSorted(Float64Array.from(values).sort(), 0.5)
-}
-
-function quantileSorted(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN
-  const position = (sorted.length - 1) * q
-  const lower = Math.floor(position)
-  const upper = Math.ceil(position)
-  const low = sorted[lower] as number
-  const high = sorted[upper] as number
-  return low + (high - low) * (position - lower)
 }
 
 function mulberry32(seed: number): () => number {
