@@ -12,6 +12,7 @@ import {
 import type { AuditLog } from '../schema/types'
 import type { TenantRuntime } from '../tenant/runtime'
 import type { Page } from './tenant-repository'
+import { decodeTimeCursor, encodeTimeCursor } from './time-cursor'
 import { validate } from './validate'
 
 /** Options of `auditLogs.history`. */
@@ -106,7 +107,7 @@ export class AuditLogsRepository {
     limit: number,
     cursor: string | undefined,
   ): Promise<Page<AuditLog>> {
-    const after = cursor === undefined ? undefined : decodeCursor(cursor)
+    const after = cursor === undefined ? undefined : decodeTimeCursor(cursor)
     const rows = await this.runtime.read((db) =>
       db
         .select({ ...getTableColumns(auditLogs), cursorAt: sql<string>`${auditLogs.createdAt}::text` })
@@ -126,25 +127,7 @@ export class AuditLogsRepository {
     const hasMore = rows.length > limit
     if (hasMore) rows.pop()
     const last = rows.at(-1)
-    const nextCursor =
-      hasMore && last ? Buffer.from(JSON.stringify([last.cursorAt, last.id])).toString('base64url') : null
+    const nextCursor = hasMore && last ? encodeTimeCursor(last.cursorAt, last.id) : null
     return { rows: rows.map(({ cursorAt: _, ...row }) => row), nextCursor }
   }
-}
-
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/
-
-function decodeCursor(cursor: string): [string, string] {
-  const bad = new ValidationError('cursor is not one this library issued', [
-    { path: ['cursor'], message: 'invalid cursor' },
-  ])
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && TIMESTAMP.test(value[0])) {
-      return [value[0], parseId(value[1], 'cursor id')]
-    }
-  } catch {
-    // fall through
-  }
-  throw bad
 }

@@ -8,6 +8,7 @@ import type { Organization } from '../schema/types'
 import { organizationInsertSchema, organizationUpdateSchema } from '../schema/zod'
 import { newId } from '../tenant/runtime'
 import type { DeletedFilter, FindOptions, Page } from './tenant-repository'
+import { decodeTimeCursor, encodeTimeCursor } from './time-cursor'
 import { validate } from './validate'
 
 export type CreateOrganizationInput = z.input<typeof organizationInsertSchema>
@@ -106,7 +107,7 @@ export class OrganizationsRepository {
     }
     let after: SQL | undefined
     if (options.cursor !== undefined) {
-      const [at, id] = decodeCursor(options.cursor)
+      const [at, id] = decodeTimeCursor(options.cursor)
       after = sql`(${organizations.createdAt}, ${organizations.id}) > (${at}::timestamptz, ${id}::uuid)`
     }
     // The cursor keeps created_at as PostgreSQL prints it (microseconds), not as a JS Date (milliseconds).
@@ -121,7 +122,7 @@ export class OrganizationsRepository {
     const hasMore = rows.length > limit
     if (hasMore) rows.pop()
     const last = rows.at(-1)
-    const nextCursor = hasMore && last ? encodeCursor(last.cursorAt, last.id) : null
+    const nextCursor = hasMore && last ? encodeTimeCursor(last.cursorAt, last.id) : null
     return { rows: rows.map(({ cursorAt: _, ...row }) => row), nextCursor }
   }
 
@@ -165,27 +166,4 @@ function deletedCondition(deleted: DeletedFilter | undefined): SQL | undefined {
   }
   if (mode === 'include') return undefined
   return mode === 'only' ? isNotNull(organizations.deletedAt) : isNull(organizations.deletedAt)
-}
-
-const encodeCursor = (at: string, id: string) => Buffer.from(JSON.stringify([at, id])).toString('base64url')
-
-function decodeCursor(cursor: unknown): [string, string] {
-  const bad = new ValidationError('cursor is not one this library issued', [
-    { path: ['cursor'], message: 'invalid cursor' },
-  ])
-  if (typeof cursor !== 'string' || cursor.length > 500) throw bad
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    if (
-      Array.isArray(value) &&
-      value.length === 2 &&
-      typeof value[0] === 'string' &&
-      !Number.isNaN(Date.parse(value[0]))
-    ) {
-      return [value[0], parseId(value[1], 'cursor id')]
-    }
-  } catch {
-    // fall through
-  }
-  throw bad
 }

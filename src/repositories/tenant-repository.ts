@@ -8,6 +8,7 @@ import { ConflictError, NotFoundError, PartialBatchError, ValidationError, isCal
 import { unnestSelect, type NaturalKey } from './batch-insert'
 import type { ActiveUnit, TenantRuntime } from '../tenant/runtime'
 import { newId } from '../tenant/runtime'
+import { isPrintedTimestamptz } from './time-cursor'
 import { validate, validateRows } from './validate'
 
 /** Which rows a read sees with respect to soft delete. */
@@ -604,12 +605,8 @@ const CURSOR_KEY = '__cursor'
 function cursorValueFits(type: string, value: string): boolean {
   if (value.includes('\u0000')) return false
   switch (type) {
-    case 'timestamp with time zone': {
-      const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)([+-]\d{2}(?::\d{2}){0,2})$/.exec(value)
-      if (!m) return false
-      const offset = m[3]!.length === 3 ? `${m[3]}:00` : m[3]!.slice(0, 6)
-      return !Number.isNaN(Date.parse(`${m[1]}T${m[2]!.slice(0, 12)}${offset}`))
-    }
+    case 'timestamp with time zone':
+      return isPrintedTimestamptz(value)
     case 'integer':
       return /^-?\d{1,10}$/.test(value) && Math.abs(Number(value)) <= 2_147_483_647
     case 'text':
