@@ -791,7 +791,9 @@ describe.runIf(server)('createMany, backend killed mid-batch [postgres]', () => 
       'createMany on a killed connection',
     )
     expect(killed).toEqual([1])
-    expect(progress).toEqual([1000])
+    // Chunks are pipelined: one already answered when the kill lands may still report its progress.
+    expect(progress[0]).toBe(1000)
+    expect(progress.at(-1)).toBeLessThan(input.length)
     expect(isCallsheetDbError(error, 'CONNECTION_ERROR')).toBe(true)
     expect((error as { retryable?: unknown }).retryable).toBe(true)
     expect(await written(engine.admin, orgId)).toEqual({ contacts: 0, audit: 0 })

@@ -85,6 +85,10 @@ const createManyOptionsSchema = z
   })
   .strict()
 
+/** Whether a hook takes part in each statement (and so must see chunks strictly one after another). */
+const writeHook = (hook: { beforeWrite?: unknown; afterWrite?: unknown }) =>
+  hook.beforeWrite !== undefined || hook.afterWrite !== undefined
+
 function lastOfEachKey(
   rows: Record<string, unknown>[],
   keyOf: (row: Record<string, unknown>) => string | undefined,
@@ -350,10 +354,35 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
       opts.onProgress?.({ done, total })
     }
     if (opts.atomic) {
+      // On a server, chunk k+1 is built and sent while the server still inserts chunk k (one
+      // transaction, so a failure in k aborts k+1 too and the whole batch rolls back). Hooks see their
+      // chunks in order, but without pipelining: a beforeWrite may depend on the previous afterWrite.
+      const pipelined = this.runtime.engine.kind === 'postgres' && !this.runtime.config.hooks.some(writeHook)
       await this.runtime.write(async (db, unit) => {
+        if (!pipelined) {
+          for (const chunk of chunks) {
+            out.push(...(await insertChunk(db, unit, chunk)))
+            progress(chunk)
+          }
+          return
+        }
+        // A chunk sent behind a failed one fails with "transaction aborted"; awaiting in order
+        // reports the first failure, the cause.
+        let inFlight: { chunk: readonly unknown[]; rows: Promise<Record<string, unknown>[]> } | undefined
         for (const chunk of chunks) {
-          out.push(...(await insertChunk(db, unit, chunk)))
-          progress(chunk)
+          const rows = insertChunk(db, unit, chunk)
+          rows.catch(() => undefined) // awaited below, in order
+          // Let the driver write this chunk before the next one is built.
+          await new Promise((resolve) => setImmediate(resolve))
+          if (inFlight) {
+            out.push(...(await inFlight.rows))
+            progress(inFlight.chunk)
+          }
+          inFlight = { chunk, rows }
+        }
+        if (inFlight) {
+          out.push(...(await inFlight.rows))
+          progress(inFlight.chunk)
         }
       })
       return result(out)
