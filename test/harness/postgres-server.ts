@@ -213,12 +213,12 @@ async function fromTestcontainers(log: (line: string) => void): Promise<Postgres
 // local binaries
 
 const REQUIRED_BINARIES = ['initdb', 'pg_ctl', 'pg_basebackup', 'postgres'] as const
-const OS_USER = 'postgres'
+export const OS_USER = 'postgres'
 
 /** How commands are run: directly, or (when we are root) as the `postgres` OS user. */
-type Runner = { kind: 'self' } | { kind: 'runuser'; path: string } | { kind: 'su'; path: string }
+export type Runner = { kind: 'self' } | { kind: 'runuser'; path: string } | { kind: 'su'; path: string }
 
-interface LocalCluster {
+export interface LocalCluster {
   binDir: string
   runner: Runner
   root: string
@@ -229,6 +229,48 @@ interface LocalCluster {
 }
 
 async function fromLocalBinaries(log: (line: string) => void): Promise<PostgresServer> {
+  const started = await startLocalBinaryCluster(log)
+  return {
+    source: 'local-binaries',
+    adminUrl: started.adminUrl,
+    replicaUrl: started.replicaUrl,
+    description: started.description,
+    stop: started.stop,
+  }
+}
+
+/** Extra server settings for {@link startLocalBinaryCluster}. */
+export interface LocalClusterSettings {
+  /** appended to the primary's postgresql.conf (the replica copies that file, so it inherits them) */
+  primary?: Record<string, string | number>
+  /** appended to the replica's postgresql.auto.conf (read last, so they win over the primary's) */
+  replica?: Record<string, string | number>
+}
+
+/** A running local primary + streaming replica, as started by {@link startLocalBinaryCluster}. */
+export interface StartedLocalCluster {
+  cluster: LocalCluster
+  /** runs a binary of `cluster.binDir` the way the servers run (as the `postgres` OS user when root) */
+  run: Run
+  version: string
+  primaryPort: number
+  replicaPort: number
+  adminUrl: string
+  replicaUrl: string
+  description: string
+  /** stops both servers and removes the temp dir; idempotent */
+  stop(): Promise<void>
+}
+
+/**
+ * Starts a throwaway primary + asynchronous streaming replica from local binaries in a new temp
+ * dir, with exit handler and watchdog cleanup. Used by the `local-binaries` source and by
+ * `local-cluster.ts` for suites that need a private cluster.
+ */
+export async function startLocalBinaryCluster(
+  log: (line: string) => void,
+  settings: LocalClusterSettings = {},
+): Promise<StartedLocalCluster> {
   const binDir = await findBinDir()
   const runner = await chooseRunner()
   const version = (await runCommand(join(binDir, 'postgres'), ['--version'], { timeoutMs: 10_000 })).stdout.trim()
@@ -276,7 +318,7 @@ async function fromLocalBinaries(log: (line: string) => void): Promise<PostgresS
         shared_buffers: '128MB',
         hot_standby: 'on',
         hot_standby_feedback: 'on',
-      }),
+      }) + (settings.primary === undefined ? '' : configLines(settings.primary)),
     )
     await ensureReplicationTrust(cluster.primaryDir)
     log(`starting primary on 127.0.0.1:${primaryPort}`)
@@ -310,7 +352,10 @@ async function fromLocalBinaries(log: (line: string) => void): Promise<PostgresS
     }
     const replicaPort = await freePort()
     // postgresql.auto.conf is read after postgresql.conf (copied from the primary), so these win.
-    await appendFile(join(cluster.replicaDir, 'postgresql.auto.conf'), configLines({ port: replicaPort }))
+    await appendFile(
+      join(cluster.replicaDir, 'postgresql.auto.conf'),
+      configLines({ ...settings.replica, port: replicaPort }),
+    )
     log(`starting replica on 127.0.0.1:${replicaPort}`)
     await startServer(run, cluster.replicaDir, cluster.replicaLog)
 
@@ -323,24 +368,18 @@ async function fromLocalBinaries(log: (line: string) => void): Promise<PostgresS
     })
 
     const asUser = runner.kind === 'self' ? '' : `, run as OS user ${OS_USER}`
-    const server: PostgresServer = {
-      source: 'local-binaries',
-      adminUrl,
-      replicaUrl,
-      description:
-        `local ${version.replace(/^postgres \(PostgreSQL\) /, 'PostgreSQL ')} binaries (${binDir}), ` +
-        `primary :${primaryPort} + streaming replica :${replicaPort} in ${root}${asUser}`,
-      stop,
-    }
-    log(`${server.description} up in ${Date.now() - started} ms`)
-    return server
+    const description =
+      `local ${version.replace(/^postgres \(PostgreSQL\) /, 'PostgreSQL ')} binaries (${binDir}), ` +
+      `primary :${primaryPort} + streaming replica :${replicaPort} in ${root}${asUser}`
+    log(`${description} up in ${Date.now() - started} ms`)
+    return { cluster, run, version, primaryPort, replicaPort, adminUrl, replicaUrl, description, stop }
   } catch (error) {
     await stop().catch(() => {})
     throw error
   }
 }
 
-async function findBinDir(): Promise<string> {
+export async function findBinDir(): Promise<string> {
   const fromEnv = emptyToUndefined(process.env.PG_BIN)
   if (fromEnv !== undefined) {
     const missing = missingBinaries(fromEnv)
@@ -378,7 +417,7 @@ function missingBinaries(dir: string): string[] {
   return REQUIRED_BINARIES.filter((name) => !isExecutable(join(dir, name)))
 }
 
-function isExecutable(path: string): boolean {
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, fsConstants.X_OK)
     return true
@@ -388,7 +427,7 @@ function isExecutable(path: string): boolean {
 }
 
 /** The server refuses to run as root, so as root everything runs as the `postgres` OS user. */
-async function chooseRunner(): Promise<Runner> {
+export async function chooseRunner(): Promise<Runner> {
   if (process.getuid?.() !== 0) return { kind: 'self' }
   try {
     await osUserIds(OS_USER)
@@ -405,12 +444,12 @@ async function chooseRunner(): Promise<Runner> {
   throw new Error(`running as root, and neither runuser nor su is available to run PostgreSQL as "${OS_USER}"`)
 }
 
-function findOnPath(name: string, extraDirs: string[]): string | undefined {
+export function findOnPath(name: string, extraDirs: string[]): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...extraDirs]
   return dirs.map((dir) => join(dir, name)).find(isExecutable)
 }
 
-async function osUserIds(user: string): Promise<{ uid: number; gid: number }> {
+export async function osUserIds(user: string): Promise<{ uid: number; gid: number }> {
   const [uidOut, gidOut] = await Promise.all([
     runCommand('id', ['-u', user], { timeoutMs: 5_000 }),
     runCommand('id', ['-g', user], { timeoutMs: 5_000 }),
@@ -418,7 +457,7 @@ async function osUserIds(user: string): Promise<{ uid: number; gid: number }> {
   return { uid: Number(uidOut.stdout.trim()), gid: Number(gidOut.stdout.trim()) }
 }
 
-type Run = (binary: string, args: string[], timeoutMs: number) => Promise<CommandOutput>
+export type Run = (binary: string, args: string[], timeoutMs: number) => Promise<CommandOutput>
 
 async function initdb(run: Run, dataDir: string): Promise<void> {
   const args = ['-D', dataDir, '--auth=trust', '-U', 'postgres', '--encoding=UTF8', '--no-sync']
@@ -448,7 +487,7 @@ async function ensureReplicationTrust(dataDir: string): Promise<void> {
   if (!present) await appendFile(hbaPath, '\nhost replication all 127.0.0.1/32 trust\n')
 }
 
-async function startServer(run: Run, dataDir: string, logFile: string): Promise<void> {
+export async function startServer(run: Run, dataDir: string, logFile: string): Promise<void> {
   try {
     await run('pg_ctl', ['-w', '-t', '60', '-D', dataDir, '-l', logFile, 'start'], 70_000)
   } catch (error) {
@@ -458,7 +497,7 @@ async function startServer(run: Run, dataDir: string, logFile: string): Promise<
   }
 }
 
-async function waitForStreaming(primaryUrl: string, replicaUrl: string, timeoutMs: number): Promise<void> {
+export async function waitForStreaming(primaryUrl: string, replicaUrl: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   const replica = adminSql(replicaUrl)
   const primary = adminSql(primaryUrl)
@@ -578,7 +617,7 @@ function registerCleanup(cluster: LocalCluster): { unregister(): void } {
   }
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.unref()
@@ -598,7 +637,7 @@ function configLines(settings: Record<string, string | number>): string {
   return `\n# callsheet test harness\n${lines.join('\n')}\n`
 }
 
-async function logTail(path: string): Promise<string> {
+export async function logTail(path: string): Promise<string> {
   try {
     const text = await readFile(path, 'utf8')
     return text
@@ -615,7 +654,7 @@ async function logTail(path: string): Promise<string> {
 // ---------------------------------------------------------------------------------------------
 // commands and connections
 
-interface CommandOutput {
+export interface CommandOutput {
   stdout: string
   stderr: string
 }
@@ -637,7 +676,7 @@ function toolEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('PG')))
 }
 
-async function runCommand(
+export async function runCommand(
   file: string,
   args: string[],
   options: { timeoutMs: number; runner?: Runner; cwd?: string },
@@ -684,7 +723,7 @@ function describeCommandFailure(argv: string[], timeoutMs: number, error: unknow
   return output === '' ? `${shown}: ${status}` : `${shown}: ${status}\n${output}`
 }
 
-function adminSql(url: string): postgres.Sql {
+export function adminSql(url: string): postgres.Sql {
   return postgres(url, {
     max: 1,
     onnotice: () => {},
@@ -728,7 +767,7 @@ function emptyToUndefined(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value
 }
 
-function errorMessage(error: unknown): string {
+export function errorMessage(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) {
     return error.errors.map(errorMessage).join('; ')
   }
@@ -744,6 +783,6 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
