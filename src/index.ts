@@ -9,14 +9,22 @@
  * const hits = await tenant.contacts.search('jon smth', { limit: 20 })
  * ```
  */
-export { createDatabase, type Database, type VerifiedApiKey } from './database/create-database'
+export {
+  createDatabase,
+  type Database,
+  type DatabaseStats,
+  type TenantOptions,
+  type VerifiedApiKey,
+} from './database/create-database'
+export type { ReadConsistency } from './database/consistency'
+export type { FallbackReason, ReplicaStats, RoutingStats } from './database/router'
 export {
   closeDefaultDatabase,
   createTenantClient,
   getDefaultDatabase,
   type TenantClientOptions,
 } from './database/default-database'
-export type { DatabaseConfig, DatabaseLogger, DatabaseTarget, PostgresOptions } from './database/config'
+export type { DatabaseConfig, DatabaseLogger, DatabaseTarget, PostgresOptions, RoutingConfig } from './database/config'
 export type { TenantContext } from './database/tenant-context'
 export { createPglite } from './database/create-pglite'
 export { migrate, type MigrateOptions, type MigrationTarget } from './database/migrate'

@@ -908,6 +908,27 @@ describe('createDatabase refuses a bad configuration, naming the field', () => {
     { label: 'a PGlite replica', config: { primary: url, replicas: [fakePglite] }, field: 'replicas' },
     { label: "replicas ['mysql://x']", config: { primary: url, replicas: ['mysql://x'] }, field: 'replicas[0]' },
     { label: 'replicas not an array', config: { primary: url, replicas: url }, field: 'replicas' },
+    {
+      label: 'routing.readYourWritesWaitMs -1',
+      config: { primary: url, routing: { readYourWritesWaitMs: -1 } },
+      field: 'routing.readYourWritesWaitMs',
+    },
+    {
+      label: "routing.maxLagMs '5s'",
+      config: { primary: url, routing: { maxLagMs: '5s' } },
+      field: 'routing.maxLagMs',
+    },
+    {
+      label: 'routing.maxBackoffMs below backoffMs',
+      config: { primary: url, routing: { backoffMs: 1000, maxBackoffMs: 10 } },
+      field: 'routing.maxBackoffMs',
+    },
+    { label: 'an unknown routing key', config: { primary: url, routing: { sticky: true } }, field: 'routing' },
+    {
+      label: 'routing.replicaConnectTimeoutSeconds 0',
+      config: { primary: url, routing: { replicaConnectTimeoutSeconds: 0 } },
+      field: 'routing.replicaConnectTimeoutSeconds',
+    },
     { label: 'a hook without a name', config: { primary: url, hooks: [{}] }, field: 'hooks[0]' },
     {
       label: 'a hook whose afterCommit is not a function',

@@ -23,11 +23,14 @@ export interface DatabaseConfig {
   /** The primary: a URL, postgres.js options, or a PGlite instance (the caller keeps ownership of a PGlite). */
   readonly primary: DatabaseTarget
   /**
-   * Read replicas (URLs or postgres.js options). Accepted now; tenant reads are routed to them by the
-   * replica-routing release. Not allowed with a PGlite primary.
+   * Streaming replicas of the primary (URLs or postgres.js options). Tenant reads run on a healthy one
+   * in a READ ONLY transaction, with read-your-writes by WAL position (see `routing`); writes and
+   * `transaction(fn)` always run on the primary. Not allowed with a PGlite primary.
    * @default []
    */
   readonly replicas?: readonly (string | (PostgresOptions & { url?: string }))[]
+  /** How reads are routed across the replicas. */
+  readonly routing?: RoutingConfig
   readonly pool?: {
     /**
      * Connections per server.
@@ -72,10 +75,45 @@ export interface DatabaseConfig {
   readonly onHookError?: (error: unknown, hook: DatabaseHook) => void
 }
 
+/** Replica routing: the read-your-writes wait, the lag ceiling and the health backoff. */
+export interface RoutingConfig {
+  /**
+   * How long a read may wait on a replica for the client's last write to be replayed before it goes
+   * to the primary instead, in ms.
+   * @default 20
+   */
+  readonly readYourWritesWaitMs?: number
+  /**
+   * A replica whose replay is further behind the primary than this (in ms) gets no reads until it
+   * catches up.
+   * @default 10000
+   */
+  readonly maxLagMs?: number
+  /**
+   * How often each replica's lag is measured, in ms (on the back of reads; no timers run).
+   * @default 1000
+   */
+  readonly lagCheckIntervalMs?: number
+  /**
+   * How long a replica that failed (refused, timed out, recovery conflict) is skipped, in ms; doubled
+   * for each further failure in a row, up to `maxBackoffMs`. The first read after it is a retry.
+   * @default 500
+   */
+  readonly backoffMs?: number
+  /** @default 30000 */
+  readonly maxBackoffMs?: number
+  /**
+   * Connect timeout for replica connections, in seconds (postgres.js's default is 30).
+   * @default 3
+   */
+  readonly replicaConnectTimeoutSeconds?: number
+}
+
 /** {@link DatabaseConfig} with every default filled in and every value checked. */
 export interface ResolvedConfig {
   readonly primary: ResolvedTarget
   readonly replicas: readonly ResolvedTarget[]
+  readonly routing: Required<RoutingConfig>
   readonly pool: { readonly max: number; readonly acquireTimeoutMs: number; readonly idleTimeoutSeconds: number }
   readonly statementTimeoutMs: number
   readonly appRole: string
@@ -97,6 +135,18 @@ const poolSchema = z
     idleTimeoutSeconds: z.number().min(0).max(86_400).default(30),
   })
   .strict()
+
+const routingSchema = z
+  .object({
+    readYourWritesWaitMs: z.number().int().min(0).max(60_000).default(20),
+    maxLagMs: z.number().int().min(0).max(86_400_000).default(10_000),
+    lagCheckIntervalMs: z.number().int().min(10).max(3_600_000).default(1000),
+    backoffMs: z.number().int().min(1).max(3_600_000).default(500),
+    maxBackoffMs: z.number().int().min(1).max(86_400_000).default(30_000),
+    replicaConnectTimeoutSeconds: z.number().min(0.1).max(600).default(3),
+  })
+  .strict()
+  .refine((r) => r.maxBackoffMs >= r.backoffMs, { message: 'maxBackoffMs must be ≥ backoffMs', path: ['maxBackoffMs'] })
 
 const scalarSchema = z
   .object({
@@ -146,6 +196,8 @@ export function resolveConfig(config: DatabaseConfig): ResolvedConfig {
   }
   const pool = poolSchema.safeParse(config.pool ?? {})
   if (!pool.success) throw new InvalidConfigurationError(`pool.${describe(pool.error)}`)
+  const routing = routingSchema.safeParse(config.routing ?? {})
+  if (!routing.success) throw new InvalidConfigurationError(`routing.${describe(routing.error)}`)
   const scalars = scalarSchema.safeParse({
     statementTimeoutMs: config.statementTimeoutMs,
     appRole: config.appRole,
@@ -168,6 +220,7 @@ export function resolveConfig(config: DatabaseConfig): ResolvedConfig {
   return {
     primary,
     replicas,
+    routing: routing.data,
     pool: pool.data,
     ...scalars.data,
     logger,

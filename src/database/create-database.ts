@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { parseId, parseTenantContext, type TenantContext } from './tenant-context'
-import { InvalidConfigurationError, mapDatabaseError } from '../errors'
+import { InvalidConfigurationError, ValidationError, mapDatabaseError } from '../errors'
 import { hashApiKey, looksLikeApiKey } from '../repositories/api-keys-repository'
 import { OrganizationsRepository } from '../repositories/organizations-repository'
 import { createMaintenance, type Maintenance } from '../audit/maintenance'
@@ -8,6 +8,9 @@ import { TenantRuntime } from '../tenant/runtime'
 import { TenantClient } from '../tenant/tenant-client'
 import { resolveConfig, type DatabaseConfig, type ResolvedConfig } from './config'
 import { createEngine, type Db, type Engine } from './engine'
+import { ConsistencySession, decodeToken, type ReadConsistency } from './consistency'
+import { Router, type RoutingStats } from './router'
+import { parseConsistency } from '../tenant/tenant-client'
 import { migrate, type MigrateOptions } from './migrate'
 
 /** What `db.apiKeys.verify` returns for a valid key. */
@@ -16,6 +19,28 @@ export interface VerifiedApiKey {
   readonly organizationId: string
   readonly name: string
   readonly scopes: readonly string[]
+}
+
+/** Options of `db.tenant(…)` / `createTenantClient(…)` beyond the audit context. */
+export interface TenantOptions {
+  /**
+   * Where reads may be served when the database has replicas.
+   * @default 'read-your-writes'
+   */
+  readonly consistency?: ReadConsistency
+  /**
+   * A `tenant.consistencyToken` from an earlier client (another request, a job's producer): this
+   * client's replica reads then see that client's writes too.
+   */
+  readonly consistencyToken?: string
+}
+
+/** Pool and routing statistics of a database. */
+export interface DatabaseStats {
+  /** The primary's pool. */
+  readonly pool: { readonly inUse: number; readonly waiting: number; readonly max: number }
+  /** Reads per target, fallbacks to the primary and each replica's health and lag. */
+  readonly routing: RoutingStats
 }
 
 /** A configured database: the tenant entry point and the operations that are not a tenant's. */
@@ -34,15 +59,17 @@ export interface Database {
   }
   /**
    * A tenant client for `organizationId`.
-   * @throws ValidationError when the id is not a UUID or the context is malformed.
+   * @throws ValidationError when the id is not a UUID, or the context, consistency or token is malformed.
    */
-  tenant(organizationId: string, context?: TenantContext): TenantClient
+  tenant(organizationId: string, context?: TenantContext, options?: TenantOptions): TenantClient
   /** Audit partition upkeep and retention. */
   readonly maintenance: Maintenance
   /** Applies the migrations to the primary (see `migrate`). */
   migrate(options?: MigrateOptions): Promise<void>
-  /** Pool statistics of the primary. */
-  stats(): { readonly pool: { readonly inUse: number; readonly waiting: number; readonly max: number } }
+  /** Pool statistics of the primary, and replica routing counters. */
+  stats(): DatabaseStats
+  /** Measures each replica's replay lag now (otherwise measured on the back of reads), for `stats()`. */
+  measureReplicaLag(): Promise<void>
   /** Escape hatch: Drizzle over the connecting role, outside tenant context and RLS's tenant setting. */
   readonly $primary: Db
   /** Closes every connection (a PGlite passed in stays open: its owner closes it). Idempotent. */
@@ -62,6 +89,7 @@ export interface Database {
 export function createDatabase(config: DatabaseConfig): Database {
   const resolved: ResolvedConfig = resolveConfig(config)
   const engine: Engine = createEngine(resolved.primary, resolved)
+  const router = new Router(engine, resolved)
   let closing: Promise<void> | undefined
   const organizations = new OrganizationsRepository(() => engine.db)
 
@@ -70,9 +98,17 @@ export function createDatabase(config: DatabaseConfig): Database {
     organizations,
     apiKeys: { verify: (plaintext) => verifyApiKey(engine, resolved, plaintext) },
     maintenance: createMaintenance(() => engine.db),
-    tenant(organizationId, context) {
+    tenant(organizationId, context, options = {}) {
       const org = parseId(organizationId, 'organizationId')
-      return new TenantClient(new TenantRuntime(engine, resolved, org, parseTenantContext(context)))
+      const parsedContext = parseTenantContext(context)
+      if (typeof options !== 'object' || options === null) {
+        throw new ValidationError('tenant options must be an object', [{ path: [], message: 'not an object' }])
+      }
+      const consistency = options.consistency === undefined ? 'read-your-writes' : parseConsistency(options.consistency)
+      const session = new ConsistencySession(
+        options.consistencyToken === undefined ? undefined : decodeToken(options.consistencyToken),
+      )
+      return new TenantClient(new TenantRuntime(router, resolved, org, parsedContext, session, consistency))
     },
     async migrate(options) {
       const target = resolved.primary
@@ -82,10 +118,14 @@ export function createDatabase(config: DatabaseConfig): Database {
       }
       return migrate(target.url, options)
     },
-    stats: () => ({ pool: { ...engine.stats(), max: resolved.primary.kind === 'pglite' ? 1 : resolved.pool.max } }),
+    stats: () => ({
+      pool: { ...engine.stats(), max: resolved.primary.kind === 'pglite' ? 1 : resolved.pool.max },
+      routing: router.stats(),
+    }),
+    measureReplicaLag: () => router.measureLag(),
     $primary: engine.db,
     close() {
-      closing ??= engine.close()
+      closing ??= router.close()
       return closing
     },
   }

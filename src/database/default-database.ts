@@ -1,7 +1,7 @@
 import { InvalidConfigurationError } from '../errors'
 import { parseId, parseTenantContext, type TenantContext } from './tenant-context'
 import type { TenantClient } from '../tenant/tenant-client'
-import { createDatabase, type Database } from './create-database'
+import { createDatabase, type Database, type TenantOptions } from './create-database'
 
 let shared: Database | undefined
 
@@ -34,7 +34,7 @@ export async function closeDefaultDatabase(): Promise<void> {
 }
 
 /** Options of {@link createTenantClient}. */
-export interface TenantClientOptions {
+export interface TenantClientOptions extends TenantOptions {
   /** The database to use instead of the one configured from `DATABASE_URL`. */
   readonly database?: Database
 }
@@ -57,5 +57,6 @@ export function createTenantClient(
 ): TenantClient {
   parseId(organizationId, 'organizationId')
   parseTenantContext(context)
-  return (options.database ?? getDefaultDatabase()).tenant(organizationId, context)
+  const { database, ...tenantOptions } = options
+  return (database ?? getDefaultDatabase()).tenant(organizationId, context, tenantOptions)
 }

@@ -27,12 +27,55 @@ export interface UnitSettings {
 
 // One statement sets everything, transaction-locally (never session SET: it would leak through
 // PgBouncer transaction pooling). The text is constant, so it is prepared once per connection.
+// statement_timeout is set here too, transaction-locally: PgBouncer (1.18) refuses it as a startup
+// parameter, and a unit must not depend on what the last user of a pooled server connection set.
 const SETTINGS_SQL =
   "select set_config('role', $1, true), set_config('app.organization_id', $2, true), " +
   "set_config('app.actor_id', $3, true), set_config('app.api_key_id', $4, true), " +
-  "set_config('app.request_id', $5, true), set_config('app.ip', $6, true)"
+  "set_config('app.request_id', $5, true), set_config('app.ip', $6, true), " +
+  "set_config('statement_timeout', $7, true)"
 
-const settingsParams = (s: UnitSettings) => [s.role, s.organizationId, s.actorId, s.apiKeyId, s.requestId, s.ip]
+const settingsParams = (s: UnitSettings, statementTimeoutMs: number) => [
+  s.role,
+  s.organizationId,
+  s.actorId,
+  s.apiKeyId,
+  s.requestId,
+  s.ip,
+  String(statementTimeoutMs),
+]
+
+// On a replica the same statement also passes the read-your-writes gate (migration 0009): it returns
+// the replay position once it has reached $7, or fails with ZR001 after $8 ms. The unit's queries are
+// pipelined behind it and run after it, so they see every write up to $7.
+const REPLICA_SETTINGS_SQL =
+  "select set_config('role', $1, true), set_config('app.organization_id', $2, true), " +
+  "set_config('app.actor_id', $3, true), set_config('app.api_key_id', $4, true), " +
+  "set_config('app.request_id', $5, true), set_config('app.ip', $6, true), " +
+  "set_config('statement_timeout', $7, true), callsheet_wait_for_replay($8::pg_lsn, $9::int)::text as replayed"
+
+// Sent right behind a write's COMMIT (same packet, no extra round trip): the position a replica must
+// have replayed to show this write. The insert position is never behind the commit record, even with
+// synchronous_commit off.
+const COMMIT_LSN_SQL = 'select pg_current_wal_insert_lsn()::text as lsn'
+
+/** How one unit of work runs. */
+export interface UnitOptions {
+  readonly readOnly: boolean
+  /**
+   * A write on a primary that has replicas: receives the WAL position read right after COMMIT, or
+   * `undefined` when the commit succeeded but the position could not be read.
+   */
+  readonly onCommitted?: (lsn: string | undefined) => void
+  /** A read on a replica: the read-your-writes gate and where the replica's replay stands. */
+  readonly replica?: {
+    /** `pg_lsn` text the replica must have replayed (`0/0` for none). */
+    readonly waitFor: string
+    /** How long the replica may wait for it before the unit fails with SQLSTATE ZR001. */
+    readonly waitMs: number
+    readonly onReplayed: (lsn: string) => void
+  }
+}
 
 /** A database engine: where units of work run. */
 export interface Engine {
@@ -43,7 +86,9 @@ export interface Engine {
    * Runs `fn` in one transaction whose first statement applies `settings`. Driver errors are mapped
    * to library errors; a throw rolls everything back.
    */
-  unit<T>(settings: UnitSettings, options: { readonly readOnly: boolean }, fn: (db: Db) => Promise<T>): Promise<T>
+  unit<T>(settings: UnitSettings, options: UnitOptions, fn: (db: Db) => Promise<T>): Promise<T>
+  /** One statement as the connecting role, outside any unit (health and lag probes). postgres only. */
+  probe<T extends Record<string, unknown>>(text: string): Promise<T[]>
   close(): Promise<void>
   /** Pool statistics (postgres only). */
   stats(): { readonly inUse: number; readonly waiting: number }
@@ -71,11 +116,35 @@ function withPrepare(conn: postgres.ReservedSql, prepare: boolean, lost: () => u
 }
 
 /** Opens the engine for a resolved target. */
-export function createEngine(target: ResolvedTarget, config: ResolvedConfig): Engine {
-  return target.kind === 'pglite' ? pgliteEngine(target.pglite, config) : postgresEngine(target, config)
+export function createEngine(
+  target: ResolvedTarget,
+  config: ResolvedConfig,
+  overrides: { readonly acquireTimeoutMs?: number } = {},
+): Engine {
+  return target.kind === 'pglite'
+    ? pgliteEngine(target.pglite, config)
+    : postgresEngine(target, config, overrides.acquireTimeoutMs ?? config.pool.acquireTimeoutMs)
 }
 
-function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, config: ResolvedConfig): Engine {
+// Connection failures that a second attempt at once cannot fix (postgres.js would only wait out its
+// reconnect backoff): the server is not there, or refuses us.
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'CONNECT_TIMEOUT', 'ETIMEDOUT', '57P03'])
+
+function driverCode(error: unknown): string | undefined {
+  let current: unknown = error
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && code !== '') return code
+    current = (current as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+function postgresEngine(
+  target: Extract<ResolvedTarget, { kind: 'postgres' }>,
+  config: ResolvedConfig,
+  acquireTimeoutMs: number,
+): Engine {
   const options: postgres.Options<Record<string, postgres.PostgresType>> = {
     onnotice: () => {},
     ...target.options,
@@ -85,7 +154,9 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
     connection: {
       application_name: 'callsheet-db',
       ...target.options.connection,
-      ...(config.statementTimeoutMs > 0 ? { statement_timeout: config.statementTimeoutMs } : {}),
+      // Also for the statements outside units (db.organizations, $primary). Not as a startup parameter
+      // when prepare is off (PgBouncer, which refuses it): units still set it themselves.
+      ...(config.statementTimeoutMs > 0 && config.prepare ? { statement_timeout: config.statementTimeoutMs } : {}),
     },
   }
   const client = target.url === undefined ? postgres(options) : postgres(target.url, options)
@@ -110,8 +181,8 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
             timedOut = true
-            reject(new AcquireTimeoutError(config.pool.acquireTimeoutMs))
-          }, config.pool.acquireTimeoutMs)
+            reject(new AcquireTimeoutError(acquireTimeoutMs))
+          }, acquireTimeoutMs)
         }),
       ])
     } catch (error) {
@@ -132,7 +203,14 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
     kind: 'postgres',
     db,
     stats: () => ({ inUse, waiting }),
-    async unit(settings, { readOnly }, fn) {
+    async probe<T extends Record<string, unknown>>(text: string): Promise<T[]> {
+      try {
+        return (await client.unsafe(text)) as unknown as T[]
+      } catch (error) {
+        throw mapDatabaseError(error)
+      }
+    },
+    async unit(settings, { readOnly, onCommitted, replica }, fn) {
       let conn: postgres.ReservedSql
       try {
         // postgres.js (3.4.9) keeps the fatal error of a connection the server closed mid-statement and
@@ -143,7 +221,11 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
             conn = await acquire()
             break
           } catch (error) {
-            if (attempt >= config.pool.max || !isCallsheetDbError(mapDatabaseError(error), 'CONNECTION_ERROR'))
+            if (
+              attempt >= config.pool.max ||
+              !isCallsheetDbError(mapDatabaseError(error), 'CONNECTION_ERROR') ||
+              CONNECT_FAILURES.has(driverCode(error) ?? '')
+            )
               throw error
           }
         }
@@ -206,7 +288,18 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
         const begin = conn
           .unsafe(readOnly ? 'begin read only' : 'begin', [], { onexecute: watch } as postgres.UnsafeQueryOptions)
           .execute()
-        const settingsApplied = prepared.unsafe(SETTINGS_SQL, settingsParams(settings)).execute()
+        const settingsApplied = replica
+          ? prepared
+              .unsafe(REPLICA_SETTINGS_SQL, [
+                ...settingsParams(settings, config.statementTimeoutMs),
+                replica.waitFor,
+                replica.waitMs,
+              ])
+              .execute()
+          : prepared.unsafe(SETTINGS_SQL, settingsParams(settings, config.statementTimeoutMs)).execute()
+        // Awaited below through guarded(), which does not subscribe once the connection is lost.
+        begin.catch(() => undefined)
+        settingsApplied.catch(() => undefined)
         const session = new PostgresJsSession(prepared, dialect, relational as never, logger ? { logger } : {})
         const txDb = new PostgresJsDatabase<Schema>(dialect, session, relational as never) as unknown as Db
         // Promise.resolve adopts a drizzle query (a lazy thenable) with exactly one then(): calling
@@ -214,7 +307,8 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
         const work = Promise.resolve(fn(txDb))
         work.catch(() => undefined) // reported below, after the settings' own errors
         await guarded(begin)
-        await guarded(settingsApplied)
+        const applied = await guarded(settingsApplied)
+        if (replica) replica.onReplayed(String((applied as unknown as { replayed: string }[])[0]?.replayed))
         const result = await guarded(work)
         open = false
         if (readOnly) {
@@ -224,8 +318,28 @@ function postgresEngine(target: Extract<ResolvedTarget, { kind: 'postgres' }>, c
           conn.unsafe('commit').then(release, release)
           return result
         }
-        await guarded(conn.unsafe('commit'))
+        if (!onCommitted) {
+          await guarded(conn.unsafe('commit'))
+          release()
+          return result
+        }
+        const committed = conn.unsafe('commit').execute()
+        let position: Promise<postgres.RowList<postgres.Row[]>> | undefined
+        try {
+          position = prepared.unsafe(COMMIT_LSN_SQL, []).execute()
+          position.catch(() => undefined) // read below, once the commit is known
+        } catch {
+          position = undefined
+        }
+        await guarded(committed)
+        let lsn: string | undefined
+        try {
+          if (position) lsn = String((await guarded(position))[0]?.lsn)
+        } catch {
+          lsn = undefined // committed, but where is unknown: the caller keeps this client on the primary
+        }
         release()
+        onCommitted(lsn)
         return result
       } catch (error) {
         const mapped = toLibraryError(error)
@@ -252,13 +366,17 @@ function pgliteEngine(pg: PGlite, config: ResolvedConfig): Engine {
     kind: 'pglite',
     db,
     stats: () => ({ inUse: 0, waiting: 0 }),
+    probe() {
+      return Promise.reject(new Error('probe() is for PostgreSQL servers'))
+    },
     async unit(settings, { readOnly }, fn) {
       try {
         // PGlite is one session: its transaction() serialises units. The setup statements go straight
         // to PGlite so that the query log shows only the unit's own queries, as on the server.
         return await pg.transaction(async (tx) => {
           if (readOnly) await tx.query('set transaction read only')
-          await tx.query(SETTINGS_SQL, settingsParams(settings))
+          // PGlite has no statement timeout (no signals in WebAssembly): 0 leaves it off.
+          await tx.query(SETTINGS_SQL, settingsParams(settings, 0))
           const session = new PgliteSession(tx, dialect, relational as never, logger ? { logger } : {})
           return fn(new PgliteDatabase<Schema>(dialect, session, relational as never) as unknown as Db)
         })

@@ -1,14 +1,18 @@
 import { uuidv7 } from 'uuidv7'
 import type { AfterWriteContext, BeforeWriteContext, ChangeEvent, EntityName, WriteOperation } from '../audit/hooks'
 import type { ResolvedConfig } from '../database/config'
+import type { ConsistencySession, ReadConsistency } from '../database/consistency'
 import type { Db, Engine, UnitSettings } from '../database/engine'
+import type { Router } from '../database/router'
 import type { TenantContext } from '../database/tenant-context'
-import { toLibraryError } from '../errors'
+import { InvalidStateError, toLibraryError } from '../errors'
 
 /** The transaction a tenant client is bound to inside `tenant.transaction(fn)`. */
 export interface ActiveUnit {
   readonly db: Db
   readonly events: ChangeEvent[]
+  /** A `tenant.read(fn)` unit: writes are refused before anything is sent. */
+  readonly readOnly?: boolean
 }
 
 /** A write in progress, as repositories describe it to the runtime. */
@@ -25,12 +29,21 @@ export interface WriteSpec {
  */
 export class TenantRuntime {
   constructor(
-    readonly engine: Engine,
+    readonly router: Router,
     readonly config: ResolvedConfig,
     readonly organizationId: string,
     readonly context: TenantContext,
+    /** Shared by this client's copies and transactions: the WAL position its reads must see. */
+    readonly session: ConsistencySession,
+    /** Where this client's reads may go (see {@link ReadConsistency}). */
+    readonly consistency: ReadConsistency,
     readonly active: ActiveUnit | undefined = undefined,
   ) {}
+
+  /** The primary's engine. */
+  get engine(): Engine {
+    return this.router.primary
+  }
 
   settings(): UnitSettings {
     return {
@@ -44,33 +57,80 @@ export class TenantRuntime {
   }
 
   withContext(context: TenantContext): TenantRuntime {
-    return new TenantRuntime(this.engine, this.config, this.organizationId, context, this.active)
+    return new TenantRuntime(
+      this.router,
+      this.config,
+      this.organizationId,
+      context,
+      this.session,
+      this.consistency,
+      this.active,
+    )
   }
 
-  /** Runs read-only work: inside the current transaction, or in its own READ ONLY unit. */
+  withConsistency(consistency: ReadConsistency): TenantRuntime {
+    return new TenantRuntime(
+      this.router,
+      this.config,
+      this.organizationId,
+      this.context,
+      this.session,
+      consistency,
+      this.active,
+    )
+  }
+
+  /**
+   * Runs read-only work: inside the current unit, or in its own READ ONLY unit — on a replica that
+   * has replayed this client's writes when there is one, else on the primary.
+   */
   read<T>(fn: (db: Db) => Promise<T>): Promise<T> {
     if (this.active) return guard(fn(this.active.db))
-    return this.engine.unit(this.settings(), { readOnly: true }, fn)
+    return this.router.read(this.settings(), this.session, this.consistency, fn)
+  }
+
+  /** Runs `fn` with a runtime bound to one READ ONLY unit, routed as {@link read}. */
+  readUnit<T>(fn: (runtime: TenantRuntime) => Promise<T>): Promise<T> {
+    if (this.active) return fn(this)
+    return this.router.read(this.settings(), this.session, this.consistency, (db) =>
+      fn(this.bind({ db, events: [], readOnly: true })),
+    )
   }
 
   /** Runs work that writes: inside the current transaction, or in its own unit, then afterCommit hooks. */
   async write<T>(fn: (db: Db, unit: ActiveUnit) => Promise<T>): Promise<T> {
-    if (this.active) return guard(fn(this.active.db, this.active))
+    if (this.active) {
+      if (this.active.readOnly) return Promise.reject(readOnlyUnit())
+      return guard(fn(this.active.db, this.active))
+    }
     const events: ChangeEvent[] = []
-    const result = await this.engine.unit(this.settings(), { readOnly: false }, (db) => fn(db, { db, events }))
+    const result = await this.router.write(this.settings(), this.session, (db) => fn(db, { db, events }))
     await this.afterCommit(events)
     return result
   }
 
   /** Runs `fn` with a runtime bound to one transaction; afterCommit hooks see all of its events. */
   async transaction<T>(fn: (runtime: TenantRuntime) => Promise<T>): Promise<T> {
-    if (this.active) return fn(this)
+    if (this.active) {
+      if (this.active.readOnly) throw readOnlyUnit()
+      return fn(this)
+    }
     const events: ChangeEvent[] = []
-    const result = await this.engine.unit(this.settings(), { readOnly: false }, (db) =>
-      fn(new TenantRuntime(this.engine, this.config, this.organizationId, this.context, { db, events })),
-    )
+    const result = await this.router.write(this.settings(), this.session, (db) => fn(this.bind({ db, events })))
     await this.afterCommit(events)
     return result
+  }
+
+  private bind(unit: ActiveUnit): TenantRuntime {
+    return new TenantRuntime(
+      this.router,
+      this.config,
+      this.organizationId,
+      this.context,
+      this.session,
+      this.consistency,
+      unit,
+    )
   }
 
   /**
@@ -132,6 +192,9 @@ export class TenantRuntime {
     }
   }
 }
+
+const readOnlyUnit = () =>
+  new InvalidStateError('tenant.read(fn) is read-only: write outside it, or use tenant.transaction(fn)')
 
 async function guard<T>(work: Promise<T>): Promise<T> {
   try {

@@ -1,4 +1,6 @@
+import { READ_CONSISTENCIES, type ReadConsistency } from '../database/consistency'
 import { parseTenantContext, type TenantContext } from '../database/tenant-context'
+import { ValidationError } from '../errors'
 import { ApiKeysRepository } from '../repositories/api-keys-repository'
 import { AuditLogsRepository } from '../repositories/audit-logs-repository'
 import { ContactsRepository } from '../repositories/contacts-repository'
@@ -77,6 +79,52 @@ export class TenantClient implements TenantRepositories {
     return this.runtime.context
   }
 
+  /** Where this client's reads may be served: `'read-your-writes'` (default), `'eventual'` or `'primary'`. */
+  get consistency(): ReadConsistency {
+    return this.runtime.consistency
+  }
+
+  /**
+   * The WAL position of this client's last committed write, as an opaque string; `undefined` before
+   * any write, or when the database has no replicas. Hand it to another client — a later request in
+   * a cookie, a job in its payload — with `db.tenant(orgId, context, { consistencyToken })`: that
+   * client's replica reads then wait for this write too.
+   */
+  get consistencyToken(): string | undefined {
+    return this.runtime.session.token
+  }
+
+  /**
+   * Runs read-only work in one READ ONLY transaction: all of `fn`'s reads see one consistent state of
+   * the database. With replicas it runs on one that has replayed this client's writes (else on the
+   * primary). Writes inside it are refused with `InvalidStateError` before anything is sent.
+   * `fn` may run a second time, on the primary, when the replica fails under it: keep it free of other
+   * side effects.
+   *
+   * @example
+   * ```ts
+   * const [production, crew] = await tenant.read(async (r) => [await r.productions.getById(id), await r.contacts.count({ productionId: id })])
+   * ```
+   */
+  async read<T>(
+    fn: (tx: TenantTransaction) => Promise<T>,
+    options: { readonly consistency?: ReadConsistency } = {},
+  ): Promise<T> {
+    const runtime =
+      options.consistency === undefined
+        ? this.runtime
+        : this.runtime.withConsistency(parseConsistency(options.consistency))
+    return runtime.readUnit((bound) => fn(new TenantClient(bound)))
+  }
+
+  /**
+   * A copy whose reads follow `consistency`; it shares this client's consistency token.
+   * @throws ValidationError on an unknown level.
+   */
+  withConsistency(consistency: ReadConsistency): TenantClient {
+    return new TenantClient(this.runtime.withConsistency(parseConsistency(consistency)))
+  }
+
   /**
    * Runs `fn` in one transaction spanning any repositories: all of it commits, or none of it. A throw
    * rolls back and rethrows. An error from a statement aborts the transaction: let it propagate.
@@ -101,6 +149,16 @@ export class TenantClient implements TenantRepositories {
     const merged = parseTenantContext({ ...stripUndefined(this.runtime.context), ...stripUndefined(context) })
     return new TenantClient(this.runtime.withContext(merged))
   }
+}
+
+/** @throws ValidationError on an unknown level. */
+export function parseConsistency(value: unknown): ReadConsistency {
+  if (typeof value === 'string' && (READ_CONSISTENCIES as readonly string[]).includes(value)) {
+    return value as ReadConsistency
+  }
+  throw new ValidationError(`consistency must be one of ${READ_CONSISTENCIES.join(', ')}`, [
+    { path: ['consistency'], message: 'unknown consistency' },
+  ])
 }
 
 function stripUndefined(value: object): Record<string, unknown> {

@@ -1,0 +1,344 @@
+import { isCallsheetDbError, toLibraryError, type CallsheetDbError } from '../errors'
+import { formatLsn, parseLsn, type ConsistencySession, type Lsn, type ReadConsistency } from './consistency'
+import type { ResolvedConfig, ResolvedTarget } from './config'
+import { createEngine, type Db, type Engine, type UnitSettings } from './engine'
+
+/** Why a read that could have gone to a replica went to the primary. */
+export type FallbackReason =
+  /** no replica could serve it: all failed recently (in backoff) or are over the lag ceiling */
+  | 'noReplica'
+  /** the replica had not replayed the client's last write within the wait budget */
+  | 'behind'
+  /** the replica failed (refused, timed out, recovery conflict, connection lost): retried on the primary */
+  | 'replicaError'
+  /** a write of this client committed but its WAL position could not be read: it stays on the primary */
+  | 'pinned'
+
+/** One replica as the router sees it. */
+export interface ReplicaStats {
+  /** `host:port` (or `replicas[i]`). */
+  readonly name: string
+  /** `down` while in backoff after a failure, `lagging` while over the lag ceiling. */
+  readonly state: 'up' | 'down' | 'lagging'
+  readonly reads: number
+  readonly failures: number
+  /** Failures in a row; the backoff doubles with each. */
+  readonly consecutiveFailures: number
+  /** When a replica in backoff gets its next try (epoch ms). */
+  readonly retryAt: number | undefined
+  readonly lastError: string | undefined
+  /** Last replay position seen (`pg_lsn` text). */
+  readonly replayLsn: string | undefined
+  /** Replay lag at the last measurement: bytes of WAL and ms (0 when caught up); undefined before one. */
+  readonly lagBytes: number | undefined
+  readonly lagMs: number | undefined
+  readonly lagMeasuredAt: number | undefined
+}
+
+/** Routing counters of a database (`db.stats().routing`). */
+export interface RoutingStats {
+  readonly reads: { readonly primary: number; readonly replica: number }
+  /** Reads that went to the primary although replicas are configured, by reason. */
+  readonly fallbacks: { readonly [reason in FallbackReason]: number }
+  /** Replica reads that had to wait for the client's last write to be replayed (and got it in time). */
+  readonly gatedReads: number
+  readonly replicas: readonly ReplicaStats[]
+}
+
+class Replica {
+  reads = 0
+  failures = 0
+  consecutiveFailures = 0
+  retryAt: number | undefined
+  lastError: string | undefined
+  replayLsn: Lsn | undefined
+  lagBytes: number | undefined
+  lagMs: number | undefined
+  lagMeasuredAt: number | undefined
+  probing = false
+
+  constructor(
+    readonly name: string,
+    readonly engine: Engine,
+  ) {}
+
+  sawReplay(lsn: Lsn | undefined): void {
+    if (lsn !== undefined && (this.replayLsn === undefined || lsn > this.replayLsn)) this.replayLsn = lsn
+  }
+}
+
+/** Gate failure raised by `callsheet_wait_for_replay` (migration 0009). */
+const BEHIND = 'ZR001'
+
+/**
+ * Where each unit of work runs: writes on the primary (reading the commit's WAL position when there
+ * are replicas), reads on a replica that has replayed the client's writes, else on the primary.
+ */
+export class Router {
+  readonly replicas: readonly Replica[]
+  #readsPrimary = 0
+  #readsReplica = 0
+  #gated = 0
+  #fallbacks: Record<FallbackReason, number> = { noReplica: 0, behind: 0, replicaError: 0, pinned: 0 }
+  #next = 0
+
+  constructor(
+    readonly primary: Engine,
+    private readonly config: ResolvedConfig,
+  ) {
+    this.replicas = config.replicas.map(
+      (target, i) =>
+        new Replica(
+          replicaName(target, i),
+          // A busy or unreachable replica should hand the read to the primary soon, not after the
+          // primary's own acquire timeout.
+          createEngine(withConnectTimeout(target, config), config, {
+            acquireTimeoutMs: Math.min(
+              config.pool.acquireTimeoutMs,
+              Math.ceil(config.routing.replicaConnectTimeoutSeconds * 1000),
+            ),
+          }),
+        ),
+    )
+  }
+
+  /** A write (or `transaction(fn)`): on the primary; with replicas, the commit's position feeds the session. */
+  write<T>(settings: UnitSettings, session: ConsistencySession, fn: (db: Db) => Promise<T>): Promise<T> {
+    if (this.replicas.length === 0) return this.primary.unit(settings, { readOnly: false }, fn)
+    return this.primary.unit(
+      settings,
+      {
+        readOnly: false,
+        onCommitted: (text) => {
+          const lsn = text === undefined ? undefined : parseLsn(text)
+          if (lsn === undefined) session.pin()
+          else session.advance(lsn)
+        },
+      },
+      fn,
+    )
+  }
+
+  /**
+   * Read-only work: on a replica when the session allows it and one can serve it, else on the primary.
+   * A replica that fails is put in backoff and the read runs once more, on the primary. `fn` may
+   * therefore run twice; it must only read.
+   */
+  async read<T>(
+    settings: UnitSettings,
+    session: ConsistencySession,
+    consistency: ReadConsistency,
+    fn: (db: Db) => Promise<T>,
+  ): Promise<T> {
+    if (this.replicas.length === 0 || consistency === 'primary') return this.onPrimary(settings, fn)
+    if (consistency === 'read-your-writes' && session.pinnedToPrimary) return this.fallback('pinned', settings, fn)
+    const now = Date.now()
+    const replica = this.pick(now)
+    if (!replica) return this.fallback('noReplica', settings, fn)
+    this.maybeMeasureLag(replica, now)
+    const wanted = consistency === 'read-your-writes' ? session.lsn : undefined
+    // Already known to be there: no wait. Known to be far behind: do not wait for nothing.
+    const mustWait = wanted !== undefined && (replica.replayLsn === undefined || replica.replayLsn < wanted)
+    if (mustWait && (replica.lagMs ?? 0) > this.config.routing.readYourWritesWaitMs * 4) {
+      return this.fallback('behind', settings, fn)
+    }
+    try {
+      const result = await replica.engine.unit(
+        settings,
+        {
+          readOnly: true,
+          replica: {
+            waitFor: formatLsn(wanted ?? 0n),
+            waitMs: wanted === undefined ? 0 : this.config.routing.readYourWritesWaitMs,
+            onReplayed: (text) => replica.sawReplay(parseLsn(text)),
+          },
+        },
+        fn,
+      )
+      replica.reads++
+      replica.consecutiveFailures = 0
+      replica.retryAt = undefined
+      this.#readsReplica++
+      if (mustWait) this.#gated++
+      return result
+    } catch (error) {
+      const mapped = toLibraryError(error)
+      if (!isCallsheetDbError(mapped)) throw mapped // the app's own error from tenant.read(fn)
+      if (sqlStateOf(mapped) === BEHIND) return this.fallback('behind', settings, fn)
+      if (!isReplicaFailure(mapped)) throw mapped
+      this.failed(replica, mapped)
+      return this.fallback('replicaError', settings, fn)
+    }
+  }
+
+  stats(): RoutingStats {
+    const now = Date.now()
+    return {
+      reads: { primary: this.#readsPrimary, replica: this.#readsReplica },
+      fallbacks: { ...this.#fallbacks },
+      gatedReads: this.#gated,
+      replicas: this.replicas.map((r) => ({
+        name: r.name,
+        state: this.down(r, now) ? 'down' : this.lagging(r) ? 'lagging' : 'up',
+        reads: r.reads,
+        failures: r.failures,
+        consecutiveFailures: r.consecutiveFailures,
+        retryAt: r.retryAt,
+        lastError: r.lastError,
+        replayLsn: r.replayLsn === undefined ? undefined : formatLsn(r.replayLsn),
+        lagBytes: r.lagBytes,
+        lagMs: r.lagMs,
+        lagMeasuredAt: r.lagMeasuredAt,
+      })),
+    }
+  }
+
+  /**
+   * Measures every replica's lag now (what `db.stats()` shows); a replica that does not answer is
+   * put in backoff.
+   */
+  async measureLag(): Promise<void> {
+    await Promise.all(this.replicas.map((r) => this.measure(r)))
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.primary.close(), ...this.replicas.map((r) => r.engine.close())])
+  }
+
+  private onPrimary<T>(settings: UnitSettings, fn: (db: Db) => Promise<T>): Promise<T> {
+    this.#readsPrimary++
+    return this.primary.unit(settings, { readOnly: true }, fn)
+  }
+
+  private fallback<T>(reason: FallbackReason, settings: UnitSettings, fn: (db: Db) => Promise<T>): Promise<T> {
+    this.#fallbacks[reason]++
+    return this.onPrimary(settings, fn)
+  }
+
+  /** Round robin over the replicas that are neither in backoff nor over the lag ceiling. */
+  private pick(now: number): Replica | undefined {
+    const n = this.replicas.length
+    for (let i = 0; i < n; i++) {
+      const replica = this.replicas[(this.#next + i) % n] as Replica
+      if (this.down(replica, now) || this.lagging(replica)) continue
+      this.#next = (this.#next + i + 1) % n
+      return replica
+    }
+    // Over the ceiling but measured long ago: let one through to measure it again.
+    for (const replica of this.replicas) if (!this.down(replica, now)) this.maybeMeasureLag(replica, now)
+    return undefined
+  }
+
+  private down(replica: Replica, now: number): boolean {
+    return replica.retryAt !== undefined && now < replica.retryAt
+  }
+
+  private lagging(replica: Replica): boolean {
+    return replica.lagMs !== undefined && replica.lagMs > this.config.routing.maxLagMs
+  }
+
+  private failed(replica: Replica, error: CallsheetDbError): void {
+    // Reads and a lag probe already under way when it went down: one failure per backoff window.
+    if (this.down(replica, Date.now())) return
+    replica.failures++
+    replica.consecutiveFailures++
+    replica.lastError = `${error.code}: ${error.message}`
+    const { backoffMs, maxBackoffMs } = this.config.routing
+    const wait = Math.min(maxBackoffMs, backoffMs * 2 ** Math.min(30, replica.consecutiveFailures - 1))
+    replica.retryAt = Date.now() + wait
+    this.config.logger.warn?.('replica failed; its reads go to the primary', {
+      replica: replica.name,
+      error: replica.lastError,
+      retryInMs: wait,
+    })
+  }
+
+  private maybeMeasureLag(replica: Replica, now: number): void {
+    if (replica.probing) return
+    if (replica.lagMeasuredAt !== undefined && now - replica.lagMeasuredAt < this.config.routing.lagCheckIntervalMs)
+      return
+    void this.measure(replica)
+  }
+
+  /**
+   * Lag = how far the replica's replay is behind the primary's WAL position, read first on the
+   * primary: 0 when it has replayed that far, else the age of its last replayed transaction.
+   */
+  private async measure(replica: Replica): Promise<void> {
+    if (replica.probing) return
+    replica.probing = true
+    try {
+      const [head] = await this.primary.probe<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')
+      const primaryLsn = head ? parseLsn(head.lsn) : undefined
+      let row: { replayed: string | null; age_ms: number | null } | undefined
+      try {
+        ;[row] = await replica.engine.probe<{ replayed: string | null; age_ms: number | null }>(
+          'select pg_last_wal_replay_lsn()::text as replayed, ' +
+            '(extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8 as age_ms',
+        )
+      } catch (error) {
+        const mapped = toLibraryError(error)
+        if (isCallsheetDbError(mapped)) this.failed(replica, mapped)
+        return
+      }
+      const replayed = row?.replayed ? parseLsn(row.replayed) : undefined
+      replica.sawReplay(replayed)
+      if (primaryLsn === undefined || replayed === undefined) {
+        // Not a streaming standby (promoted, or not replaying yet): never route reads to it blindly.
+        replica.lagBytes = undefined
+        replica.lagMs = Number.POSITIVE_INFINITY
+      } else {
+        const behind = primaryLsn > replayed ? primaryLsn - replayed : 0n
+        replica.lagBytes = Number(behind)
+        replica.lagMs = behind === 0n ? 0 : Math.max(0, Math.round(Number(row?.age_ms ?? Number.POSITIVE_INFINITY)))
+      }
+      replica.lagMeasuredAt = Date.now()
+    } catch {
+      // The primary did not answer the probe: its own reads and writes will say so.
+    } finally {
+      replica.probing = false
+    }
+  }
+}
+
+/** Errors that are the replica's fault (or its connection's): the read is retried on the primary. */
+function isReplicaFailure(error: CallsheetDbError): boolean {
+  if (
+    isCallsheetDbError(error, 'CONNECTION_ERROR') ||
+    isCallsheetDbError(error, 'ACQUIRE_TIMEOUT') ||
+    isCallsheetDbError(error, 'TIMEOUT') ||
+    // A recovery conflict cancels the query with 40001 (or 40P01).
+    isCallsheetDbError(error, 'SERIALIZATION_FAILURE')
+  )
+    return true
+  const state = sqlStateOf(error)
+  if (state === undefined) return false
+  // 53 insufficient resources (too many connections), 57 operator intervention, 58 system error,
+  // XX internal error, 42883: the gate function is missing (a replica not yet at migration 0009).
+  return /^(53|57|58|XX)/.test(state) || state === '42883'
+}
+
+function sqlStateOf(error: CallsheetDbError): string | undefined {
+  const state = (error as { sqlState?: unknown }).sqlState
+  return typeof state === 'string' ? state : undefined
+}
+
+function replicaName(target: ResolvedTarget, index: number): string {
+  if (target.kind !== 'postgres') return `replicas[${index}]`
+  if (target.url !== undefined) {
+    try {
+      const url = new URL(target.url)
+      return `${url.hostname}:${url.port || '5432'}`
+    } catch {
+      return `replicas[${index}]`
+    }
+  }
+  const host = target.options.host
+  const port = target.options.port
+  return typeof host === 'string' ? `${host}:${port ?? 5432}` : `replicas[${index}]`
+}
+
+function withConnectTimeout(target: ResolvedTarget, config: ResolvedConfig): ResolvedTarget {
+  if (target.kind !== 'postgres' || target.options.connect_timeout !== undefined) return target
+  return { ...target, options: { ...target.options, connect_timeout: config.routing.replicaConnectTimeoutSeconds } }
+}

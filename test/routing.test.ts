@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest'
+import { isCallsheetDbError, type TenantClient } from '../src'
+import { describeEachDatabase } from './harness/engines'
+import { rawRead } from './support/raw-read'
+
+// Routing without replicas, on both engines: the API is the same everywhere; with no replica every read
+// is the primary's, tokens stay undefined, and tenant.read(fn) is a READ ONLY unit that refuses writes.
+
+describeEachDatabase('routing without replicas', (ctx) => {
+  const tenantOf = async (label: string) => {
+    const { db } = ctx()
+    const org = await db.organizations.create({ name: label, slug: `${label}-${Date.now().toString(36)}` })
+    return db.tenant(org.id, { requestId: label })
+  }
+
+  it('reads run on the primary in a READ ONLY transaction with the tenant settings; no token is issued', async () => {
+    const tenant = await tenantOf('no-replicas')
+    const p = await tenant.productions.create({ title: 'Solo' })
+    expect(tenant.consistencyToken).toBeUndefined()
+    const seen = await rawRead<{ ro: string; org: string; role: string }>(
+      tenant,
+      "select current_setting('transaction_read_only') as ro, current_setting('app.organization_id') as org, current_user as role",
+    )
+    expect(seen).toEqual({ ro: 'on', org: tenant.organizationId, role: 'callsheet_app' })
+    expect((await tenant.productions.findById(p.id))?.title).toBe('Solo')
+    const routing = ctx().db.stats().routing
+    expect(routing.replicas).toEqual([])
+    expect(routing.reads.replica).toBe(0)
+    expect(routing.reads.primary).toBeGreaterThanOrEqual(2)
+    expect(Object.values(routing.fallbacks).every((n) => n === 0)).toBe(true)
+  })
+
+  it('tenant.read(fn) gives one read-only unit over every repository, and keeps tenant isolation', async () => {
+    const a = await tenantOf('read-a')
+    const b = await tenantOf('read-b')
+    const p = await a.productions.create({ title: 'Mine' })
+    await a.contacts.create({ productionId: p.id, name: 'Ann Able' })
+    const [production, crew, audit] = await a.read(async (r) => [
+      await r.productions.getById(p.id),
+      await r.contacts.count({ where: { productionId: p.id } }),
+      await r.auditLogs.history('productions', p.id),
+    ])
+    expect(production.title).toBe('Mine')
+    expect(crew).toBe(1)
+    expect(audit.rows.length).toBeGreaterThan(0)
+    // Another tenant's id through tenant.read: not found, never data.
+    expect(await b.read((r) => r.productions.findById(p.id))).toBeUndefined()
+    expect(await b.read((r) => r.contacts.count({ where: { productionId: p.id } }))).toBe(0)
+  })
+
+  it('a write inside tenant.read(fn) is refused before anything is sent; nothing is written', async () => {
+    const tenant = await tenantOf('read-write')
+    const p = await tenant.productions.create({ title: 'Guarded' })
+    const attempts: [string, (r: Parameters<Parameters<TenantClient['read']>[0]>[0]) => Promise<unknown>][] = [
+      ['create', (r) => r.contacts.create({ productionId: p.id, name: 'Sneaky' })],
+      ['createMany', (r) => r.contacts.createMany([{ productionId: p.id, name: 'Sneaky' }])],
+      ['update', (r) => r.productions.update(p.id, { title: 'Changed' })],
+      ['softDelete', (r) => r.productions.softDelete(p.id)],
+      ['purge', (r) => r.productions.purge(p.id)],
+      ['transaction', (r) => (r as unknown as TenantClient).transaction(async () => 1)],
+    ]
+    for (const [label, attempt] of attempts) {
+      const error = await tenant.read(attempt).catch((e: unknown) => e)
+      expect(isCallsheetDbError(error, 'INVALID_STATE'), label).toBe(true)
+      expect((error as Error).message, label).toContain('read-only')
+    }
+    expect(await tenant.contacts.count()).toBe(0)
+    expect((await tenant.productions.getById(p.id)).title).toBe('Guarded')
+  })
+
+  it('consistency and token options are validated: a clear ValidationError, no client', async () => {
+    const { db } = ctx()
+    const org = await db.organizations.create({ name: 'opts', slug: `opts-${Date.now().toString(36)}` })
+    const badTokens: unknown[] = [
+      '',
+      'v1.',
+      '0/16B3748',
+      'v2.0/16B3748',
+      'v1.0/16B3748;drop table contacts',
+      'v1.G/0',
+      'v1.123456789/0',
+      `v1.0/${'1'.repeat(40)}`,
+      42,
+      null,
+      { lsn: '0/0' },
+    ]
+    for (const token of badTokens) {
+      const error = (() => {
+        try {
+          db.tenant(org.id, {}, { consistencyToken: token as string })
+        } catch (e) {
+          return e
+        }
+      })()
+      expect(isCallsheetDbError(error, 'VALIDATION_FAILED'), JSON.stringify(token)).toBe(true)
+    }
+    for (const consistency of ['strong', '', 'PRIMARY', 1]) {
+      expect(() => db.tenant(org.id, {}, { consistency: consistency as 'primary' })).toThrow(/consistency/)
+    }
+    const tenant = db.tenant(org.id)
+    expect(() => tenant.withConsistency('nearest' as 'primary')).toThrow(/consistency/)
+    await expect(tenant.read(async () => 1, { consistency: 'stale' as 'primary' })).rejects.toThrow(/consistency/)
+    // Good ones: a token this library issued, and every level.
+    const carried = db.tenant(org.id, {}, { consistencyToken: 'v1.16/B374D848', consistency: 'eventual' })
+    expect(carried.consistencyToken).toBe('v1.16/B374D848')
+    expect(carried.consistency).toBe('eventual')
+    expect(carried.withConsistency('primary').consistency).toBe('primary')
+    expect(carried.withConsistency('primary').consistencyToken).toBe('v1.16/B374D848')
+    expect(tenant.consistency).toBe('read-your-writes')
+  })
+})
+
+describe('consistency tokens', () => {
+  it('round-trip exactly, including 64-bit positions, and compare as WAL positions', async () => {
+    const { decodeToken, encodeToken, formatLsn, parseLsn } = await import('../src/database/consistency')
+    for (const text of ['0/0', '0/1', '16/B374D848', 'FFFFFFFF/FFFFFFFF']) {
+      const lsn = parseLsn(text)!
+      expect(formatLsn(lsn)).toBe(text)
+      expect(decodeToken(encodeToken(lsn))).toBe(lsn)
+    }
+    expect(parseLsn('1/0')! > parseLsn('0/FFFFFFFF')!).toBe(true)
+    expect(parseLsn('0/10')! > parseLsn('0/9')!).toBe(true)
+  })
+})
