@@ -47,7 +47,8 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
   }
 
   beforeAll(async () => {
-    cluster = await startLocalCluster()
+    // Recovery conflicts are resolved quickly (hot_standby_feedback stays on: only lock conflicts remain).
+    cluster = await startLocalCluster({ replicaSettings: { max_standby_streaming_delay: '100ms' } })
     const scratch = await createScratchDatabase(cluster.adminUrl)
     await migrate(scratch.url)
     primaryUrl = scratch.url
@@ -277,6 +278,46 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
     } finally {
       silent.close()
     }
+  }, 30_000)
+
+  it('a read cancelled on the replica by a recovery conflict is retried on the primary and gives the right answer', async () => {
+    const db = open({ routing: { backoffMs: 50, maxBackoffMs: 50 } })
+    const tenant = await tenantOf(db, 'conflict')
+    const p = await liveRows(tenant, 'conflict')
+    await tenant.contacts.create({ productionId: p.id, name: 'Conflicted' })
+    await cluster.waitForReplicaCatchUp()
+    const admin = postgres(primaryUrl, { max: 1, onnotice: () => {} })
+    let runs = 0
+    const recoveries: boolean[] = []
+    try {
+      const reading = tenant.read(async (r) => {
+        runs++
+        const first = await r.contacts.count()
+        recoveries.push(
+          (await rawRead<{ recovery: boolean }>(r as unknown as TenantClient, 'select pg_is_in_recovery() as recovery'))
+            .recovery,
+        )
+        // Hold the replica transaction's lock on contacts while the primary takes an exclusive one.
+        if (runs === 1) await new Promise((resolve) => setTimeout(resolve, 1500))
+        return [first, await r.contacts.count()]
+      })
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      await admin.begin((tx) => tx`lock table contacts in access exclusive mode`)
+      expect(await reading).toEqual([1, 1])
+    } finally {
+      await admin.end({ timeout: 1 })
+    }
+    expect(runs).toBe(2) // once on the replica (cancelled), once on the primary
+    expect(recoveries).toEqual([true, false])
+    const routing = db.stats().routing
+    expect(routing.fallbacks.replicaError).toBe(1)
+    // Idle in its transaction, the replica backend is terminated (FATAL 40001), so the driver reports the close.
+    expect(routing.replicas[0]?.lastError).toMatch(/conflict with recovery|CONNECTION_ERROR/)
+    // Once the backoff has passed, the replica serves reads again.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const before = db.stats().routing.reads.replica
+    expect(await tenant.contacts.count()).toBe(1)
+    expect(db.stats().routing.reads.replica).toBe(before + 1)
   }, 30_000)
 
   it('a write whose commit position cannot be read keeps the client on the primary (fails closed)', async () => {
