@@ -60,6 +60,33 @@ say(
   `Northlight: "${night.title}" with ${await n.contacts.count()} contacts; Harbour: "${salt.title}" with ${await h.contacts.count()}`,
 )
 
+step('A call sheet arrives: the extractor output is ingested (duplicates merged, departments by code)')
+const upload = await n.uploads.create({
+  productionId: night.id,
+  fileName: 'call-sheet-day-03.pdf',
+  mimeType: 'application/pdf',
+  sizeBytes: 48_213,
+  checksumSha256: 'a'.repeat(64),
+  storageKey: `uploads/${north.id}/call-sheet-day-03.pdf`,
+})
+const extraction = {
+  confidence: 0.91,
+  extractor: { name: 'demo-extractor', version: '1.0' },
+  contacts: [
+    { name: 'Rosa Delgado', email: 'rosa@crew.example', role: 'Script Supervisor', department: 'SCR' },
+    { name: 'Rosa Delgado', email: 'ROSA@crew.example', phone: '+44 7700 900123' }, // the same person again
+    { name: 'Tom Baxter', role: 'Grip', department: 'GRP', confidence: { role: 0.62 } },
+    { name: 'Jon Smith', email: 'jon@crew.example', phone: '+44 7700 900456' }, // already on the production
+  ],
+}
+const report = await timed('ingest extraction', () => n.uploads.ingestExtraction(upload.id, extraction))
+say(
+  `upload ${report.upload.status} (confidence ${report.upload.extractionConfidence}): ${report.contactsCreated} created, ` +
+    `${report.contactsUpdated} completed, ${report.duplicatesMerged} duplicate merged, ${report.departmentsCreated} departments created`,
+)
+const again = await n.uploads.ingestExtraction(upload.id, extraction)
+say(`ingested twice: ${again.contactsCreated} created the second time (idempotent)`)
+
 step("Fuzzy search for 'jon smth' as Northlight (pg_trgm, ranked by similarity)")
 const hits = await timed('search', () => n.contacts.search('jon smth', { limit: 5, threshold: 0.2 }))
 for (const hit of hits) say(`${hit.score.toFixed(2)}  ${hit.name} (${hit.role})`)
@@ -103,6 +130,16 @@ say(
   `findWithContacts (one query): ${(await n.productions.findWithContacts(night.id))?.contacts.map((c) => c.name).join(', ')}`,
 )
 
+step('The audit trail: every change, who made it, what changed (written by database triggers)')
+const jon = (await n.contacts.search('Jon Smith', { limit: 1 }))[0]!
+await n.withContext({ actorId: producer.id, requestId: 'demo-edit' }).contacts.update(jon.id, { role: '1st AC' })
+const history = await n.auditLogs.history('contacts', jon.id)
+for (const entry of history.rows) {
+  const changed =
+    entry.action === 'update' ? ` ${JSON.stringify(entry.oldValues)} → ${JSON.stringify(entry.newValues)}` : ''
+  say(`${entry.action}${changed} by ${entry.userId ? 'Pat Producer' : 'the app'} (request ${entry.requestId ?? '—'})`)
+}
+
 step('API keys: shown once, stored as a SHA-256, verified before any tenant is known')
 const key = await n.apiKeys.create({ name: 'extractor', scopes: ['uploads:write'] })
 say(`issued ${key.prefix}… (${key.plaintext.length} characters)`)
@@ -113,10 +150,31 @@ say(
 await n.apiKeys.revoke(key.id)
 say(`after revoke, verify → ${String(await db.apiKeys.verify(key.plaintext))}`)
 
-step('Contacts at volume: 5,000 in one createMany')
-const bulk = Array.from({ length: 5000 }, (_, i) => ({ productionId: night.id, name: `Background Artist ${i + 1}` }))
-await timed('createMany 5,000', () => n.contacts.createMany(bulk))
-say(`Northlight now has ${await n.contacts.count()} live contacts`)
+const VOLUME = Number(process.env.DEMO_CONTACTS ?? 50_000)
+step(`Contacts at volume: ${VOLUME.toLocaleString('en-US')} in one createMany (validated, one transaction, audited)`)
+const bulk = Array.from({ length: VOLUME }, (_, i) => ({
+  productionId: night.id,
+  name: `Background Artist ${i + 1}`,
+  email: `extra${i + 1}@crowd.example`,
+}))
+const bar = (done: number, total: number) => {
+  const width = 30
+  const filled = Math.round((done / total) * width)
+  const line = `  [${'█'.repeat(filled)}${'·'.repeat(width - filled)}] ${done.toLocaleString('en-US')} / ${total.toLocaleString('en-US')}`
+  if (process.stdout.isTTY) process.stdout.write(`\r${line}`)
+  else if (done === total || done % (total / 5) < 5000) console.log(line)
+}
+await timed(`createMany ${VOLUME.toLocaleString('en-US')}`, () =>
+  n.contacts.createMany(bulk, {
+    returning: 'count',
+    chunkSize: 5000,
+    onProgress: ({ done, total }) => bar(done, total),
+  }),
+)
+if (process.stdout.isTTY) process.stdout.write('\n')
+say(`Northlight now has ${(await n.contacts.count()).toLocaleString('en-US')} live contacts`)
+const found = await timed('search in 50k', () => n.contacts.search('Backgrond Artist 4242', { limit: 3 }))
+say(`search 'Backgrond Artist 4242' → ${found.map((f) => f.name).join(', ')}`)
 
 await db.close()
 await pglite?.close()
