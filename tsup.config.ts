@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     schema: 'src/schema/index.ts',
     testing: 'src/testing/index.ts',
+    cli: 'src/cli/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -1,0 +1,236 @@
+import { connect, errorText, redactUrl, type CliSql } from './connection'
+import { migrationStatus } from './status'
+
+/** Tables that carry tenant rows: RLS must be enabled and forced on each, with the tenant policy. */
+export const TENANT_TABLES = [
+  'users',
+  'departments',
+  'productions',
+  'contacts',
+  'uploads',
+  'api_keys',
+  'audit_logs',
+] as const
+/** The policy every tenant table carries (drizzle/0001_tables.sql, 0002_…). */
+export const TENANT_POLICY = 'tenant_isolation'
+export const DEFAULT_APP_ROLE = 'callsheet_app'
+/** Monthly audit partitions that must exist: the current month (UTC) and this many after it. */
+export const AUDIT_MONTHS_REQUIRED_AHEAD = 2
+
+/** One doctor check. */
+export interface Check {
+  readonly name: string
+  readonly ok: boolean
+  readonly detail: string
+}
+
+export interface DoctorOptions {
+  /** The app role the library switches to. @default 'callsheet_app' */
+  readonly appRole?: string
+  /** Replica URLs: each must be reachable and in recovery. */
+  readonly replicas?: readonly string[]
+  /** A replica further behind than this (ms) fails its check. Unset: lag is reported only. */
+  readonly maxLagMs?: number
+  /** "Now", for the partition check (tests). */
+  readonly now?: Date
+}
+
+export interface DoctorReport {
+  readonly ok: boolean
+  readonly checks: readonly Check[]
+}
+
+const POLICY_SETTING = "nullif(current_setting('app.organization_id'::text, true), ''::text)"
+// pg_get_expr prints NULLIF in upper case on some versions; compare case-insensitively.
+const hasTenantPredicate = (expr: string | null): boolean =>
+  expr !== null && expr.toLowerCase().includes(POLICY_SETTING) && /\borganization_id = \( select/i.test(expr)
+
+/** `audit_logs_YYYY_MM` for `now`'s month (UTC) and the `ahead` months after it. */
+export function requiredAuditPartitions(now: Date, ahead = AUDIT_MONTHS_REQUIRED_AHEAD): string[] {
+  const names: string[] = []
+  for (let i = 0; i <= ahead; i++) {
+    const month = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + i, 1))
+    names.push(`audit_logs_${month.getUTCFullYear()}_${String(month.getUTCMonth() + 1).padStart(2, '0')}`)
+  }
+  return names
+}
+
+/** Runs every check against the primary `sql` (and the replicas, each on a connection of its own). */
+export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promise<DoctorReport> {
+  const appRole = options.appRole ?? DEFAULT_APP_ROLE
+  const checks: Check[] = []
+  const add = (name: string, problems: string[], okDetail: string) =>
+    checks.push({ name, ok: problems.length === 0, detail: problems.length === 0 ? okDetail : problems.join('; ') })
+
+  // Migrations.
+  const status = await migrationStatus(sql)
+  const migrationProblems: string[] = []
+  for (const m of status.migrations.filter((x) => x.state !== 'applied')) migrationProblems.push(`${m.tag} ${m.state}`)
+  if (status.unknown.length > 0)
+    migrationProblems.push(`${status.unknown.length} recorded migration(s) not in this package's journal`)
+  add('migrations', migrationProblems, `${status.applied} of ${status.migrations.length} applied, 0 pending`)
+
+  // Tables: RLS enabled and forced, and the tenant policy.
+  const tables = await sql<{ table: string; rls: boolean; force: boolean; owner: string }[]>`
+    select c.relname as table, c.relrowsecurity as rls, c.relforcerowsecurity as force,
+           pg_get_userbyid(c.relowner) as owner
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname = any(${[...TENANT_TABLES]})`
+  const policies = await sql<
+    {
+      table: string
+      name: string
+      cmd: string
+      permissive: boolean
+      roles: string[]
+      qual: string | null
+      check: string | null
+    }[]
+  >`
+    select c.relname as table, p.polname as name, p.polcmd::text as cmd, p.polpermissive as permissive,
+           array(select case when r = 0 then 'public' else pg_get_userbyid(r) end from unnest(p.polroles) r)::text[] as roles,
+           pg_get_expr(p.polqual, p.polrelid) as qual, pg_get_expr(p.polwithcheck, p.polrelid) as check
+    from pg_policy p join pg_class c on c.oid = p.polrelid join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'public'`
+  for (const table of TENANT_TABLES) {
+    const info = tables.find((t) => t.table === table)
+    if (!info) {
+      add(`rls ${table}`, [`table public.${table} is missing`], '')
+      continue
+    }
+    const rlsProblems: string[] = []
+    if (!info.rls) rlsProblems.push(`row-level security is not enabled on ${table}`)
+    if (!info.force) rlsProblems.push(`row-level security is not forced on ${table}`)
+    add(`rls ${table}`, rlsProblems, 'enabled and forced')
+
+    const policy = policies.find((p) => p.table === table && p.name === TENANT_POLICY)
+    const policyProblems: string[] = []
+    if (!policy) policyProblems.push(`policy ${TENANT_POLICY} on ${table} is missing`)
+    else if (!(
+      policy.cmd === '*' &&
+      policy.permissive &&
+      policy.roles.some((r) => r === 'public' || r === appRole) &&
+      hasTenantPredicate(policy.qual) &&
+      hasTenantPredicate(policy.check)
+    ))
+      policyProblems.push(
+        `policy ${TENANT_POLICY} on ${table} does not cover all commands with the tenant predicate in USING and WITH CHECK`,
+      )
+    add(`policy ${table}`, policyProblems, `${TENANT_POLICY} (all commands, tenant predicate)`)
+  }
+
+  // The app role.
+  const [role] = await sql<{ super: boolean; bypass: boolean }[]>`
+    select rolsuper as super, rolbypassrls as bypass from pg_roles where rolname = ${appRole}`
+  const roleProblems: string[] = []
+  if (!role) roleProblems.push(`role ${appRole} does not exist`)
+  else {
+    if (role.super) roleProblems.push(`${appRole} is a superuser`)
+    if (role.bypass) roleProblems.push(`${appRole} has BYPASSRLS`)
+  }
+  add(`role ${appRole}`, roleProblems, 'exists, not superuser, no BYPASSRLS')
+  const ownershipProblems: string[] = []
+  if (role) {
+    const owned = tables.filter((t) => t.owner === appRole).map((t) => t.table)
+    if (owned.length > 0) ownershipProblems.push(`${appRole} owns ${owned.join(', ')}`)
+    const member = await sql<{ table: string; owner: string }[]>`
+      select c.relname as table, pg_get_userbyid(c.relowner) as owner
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname = any(${[...TENANT_TABLES]})
+        and pg_get_userbyid(c.relowner) <> ${appRole} and pg_has_role(${appRole}, c.relowner, 'USAGE')`
+    if (member.length > 0)
+      ownershipProblems.push(
+        `${appRole} is a member of ${[...new Set(member.map((m) => m.owner))].join(', ')}, which owns ${member.map((m) => m.table).join(', ')}`,
+      )
+  }
+  add(
+    'table ownership',
+    role ? ownershipProblems : [`cannot check: role ${appRole} does not exist`],
+    `${appRole} owns no tenant table`,
+  )
+
+  // Audit partitions.
+  const required = requiredAuditPartitions(options.now ?? new Date())
+  const hasAudit = tables.some((t) => t.table === 'audit_logs')
+  const partitions = hasAudit
+    ? await sql<{ name: string; bound: string }[]>`
+        select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound from pg_inherits i
+        join pg_class c on c.oid = i.inhrelid where i.inhparent = 'public.audit_logs'::regclass`
+    : []
+  const missing = required.filter((name) => !partitions.some((p) => p.name === name))
+  add(
+    'audit partitions',
+    hasAudit
+      ? missing.length > 0
+        ? [`missing ${missing.join(', ')} (run: callsheet-db partitions ensure)`]
+        : []
+      : ['table audit_logs is missing'],
+    `${required.join(', ')} present`,
+  )
+  const defaultPartition = partitions.find((p) => p.bound === 'DEFAULT')
+  if (!defaultPartition) add('audit default partition', ['audit_logs has no DEFAULT partition'], '')
+  else {
+    const [row] = await sql<{ n: number }[]>`
+      select count(*)::int as n from (select 1 from ${sql('public')}.${sql(defaultPartition.name)} limit 1001) x`
+    const n = row?.n ?? 0
+    add(
+      'audit default partition',
+      n > 0
+        ? [
+            `${defaultPartition.name} holds ${n > 1000 ? 'more than 1000' : n} row(s): their months have no partition (run: callsheet-db partitions ensure --from <month>)`,
+          ]
+        : [],
+      `${defaultPartition.name} is empty`,
+    )
+  }
+
+  // Invalid indexes (a failed CREATE INDEX CONCURRENTLY leaves one behind).
+  const invalid = await sql<{ table: string; index: string }[]>`
+    select c.relname as table, ic.relname as index from pg_index i
+    join pg_class c on c.oid = i.indrelid join pg_class ic on ic.oid = i.indexrelid
+    join pg_namespace n on n.oid = c.relnamespace
+    where not i.indisvalid and n.nspname not in ('pg_catalog', 'information_schema')
+    order by 1, 2`
+  add(
+    'indexes',
+    invalid.map((i) => `index ${i.index} on ${i.table} is invalid`),
+    'no invalid index',
+  )
+
+  // Replicas.
+  for (const url of options.replicas ?? []) checks.push(await checkReplica(sql, url, options.maxLagMs))
+
+  return { ok: checks.every((c) => c.ok), checks }
+}
+
+async function checkReplica(primary: CliSql, url: string, maxLagMs: number | undefined): Promise<Check> {
+  const name = `replica ${redactUrl(url)}`
+  let replica: CliSql
+  try {
+    replica = await connect(url, { connectTimeoutSeconds: 5 })
+  } catch (error) {
+    return { name, ok: false, detail: errorText(error) }
+  }
+  try {
+    const [state] = await replica<{ recovery: boolean; lsn: string | null; lag_ms: number | null }[]>`
+      select pg_is_in_recovery() as recovery, pg_last_wal_replay_lsn()::text as lsn,
+             case when pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0
+                  else (extract(epoch from now() - pg_last_xact_replay_timestamp()) * 1000)::float8 end as lag_ms`
+    if (!state?.recovery) return { name, ok: false, detail: 'reachable but not in recovery: it is not a replica' }
+    let lagBytes: number | undefined
+    if (state.lsn !== null) {
+      const [diff] = await primary<{ bytes: string | null }[]>`
+        select pg_wal_lsn_diff(pg_current_wal_lsn(), ${state.lsn}::pg_lsn)::text as bytes`
+      if (diff?.bytes != null) lagBytes = Math.max(0, Number(diff.bytes))
+    }
+    const lagMs = state.lag_ms === null ? undefined : Math.max(0, Math.round(state.lag_ms))
+    const detail = `in recovery, replay lag ${lagMs === undefined ? 'unknown' : `${lagMs} ms`}${lagBytes === undefined ? '' : ` / ${lagBytes} bytes`}`
+    if (maxLagMs !== undefined && (lagMs === undefined || lagMs > maxLagMs))
+      return { name, ok: false, detail: `${detail} (over --max-lag ${maxLagMs} ms)` }
+    return { name, ok: true, detail }
+  } catch (error) {
+    return { name, ok: false, detail: errorText(error) }
+  } finally {
+    await replica.end({ timeout: 5 }).catch(() => undefined)
+  }
+}
