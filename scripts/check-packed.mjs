@@ -50,6 +50,40 @@ const { isCallsheetDbError } = require('@callsheet/db')
   )
   process.stdout.write(run('node', ['esm.mjs'], project))
   process.stdout.write(run('node', ['cjs.cjs'], project))
+
+  // An app's own vitest test on the testing entry, as the README shows it.
+  const vitestVersion = JSON.parse(
+    run('node', ['-p', "JSON.stringify(require('vitest/package.json').version)"], process.cwd()),
+  )
+  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', `vitest@${vitestVersion}`], project)
+  writeFileSync(
+    join(project, 'app.test.mjs'),
+    `import { afterAll, beforeAll, expect, it } from 'vitest'
+import { createTestDatabase, seedTenant, expectTenantIsolation } from '@callsheet/db/testing'
+let db
+beforeAll(async () => { db = await createTestDatabase() })
+afterAll(() => db.close())
+it('seeds a tenant and keeps tenants apart', async () => {
+  const { tenant, contacts } = await seedTenant(db, { productions: 1, contactsPerProduction: 3 })
+  expect(await tenant.contacts.count()).toBe(3)
+  expect(contacts).toHaveLength(3)
+  await expectTenantIsolation(db, ({ as, foreign }) => as.contacts.findById(foreign.contactId))
+})
+it('a second test database is a fresh copy', async () => {
+  const other = await createTestDatabase()
+  try {
+    expect(await other.organizations.list()).toMatchObject({ rows: [] })
+  } finally {
+    await other.close()
+  }
+})
+`,
+  )
+  process.stdout.write(run('npx', ['vitest', 'run', '--reporter=dot', 'app.test.mjs'], project))
+  console.log('vitest test of the packed testing entry: createTestDatabase, seedTenant, expectTenantIsolation OK')
+  const help = run('npx', ['callsheet-db', '--help'], project)
+  if (!help.includes('doctor')) throw new Error('callsheet-db --help from the packed package: ' + help)
+  console.log('callsheet-db bin of the packed package OK')
 } finally {
   rmSync(project, { recursive: true, force: true })
 }
