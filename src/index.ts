@@ -24,7 +24,14 @@ export {
   getDefaultDatabase,
   type TenantClientOptions,
 } from './database/default-database'
-export type { DatabaseConfig, DatabaseLogger, DatabaseTarget, PostgresOptions, RoutingConfig } from './database/config'
+export type {
+  DatabaseConfig,
+  DatabaseLogger,
+  DatabaseTarget,
+  PostgresOptions,
+  QueryEvent,
+  RoutingConfig,
+} from './database/config'
 export type { TenantContext } from './database/tenant-context'
 export { createPglite } from './database/create-pglite'
 export { migrate, type MigrateOptions, type MigrationTarget } from './database/migrate'

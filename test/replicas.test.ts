@@ -105,6 +105,20 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
     expect(db.stats().routing.reads.primary).toBe(primaryReads + 1)
   })
 
+  it('onQuery names the replica a read ran on, and the primary for writes', async () => {
+    const targets: string[] = []
+    const db = open({ onQuery: (event) => targets.push(event.target) })
+    const tenant = await tenantOf(db, 'observed')
+    const p = await liveRows(tenant, 'observed')
+    targets.length = 0
+    await tenant.productions.findById(p.id)
+    expect(targets).toEqual([db.stats().routing.replicas[0]?.name])
+    expect(targets[0]).toBe(`127.0.0.1:${new URL(replicaUrl).port}`)
+    targets.length = 0
+    await tenant.productions.update(p.id, { title: 'Observed again' })
+    expect(targets).toEqual(['primary'])
+  })
+
   it('another tenant gets not-found on the replica too, and the replica never takes a write', async () => {
     const db = open()
     const a = await tenantOf(db, 'iso-a')

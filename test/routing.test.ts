@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { isCallsheetDbError, type TenantClient } from '../src'
+import { isCallsheetDbError, type QueryEvent, type TenantClient } from '../src'
 import { describeEachDatabase } from './harness/engines'
 import { rawRead } from './support/raw-read'
 
@@ -122,3 +122,40 @@ describe('consistency tokens', () => {
     expect(parseLsn('0/10')! > parseLsn('0/9')!).toBe(true)
   })
 })
+
+const events: QueryEvent[] = []
+describeEachDatabase(
+  'onQuery: every query of a unit with its duration',
+  (ctx) => {
+    it('reports reads and writes with sql, params, duration, rows and target; errors too; a throwing listener is ignored', async () => {
+      const { db } = ctx()
+      const org = await db.organizations.create({ name: 'timed', slug: `timed-${Date.now().toString(36)}` })
+      const tenant = db.tenant(org.id)
+      const p = await tenant.productions.create({ title: 'Timed' })
+      events.length = 0
+      expect((await tenant.productions.findById(p.id))?.id).toBe(p.id)
+      expect(events, JSON.stringify(events)).toHaveLength(1)
+      const [read] = events
+      expect(read?.sql).toMatch(/^select .* from "productions"/)
+      expect(read?.params).toContain(p.id)
+      expect(read?.durationMs).toBeGreaterThanOrEqual(0)
+      expect(read?.durationMs).toBeLessThan(10_000)
+      expect(read?.rowCount).toBe(1)
+      expect(read?.target).toBe('primary')
+      expect(read?.error).toBeUndefined()
+
+      events.length = 0
+      await tenant.departments.create({ name: 'Camera', code: 'CAM' })
+      const duplicate = await tenant.departments.create({ name: 'Camera 2', code: 'CAM' }).catch((e: unknown) => e)
+      expect(isCallsheetDbError(duplicate, 'UNIQUE_VIOLATION')).toBe(true)
+      expect(events.map((e) => (e.error === undefined ? 'ok' : 'error'))).toEqual(['ok', 'error'])
+      expect(events[1]?.sql).toMatch(/^insert into "departments"/)
+    })
+  },
+  {
+    onQuery: (event) => {
+      events.push(event)
+      throw new Error('a listener that throws must not break the query')
+    },
+  },
+)

@@ -73,6 +73,25 @@ export interface DatabaseConfig {
   readonly hooks?: readonly DatabaseHook[]
   /** Receives errors thrown by `afterCommit` hooks (they never undo a commit). Defaults to `logger.error`. */
   readonly onHookError?: (error: unknown, hook: DatabaseHook) => void
+  /**
+   * Called after every query of a tenant unit of work (not the unit's own BEGIN/settings/COMMIT), with
+   * its duration: for slow-query logs and metrics. A throw is ignored. Nothing is measured without it.
+   */
+  readonly onQuery?: (event: QueryEvent) => void
+}
+
+/** One query, as `onQuery` sees it. */
+export interface QueryEvent {
+  readonly sql: string
+  readonly params: readonly unknown[]
+  /** From the moment the query was handed to the driver to its last row (or its error), in ms. */
+  readonly durationMs: number
+  /** `'primary'`, or the replica's name (`host:port`). */
+  readonly target: string
+  /** Rows returned, when it succeeded. */
+  readonly rowCount?: number
+  /** The driver's error, when it failed. */
+  readonly error?: unknown
 }
 
 /** Replica routing: the read-your-writes wait, the lag ceiling and the health backoff. */
@@ -121,6 +140,7 @@ export interface ResolvedConfig {
   readonly logger: DatabaseLogger
   readonly hooks: readonly DatabaseHook[]
   readonly onHookError: (error: unknown, hook: DatabaseHook) => void
+  readonly onQuery: ((event: QueryEvent) => void) | undefined
 }
 
 /** A target after resolution. */
@@ -225,9 +245,23 @@ export function resolveConfig(config: DatabaseConfig): ResolvedConfig {
     ...scalars.data,
     logger,
     hooks,
+    onQuery: resolveOnQuery(config.onQuery),
     onHookError:
       config.onHookError ??
       ((error, hook) => logger.error?.(`afterCommit hook ${hook.name} failed`, { error: String(error) })),
+  }
+}
+
+function resolveOnQuery(onQuery: unknown): ((event: QueryEvent) => void) | undefined {
+  if (onQuery === undefined) return undefined
+  if (typeof onQuery !== 'function') throw new InvalidConfigurationError('onQuery must be a function')
+  const listener = onQuery as (event: QueryEvent) => void
+  return (event) => {
+    try {
+      listener(event)
+    } catch {
+      // An observer must never fail the query it observes.
+    }
   }
 }
 

@@ -7,7 +7,7 @@ import { drizzle as drizzlePostgres, PostgresJsDatabase, PostgresJsSession } fro
 import postgres from 'postgres'
 import * as schema from '../schema/drizzle-schema'
 import { AcquireTimeoutError, isCallsheetDbError, mapDatabaseError, toLibraryError } from '../errors'
-import type { ResolvedConfig, ResolvedTarget } from './config'
+import type { QueryEvent, ResolvedConfig, ResolvedTarget } from './config'
 
 /** The Drizzle schema the library queries with (tables + relations). */
 export type Schema = typeof schema
@@ -101,7 +101,12 @@ function queryLogger(config: ResolvedConfig): Logger | undefined {
 }
 
 /** `conn` with every `unsafe()` call prepared (or not) as configured, whatever the caller asked. */
-function withPrepare(conn: postgres.ReservedSql, prepare: boolean, lost: () => unknown): postgres.ReservedSql {
+function withPrepare(
+  conn: postgres.ReservedSql,
+  prepare: boolean,
+  lost: () => unknown,
+  observe?: (event: Omit<QueryEvent, 'target'>) => void,
+): postgres.ReservedSql {
   return new Proxy(conn, {
     get(target, property, receiver) {
       if (property !== 'unsafe') return Reflect.get(target, property, receiver) as unknown
@@ -109,21 +114,73 @@ function withPrepare(conn: postgres.ReservedSql, prepare: boolean, lost: () => u
         // Never write to a connection the server closed (see unit()).
         const error = lost()
         if (error !== undefined) throw error
-        return target.unsafe(query, params, { ...options, prepare })
+        const pending = target.unsafe(query, params, { ...options, prepare })
+        return observe ? timed(pending, query, params ?? [], observe) : pending
       }
     },
   })
+}
+
+/**
+ * A postgres.js query that reports its duration. The query is lazy: it runs on its first `then`
+ * (drizzle awaits it, possibly after `.values()`), so the clock starts there. Methods that return the
+ * query itself return this wrapper, so the caller's `await` still goes through it.
+ */
+function timed<T extends PromiseLike<unknown>>(
+  query: T,
+  sql: string,
+  params: readonly unknown[],
+  observe: (event: Omit<QueryEvent, 'target'>) => void,
+): T {
+  const wrapper: T = new Proxy(query, {
+    get(target, property) {
+      if (property === 'then') {
+        return (onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) => {
+          const started = performance.now()
+          return target.then(
+            (value) => {
+              const rowCount = Array.isArray(value) ? value.length : undefined
+              observe({
+                sql,
+                params,
+                durationMs: performance.now() - started,
+                ...(rowCount === undefined ? {} : { rowCount }),
+              })
+              return onFulfilled ? onFulfilled(value) : value
+            },
+            (error: unknown) => {
+              observe({ sql, params, durationMs: performance.now() - started, error })
+              if (onRejected) return onRejected(error)
+              throw error
+            },
+          )
+        }
+      }
+      const value = Reflect.get(target, property, target) as unknown
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        const result = (value as (...a: unknown[]) => unknown).apply(target, args)
+        return result === target ? wrapper : result
+      }
+    },
+  })
+  return wrapper
 }
 
 /** Opens the engine for a resolved target. */
 export function createEngine(
   target: ResolvedTarget,
   config: ResolvedConfig,
-  overrides: { readonly acquireTimeoutMs?: number } = {},
+  overrides: { readonly acquireTimeoutMs?: number; readonly name?: string } = {},
 ): Engine {
   return target.kind === 'pglite'
     ? pgliteEngine(target.pglite, config)
-    : postgresEngine(target, config, overrides.acquireTimeoutMs ?? config.pool.acquireTimeoutMs)
+    : postgresEngine(
+        target,
+        config,
+        overrides.acquireTimeoutMs ?? config.pool.acquireTimeoutMs,
+        overrides.name ?? 'primary',
+      )
 }
 
 // Connection failures that a second attempt at once cannot fix (postgres.js would only wait out its
@@ -144,6 +201,7 @@ function postgresEngine(
   target: Extract<ResolvedTarget, { kind: 'postgres' }>,
   config: ResolvedConfig,
   acquireTimeoutMs: number,
+  targetName: string,
 ): Engine {
   const options: postgres.Options<Record<string, postgres.PostgresType>> = {
     onnotice: () => {},
@@ -285,6 +343,15 @@ function postgresEngine(
         // parameters "describe first" (a round trip of its own, and nothing pipelines behind it), and
         // drizzle asks it to prepare named queries only.
         const prepared = withPrepare(conn, config.prepare, () => lost)
+        // The unit's own queries, observed when onQuery is set (BEGIN, settings and COMMIT are not).
+        const observed = config.onQuery
+          ? withPrepare(
+              conn,
+              config.prepare,
+              () => lost,
+              (event) => config.onQuery?.({ ...event, target: targetName }),
+            )
+          : prepared
         const begin = conn
           .unsafe(readOnly ? 'begin read only' : 'begin', [], { onexecute: watch } as postgres.UnsafeQueryOptions)
           .execute()
@@ -300,7 +367,7 @@ function postgresEngine(
         // Awaited below through guarded(), which does not subscribe once the connection is lost.
         begin.catch(() => undefined)
         settingsApplied.catch(() => undefined)
-        const session = new PostgresJsSession(prepared, dialect, relational as never, logger ? { logger } : {})
+        const session = new PostgresJsSession(observed, dialect, relational as never, logger ? { logger } : {})
         const txDb = new PostgresJsDatabase<Schema>(dialect, session, relational as never) as unknown as Db
         // Promise.resolve adopts a drizzle query (a lazy thenable) with exactly one then(): calling
         // .catch on it directly would execute it a second time.
@@ -377,7 +444,12 @@ function pgliteEngine(pg: PGlite, config: ResolvedConfig): Engine {
           if (readOnly) await tx.query('set transaction read only')
           // PGlite has no statement timeout (no signals in WebAssembly): 0 leaves it off.
           await tx.query(SETTINGS_SQL, settingsParams(settings, 0))
-          const session = new PgliteSession(tx, dialect, relational as never, logger ? { logger } : {})
+          const session = new PgliteSession(
+            config.onQuery ? observedPglite(tx, config.onQuery) : tx,
+            dialect,
+            relational as never,
+            logger ? { logger } : {},
+          )
           return fn(new PgliteDatabase<Schema>(dialect, session, relational as never) as unknown as Db)
         })
       } catch (error) {
@@ -387,4 +459,35 @@ function pgliteEngine(pg: PGlite, config: ResolvedConfig): Engine {
     // The caller owns the PGlite instance it passed in.
     async close() {},
   }
+}
+
+/** A PGlite transaction whose `query` calls report their duration. */
+function observedPglite<T extends { query: (...args: never[]) => Promise<unknown> }>(
+  tx: T,
+  onQuery: (event: QueryEvent) => void,
+): T {
+  return new Proxy(tx, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown
+      if (typeof value !== 'function') return value
+      if (property !== 'query') return (value as (...a: unknown[]) => unknown).bind(target)
+      return async (sql: string, params?: unknown[], options?: unknown) => {
+        const started = performance.now()
+        const base = { sql, params: params ?? [], target: 'primary' }
+        try {
+          const result = (await (value as (...a: unknown[]) => Promise<{ rows?: unknown[] }>).call(
+            target,
+            sql,
+            params,
+            options,
+          )) as { rows?: unknown[] }
+          onQuery({ ...base, durationMs: performance.now() - started, rowCount: result.rows?.length ?? 0 })
+          return result
+        } catch (error) {
+          onQuery({ ...base, durationMs: performance.now() - started, error })
+          throw error
+        }
+      }
+    },
+  })
 }

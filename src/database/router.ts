@@ -93,6 +93,7 @@ export class Router {
           // A busy or unreachable replica should hand the read to the primary soon, not after the
           // primary's own acquire timeout.
           createEngine(withConnectTimeout(target, config), config, {
+            name: replicaName(target, i),
             acquireTimeoutMs: Math.min(
               config.pool.acquireTimeoutMs,
               Math.ceil(config.routing.replicaConnectTimeoutSeconds * 1000),
