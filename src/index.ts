@@ -102,6 +102,16 @@ export type {
   CreatedApiKey,
 } from './repositories/api-keys-repository'
 export type { Maintenance } from './audit/maintenance'
+export type {
+  ConnectionStats,
+  IndexUsage,
+  Monitoring,
+  PoolStats,
+  ReplicaLag,
+  SlowQueriesOptions,
+  SlowQuery,
+  TableSize,
+} from './monitoring'
 export type { AuditLogsRepository, AuditHistoryOptions, AuditListOptions } from './repositories/audit-logs-repository'
 export type {
   OrganizationsRepository,
@@ -136,3 +146,5 @@ export {
   type ValidationIssue,
 } from './errors'
 export type * from './schema/types'
+export type { OneOrMany } from './repositories/filters'
+export type { Db, Schema as DrizzleSchema } from './database/engine'

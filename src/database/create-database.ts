@@ -12,6 +12,7 @@ import { ConsistencySession, decodeToken, type ReadConsistency } from './consist
 import { Router, type RoutingStats } from './router'
 import { parseConsistency } from '../tenant/tenant-client'
 import { migrate, type MigrateOptions } from './migrate'
+import { createMonitoring, type Monitoring } from '../monitoring'
 
 /** What `db.apiKeys.verify` returns for a valid key. */
 export interface VerifiedApiKey {
@@ -70,6 +71,8 @@ export interface Database {
   stats(): DatabaseStats
   /** Measures each replica's replay lag now (otherwise measured on the back of reads), for `stats()`. */
   measureReplicaLag(): Promise<void>
+  /** Health and tuning reports: slow statements, index usage, table sizes, connections, replica lag, pool. */
+  readonly monitoring: Monitoring
   /** Escape hatch: Drizzle over the connecting role, outside tenant context and RLS's tenant setting. */
   readonly $primary: Db
   /** Closes every connection (a PGlite passed in stays open: its owner closes it). Idempotent. */
@@ -92,6 +95,10 @@ export function createDatabase(config: DatabaseConfig): Database {
   const router = new Router(engine, resolved)
   let closing: Promise<void> | undefined
   const organizations = new OrganizationsRepository(() => engine.db)
+  const stats = (): DatabaseStats => ({
+    pool: { ...engine.stats(), max: resolved.primary.kind === 'pglite' ? 1 : resolved.pool.max },
+    routing: router.stats(),
+  })
 
   return {
     engine: engine.kind,
@@ -118,11 +125,15 @@ export function createDatabase(config: DatabaseConfig): Database {
       }
       return migrate(target.url, options)
     },
-    stats: () => ({
-      pool: { ...engine.stats(), max: resolved.primary.kind === 'pglite' ? 1 : resolved.pool.max },
-      routing: router.stats(),
-    }),
+    stats,
     measureReplicaLag: () => router.measureLag(),
+    monitoring: createMonitoring({
+      kind: engine.kind,
+      db: () => engine.db,
+      pool: () => stats().pool,
+      replicas: () => router.stats().replicas,
+      measureReplicaLag: () => router.measureLag(),
+    }),
     $primary: engine.db,
     close() {
       closing ??= router.close()

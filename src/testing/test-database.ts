@@ -102,6 +102,9 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
     migrate: (migrateOptions) => db.migrate(migrateOptions),
     stats: () => db.stats(),
     measureReplicaLag: () => db.measureReplicaLag(),
+    get monitoring() {
+      return db.monitoring
+    },
     get $primary() {
       return db.$primary
     },

@@ -1,0 +1,12 @@
+export {
+  createMonitoring,
+  type ConnectionStats,
+  type IndexUsage,
+  type Monitoring,
+  type MonitoringSource,
+  type PoolStats,
+  type ReplicaLag,
+  type SlowQueriesOptions,
+  type SlowQuery,
+  type TableSize,
+} from './monitoring'
