@@ -3,7 +3,7 @@ import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'drizzle/**', 'node_modules/**', 'coverage/**', 'scripts/scratch/**'] },
+  { ignores: ['dist/**', 'drizzle/**', 'node_modules/**', 'coverage/**', 'scripts/scratch/**', 'docs/api/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { languageOptions: { globals: { ...globals.node } } },
