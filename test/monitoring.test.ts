@@ -121,9 +121,19 @@ describeEachDatabase('monitoring', (ctx) => {
     }
   })
 
-  it('slowQueries with the extension created but not preloaded says so (server)', async ({ skip }) => {
+  it('slowQueries with the extension created but not preloaded says so (PGlite: cannot be created at all)', async ({
+    skip,
+  }) => {
     const { db, engine } = ctx()
-    if (engine.name !== 'postgres') return skip('PGlite has no pg_stat_statements')
+    if (engine.name !== 'postgres') {
+      const created = await engine.admin.exec('create extension pg_stat_statements').then(
+        () => 'created',
+        (e: unknown) => String(e),
+      )
+      expect(created).not.toBe('created')
+      expect(isCallsheetDbError(await errorOf(db.monitoring.slowQueries()), 'INVALID_STATE')).toBe(true)
+      return
+    }
     const [available] = await engine.admin.query<{ n: string }>(
       `select count(*)::text as n from pg_available_extensions where name = 'pg_stat_statements'`,
     )
