@@ -55,9 +55,12 @@ const REPLICA_SETTINGS_SQL =
   "set_config('statement_timeout', $7, true), callsheet_wait_for_replay($8::pg_lsn, $9::int)::text as replayed"
 
 // Sent right behind a write's COMMIT (same packet, no extra round trip): the position a replica must
-// have replayed to show this write. The insert position is never behind the commit record, even with
-// synchronous_commit off.
-const COMMIT_LSN_SQL = 'select pg_current_wal_insert_lsn()::text as lsn'
+// have replayed to show this write. A commit with synchronous_commit on (or local, remote_*) has flushed
+// its record, so the flush position covers it without pointing at other sessions' unflushed WAL (which
+// a replica cannot have yet); with it off, only the insert position is sure to be past the commit.
+const COMMIT_LSN_SQL =
+  "select (case when current_setting('synchronous_commit') = 'off' then pg_current_wal_insert_lsn() " +
+  'else pg_current_wal_flush_lsn() end)::text as lsn'
 
 /** How one unit of work runs. */
 export interface UnitOptions {

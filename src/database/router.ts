@@ -40,7 +40,10 @@ export interface RoutingStats {
   readonly reads: { readonly primary: number; readonly replica: number }
   /** Reads that went to the primary although replicas are configured, by reason. */
   readonly fallbacks: { readonly [reason in FallbackReason]: number }
-  /** Replica reads that had to wait for the client's last write to be replayed (and got it in time). */
+  /**
+   * Replica reads that carried a consistency token the router had not yet seen that replica replay
+   * (the server-side gate may still have found it replayed at once), and were served by the replica.
+   */
   readonly gatedReads: number
   readonly replicas: readonly ReplicaStats[]
 }
@@ -81,6 +84,8 @@ export class Router {
   #gated = 0
   #fallbacks: Record<FallbackReason, number> = { noReplica: 0, behind: 0, replicaError: 0, pinned: 0 }
   #next = 0
+  /** Recent (primary WAL position, when) samples, oldest first: from commits and lag probes. */
+  #positions: { lsn: Lsn; at: number }[] = []
 
   constructor(
     readonly primary: Engine,
@@ -113,7 +118,10 @@ export class Router {
         onCommitted: (text) => {
           const lsn = text === undefined ? undefined : parseLsn(text)
           if (lsn === undefined) session.pin()
-          else session.advance(lsn)
+          else {
+            session.advance(lsn)
+            this.sawPrimary(lsn)
+          }
         },
       },
       fn,
@@ -261,21 +269,31 @@ export class Router {
     void this.measure(replica)
   }
 
+  private sawPrimary(lsn: Lsn, at = Date.now()): void {
+    const last = this.#positions.at(-1)
+    if (last && lsn <= last.lsn) return
+    this.#positions.push({ lsn, at })
+    if (this.#positions.length > 256) this.#positions.splice(0, this.#positions.length - 256)
+  }
+
   /**
-   * Lag = how far the replica's replay is behind the primary's WAL position, read first on the
-   * primary: 0 when it has replayed that far, else the age of its last replayed transaction.
+   * Lag = how far the replica's replay is behind the primary, read first on the primary: in bytes, and
+   * in time as how long ago the primary first had WAL the replica still lacks (from the positions seen
+   * at commits and probes). An idle primary gives 0 once the replica has everything it had — the age
+   * of the last replayed transaction would call a caught-up replica of an idle primary far behind.
    */
   private async measure(replica: Replica): Promise<void> {
     if (replica.probing) return
     replica.probing = true
     try {
+      const sampledAt = Date.now()
       const [head] = await this.primary.probe<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')
       const primaryLsn = head ? parseLsn(head.lsn) : undefined
-      let row: { replayed: string | null; age_ms: number | null } | undefined
+      if (primaryLsn !== undefined) this.sawPrimary(primaryLsn, sampledAt)
+      let row: { replayed: string | null } | undefined
       try {
-        ;[row] = await replica.engine.probe<{ replayed: string | null; age_ms: number | null }>(
-          'select pg_last_wal_replay_lsn()::text as replayed, ' +
-            '(extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8 as age_ms',
+        ;[row] = await replica.engine.probe<{ replayed: string | null }>(
+          'select pg_last_wal_replay_lsn()::text as replayed',
         )
       } catch (error) {
         const mapped = toLibraryError(error)
@@ -291,7 +309,8 @@ export class Router {
       } else {
         const behind = primaryLsn > replayed ? primaryLsn - replayed : 0n
         replica.lagBytes = Number(behind)
-        replica.lagMs = behind === 0n ? 0 : Math.max(0, Math.round(Number(row?.age_ms ?? Number.POSITIVE_INFINITY)))
+        const firstMissing = this.#positions.find((p) => p.lsn > replayed)
+        replica.lagMs = behind === 0n || !firstMissing ? 0 : Math.max(0, Date.now() - firstMissing.at)
       }
       replica.lagMeasuredAt = Date.now()
     } catch {
