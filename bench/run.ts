@@ -29,9 +29,10 @@ import { describeMachine, formatMachineMarkdown, type MachineInfo } from './mach
 import { auditOverhead } from './suites/audit-overhead'
 import { batchInsert } from './suites/batch-insert'
 import { insertReference } from './suites/insert-reference'
+import { replicaRouting } from './suites/replica-routing'
 import { tenantReads } from './suites/tenant-reads'
 
-const SUITES: readonly BenchSuite[] = [insertReference, tenantReads, auditOverhead, batchInsert]
+const SUITES: readonly BenchSuite[] = [insertReference, tenantReads, auditOverhead, batchInsert, replicaRouting]
 
 const DEFAULTS = { rows: 100_000, rounds: 5, warmup: 1 }
 const QUICK = { rows: 2_000, rounds: 2, warmup: 1 }
