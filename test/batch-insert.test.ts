@@ -281,6 +281,23 @@ describeEachDatabase(
       expect(await written(admin(), orgId)).toEqual({ contacts: 0, audit: 0 })
     })
 
+    it('bad rows in the first and the last of 5 chunks: both named, nothing written (on a server the earlier chunks may go in, then roll back)', async () => {
+      const { tenant, orgId, p } = await freshTenant('bad-rows')
+      for (const bad of [{ 10: { name: '' }, 950: { email: 'nobody' } }, { 999: { name: '' } }]) {
+        const error = await failure(tenant.contacts.createMany(people(p.id, 1000, 'Bads', bad), { chunkSize: 200 }))
+        expect(isCallsheetDbError(error, 'VALIDATION_FAILED')).toBe(true)
+        const named = [...new Set((error as ValidationError).issues.map((i) => i.path[0]))]
+        expect(named).toEqual(Object.keys(bad).map(Number))
+        expect((error as Error).message).toContain(`${named.length} of 1000 rows are invalid`)
+        expect(await written(admin(), orgId)).toEqual({ contacts: 0, audit: 0 })
+      }
+      // The same batch, mended, goes in whole.
+      expect(await tenant.contacts.createMany(people(p.id, 1000, 'Bads'), { chunkSize: 200, returning: 'count' })).toBe(
+        1000,
+      )
+      expect(await written(admin(), orgId)).toEqual({ contacts: 1000, audit: 1000 })
+    })
+
     it('a row the database refuses (700 of 1000: another tenant’s production) → FOREIGN_KEY_VIOLATION, nothing written', async () => {
       const { tenant, orgId, p } = await freshTenant('fk-row')
       const input = people(p.id, 1000, 'Fk', { 700: { productionId: b.production.id } })

@@ -9,7 +9,7 @@ import { unnestSelect, type NaturalKey } from './batch-insert'
 import type { ActiveUnit, TenantRuntime } from '../tenant/runtime'
 import { newId } from '../tenant/runtime'
 import { isPrintedTimestamptz } from './time-cursor'
-import { validate, validateRows } from './validate'
+import { RowValidator, rowsArray, validate } from './validate'
 
 /** Which rows a read sees with respect to soft delete. */
 export type DeletedFilter = 'exclude' | 'include' | 'only'
@@ -84,6 +84,13 @@ const createManyOptionsSchema = z
     atomic: z.boolean().default(true),
   })
   .strict()
+
+/** Rows an INSERT without RETURNING wrote: postgres.js gives `count`, PGlite `affectedRows`. */
+function affectedRows(result: unknown): number {
+  const r = result as { count?: unknown; affectedRows?: unknown }
+  const n = typeof r.count === 'number' ? r.count : r.affectedRows
+  return typeof n === 'number' ? n : 0
+}
 
 /** Whether a hook takes part in each statement (and so must see chunks strictly one after another). */
 const writeHook = (hook: { beforeWrite?: unknown; afterWrite?: unknown }) =>
@@ -289,31 +296,48 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
         { path: ['atomic'], message: 'inside a transaction' },
       ])
     }
-    let rows = validateRows(this.def.createSchema, inputs, `${this.def.entity} rows`) as Record<string, unknown>[]
-    // ON CONFLICT DO UPDATE cannot touch one row twice in a statement: the last occurrence of a key wins.
-    if (opts.onConflict === 'update' && key) rows = lastOfEachKey(rows, key.keyOf)
-    const total = rows.length
-    const result = (out: Record<string, unknown>[]): TRow[] | string[] | number =>
-      opts.returning === 'count'
-        ? out.length
-        : opts.returning === 'ids'
-          ? out.map((r) => String(r.id))
-          : (out as TRow[])
-    if (total === 0) return result([])
+    const what = `${this.def.entity} rows`
+    const all = rowsArray(inputs, what)
+    const hooks = this.runtime.config.hooks
+    // On a server, one transaction: chunk k+1 is validated, built and sent while the server still
+    // inserts chunk k. A failure in k aborts k+1 too and the whole batch rolls back; a bad row in a
+    // later chunk stops the sending, every row is still validated, and the error lists them all —
+    // nothing commits. Write hooks see chunks strictly in order (a beforeWrite may depend on the
+    // previous afterWrite), and 'update' needs every row first (the last occurrence of a key wins).
+    const pipelined = opts.atomic && this.runtime.engine.kind === 'postgres' && !hooks.some(writeHook)
+    const validator = new RowValidator(this.def.createSchema, all, what)
+    let rows: Record<string, unknown>[] | undefined
+    if (!pipelined || opts.onConflict === 'update') {
+      rows = validator.take(0, all.length) as Record<string, unknown>[] | undefined
+      const invalid = validator.error()
+      if (invalid || !rows) throw invalid
+      // ON CONFLICT DO UPDATE cannot touch one row twice in a statement: the last occurrence of a key wins.
+      if (opts.onConflict === 'update' && key) rows = lastOfEachKey(rows, key.keyOf)
+    }
+    const total = rows ? rows.length : all.length
+    // No hook needs the ids, nor a PartialBatchError (atomic: false names the committed ids): a count is
+    // the statements' row count, with no RETURNING to send and parse.
+    const countOnly = opts.returning === 'count' && hooks.length === 0 && opts.atomic
+    const out: Record<string, unknown>[] = []
+    let inserted = 0
+    const result = (): TRow[] | string[] | number =>
+      opts.returning === 'count' ? inserted : opts.returning === 'ids' ? out.map((r) => String(r.id)) : (out as TRow[])
+    if (total === 0) return result()
 
-    const insertChunk = (db: Db, unit: ActiveUnit, chunk: readonly Record<string, unknown>[]) =>
-      this.runtime.hooked(
+    const insertChunk = async (db: Db, unit: ActiveUnit, chunk: readonly Record<string, unknown>[]) => {
+      let count = 0
+      const rows = await this.runtime.hooked(
         unit,
         { entity: this.def.entity, operation: 'create', ids: [], values: chunk },
         (v) => validate(this.def.createSchema, v, `${this.def.entity} input`) as Record<string, unknown>,
-        async (all) => {
+        async (values) => {
           // ON CONFLICT DO UPDATE sets the same columns for every row of a statement: rows that supply
           // different columns go in separate statements (consecutive runs keep the input order).
           const runs: (readonly Record<string, unknown>[])[] = []
-          if (opts.onConflict !== 'update') runs.push(all)
+          if (opts.onConflict !== 'update') runs.push(values)
           else {
             let last = ''
-            for (const v of all) {
+            for (const v of values) {
               const shape = Object.keys(v)
                 .filter((k) => v[k] !== undefined)
                 .sort()
@@ -324,10 +348,16 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
             }
           }
           const results: Record<string, unknown>[] = []
-          for (const values of runs) results.push(...(await insertRun(db, values)))
+          for (const run of runs) {
+            const written = await insertRun(db, run)
+            results.push(...written.rows)
+            count += written.count
+          }
           return results
         },
       )
+      return { rows, count }
+    }
     const insertRun = async (db: Db, values: readonly Record<string, unknown>[]) => {
       const insert = db.insert(this.def.table).select(unnestSelect(this.def.table, values, this.runtime.organizationId))
       const conflict =
@@ -340,56 +370,58 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
                 set: this.excludedSet(values, key),
               })
             : insert
-      const returned =
+      if (countOnly) return { rows: [], count: affectedRows(await conflict) }
+      const returned = (
         opts.returning === 'rows' ? await conflict.returning() : await conflict.returning({ id: this.columns.id })
-      return returned as Record<string, unknown>[]
+      ) as Record<string, unknown>[]
+      return { rows: returned, count: returned.length }
+    }
+    const chunkAt = (start: number): Record<string, unknown>[] | undefined => {
+      const end = Math.min(total, start + opts.chunkSize)
+      return rows ? rows.slice(start, end) : (validator.take(start, end) as Record<string, unknown>[] | undefined)
     }
 
-    const chunks: Record<string, unknown>[][] = []
-    for (let i = 0; i < total; i += opts.chunkSize) chunks.push(rows.slice(i, i + opts.chunkSize))
-    const out: Record<string, unknown>[] = []
     let done = 0
-    const progress = (chunk: readonly unknown[]) => {
+    const collect = (chunk: readonly unknown[], written: { rows: Record<string, unknown>[]; count: number }) => {
+      out.push(...written.rows)
+      inserted += written.count
       done += chunk.length
       opts.onProgress?.({ done, total })
     }
-    if (opts.atomic) {
-      // On a server, chunk k+1 is built and sent while the server still inserts chunk k (one
-      // transaction, so a failure in k aborts k+1 too and the whole batch rolls back). Hooks see their
-      // chunks in order, but without pipelining: a beforeWrite may depend on the previous afterWrite.
-      const pipelined = this.runtime.engine.kind === 'postgres' && !this.runtime.config.hooks.some(writeHook)
+    if (pipelined) {
       await this.runtime.write(async (db, unit) => {
-        if (!pipelined) {
-          for (const chunk of chunks) {
-            out.push(...(await insertChunk(db, unit, chunk)))
-            progress(chunk)
-          }
-          return
-        }
         // A chunk sent behind a failed one fails with "transaction aborted"; awaiting in order
         // reports the first failure, the cause.
-        let inFlight: { chunk: readonly unknown[]; rows: Promise<Record<string, unknown>[]> } | undefined
-        for (const chunk of chunks) {
-          const rows = insertChunk(db, unit, chunk)
-          rows.catch(() => undefined) // awaited below, in order
-          // Let the driver write this chunk before the next one is built.
+        type Sent = { chunk: readonly unknown[]; written: Promise<{ rows: Record<string, unknown>[]; count: number }> }
+        let inFlight: Sent | undefined
+        for (let start = 0; start < total; start += opts.chunkSize) {
+          const chunk = chunkAt(start)
+          if (!chunk) continue // a bad row: validate the rest, send nothing more
+          const written = insertChunk(db, unit, chunk)
+          written.catch(() => undefined) // awaited below, in order
+          // Let the driver write this chunk before the next one is validated and built.
           await new Promise((resolve) => setImmediate(resolve))
-          if (inFlight) {
-            out.push(...(await inFlight.rows))
-            progress(inFlight.chunk)
-          }
-          inFlight = { chunk, rows }
+          if (inFlight) collect(inFlight.chunk, await inFlight.written)
+          inFlight = { chunk, written }
         }
-        if (inFlight) {
-          out.push(...(await inFlight.rows))
-          progress(inFlight.chunk)
-        }
+        const invalid = validator.error()
+        if (invalid) throw invalid
+        if (inFlight) collect(inFlight.chunk, await inFlight.written)
       })
-      return result(out)
+      return result()
+    }
+    const chunks: Record<string, unknown>[][] = []
+    for (let start = 0; start < total; start += opts.chunkSize) chunks.push(chunkAt(start) as Record<string, unknown>[])
+    if (opts.atomic) {
+      await this.runtime.write(async (db, unit) => {
+        for (const chunk of chunks) collect(chunk, await insertChunk(db, unit, chunk))
+      })
+      return result()
     }
     for (const chunk of chunks) {
+      let written: { rows: Record<string, unknown>[]; count: number }
       try {
-        out.push(...(await this.runtime.write((db, unit) => insertChunk(db, unit, chunk))))
+        written = await this.runtime.write((db, unit) => insertChunk(db, unit, chunk))
       } catch (error) {
         throw new PartialBatchError(
           done,
@@ -397,9 +429,9 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
           error,
         )
       }
-      progress(chunk)
+      collect(chunk, written)
     }
-    return result(out)
+    return result()
   }
 
   /** `SET col = excluded.col` for every supplied column but the key, the id and the tenant. */

@@ -21,32 +21,64 @@ export function validate<S extends z.ZodType>(schema: S, input: unknown, what: s
 }
 
 /**
+ * Validates a batch row by row, in ranges, collecting every issue: a batch can be validated chunk by
+ * chunk while earlier chunks are already being written, and still report every bad row at the end.
+ */
+export class RowValidator<S extends z.ZodType> {
+  readonly #issues: ValidationIssue[] = []
+
+  constructor(
+    private readonly schema: S,
+    private readonly rows: readonly unknown[],
+    private readonly what: string,
+  ) {}
+
+  /** Parses rows `[start, end)`; `undefined` once any row so far was bad. */
+  take(start: number, end: number): z.output<S>[] | undefined {
+    const parsed: z.output<S>[] = []
+    for (let index = start; index < end; index++) {
+      const row = this.rows[index]
+      const unfit = unstorable(row, [index], new Set(), 0)
+      if (unfit) {
+        this.#issues.push(unfit)
+        continue
+      }
+      const result = this.schema.safeParse(row)
+      if (result.success) parsed.push(result.data)
+      else this.#issues.push(...issuesOf(result.error, [index]))
+    }
+    return this.#issues.length > 0 ? undefined : parsed
+  }
+
+  /** The error naming every bad row seen, if any. */
+  error(): ValidationError | undefined {
+    if (this.#issues.length === 0) return undefined
+    const badRows = new Set(this.#issues.map((i) => i.path[0])).size
+    return new ValidationError(
+      `invalid ${this.what}: ${badRows} of ${this.rows.length} rows are invalid: ${summarize(this.#issues)}`,
+      this.#issues,
+    )
+  }
+}
+
+/** `rows` as an array, or a ValidationError. */
+export function rowsArray(rows: unknown, what: string): readonly unknown[] {
+  if (!Array.isArray(rows))
+    throw new ValidationError(`${what} must be an array`, [{ path: [], message: 'must be an array' }])
+  return rows
+}
+
+/**
  * Parses every row first and throws one ValidationError naming every bad row by index; nothing is
  * written when any row is bad.
  * @throws ValidationError
  */
 export function validateRows<S extends z.ZodType>(schema: S, rows: unknown, what: string): z.output<S>[] {
-  if (!Array.isArray(rows))
-    throw new ValidationError(`${what} must be an array`, [{ path: [], message: 'must be an array' }])
-  const parsed: z.output<S>[] = []
-  const issues: ValidationIssue[] = []
-  rows.forEach((row, index) => {
-    const unfit = unstorable(row, [index], new Set(), 0)
-    if (unfit) {
-      issues.push(unfit)
-      return
-    }
-    const result = schema.safeParse(row)
-    if (result.success) parsed.push(result.data)
-    else issues.push(...issuesOf(result.error, [index]))
-  })
-  if (issues.length > 0) {
-    const badRows = new Set(issues.map((i) => i.path[0])).size
-    throw new ValidationError(
-      `invalid ${what}: ${badRows} of ${rows.length} rows are invalid: ${summarize(issues)}`,
-      issues,
-    )
-  }
+  const all = rowsArray(rows, what)
+  const validator = new RowValidator(schema, all, what)
+  const parsed = validator.take(0, all.length)
+  const error = validator.error()
+  if (error || !parsed) throw error
   return parsed
 }
 
