@@ -283,7 +283,11 @@ describeEachDatabase(
 
     it('bad rows in the first and the last of 5 chunks: both named, nothing written (on a server the earlier chunks may go in, then roll back)', async () => {
       const { tenant, orgId, p } = await freshTenant('bad-rows')
-      for (const bad of [{ 10: { name: '' }, 950: { email: 'nobody' } }, { 999: { name: '' } }]) {
+      const cases: Record<number, Partial<CreateContactInput>>[] = [
+        { 10: { name: '' }, 950: { email: 'nobody' } },
+        { 999: { name: '' } },
+      ]
+      for (const bad of cases) {
         const error = await failure(tenant.contacts.createMany(people(p.id, 1000, 'Bads', bad), { chunkSize: 200 }))
         expect(isCallsheetDbError(error, 'VALIDATION_FAILED')).toBe(true)
         const named = [...new Set((error as ValidationError).issues.map((i) => i.path[0]))]

@@ -1,16 +1,9 @@
 import { connect, errorText, redactUrl, type CliSql } from './connection'
 import { migrationStatus } from './status'
+import { TENANT_TABLE_NAMES } from '../schema/table-names'
 
 /** Tables that carry tenant rows: RLS must be enabled and forced on each, with the tenant policy. */
-export const TENANT_TABLES = [
-  'users',
-  'departments',
-  'productions',
-  'contacts',
-  'uploads',
-  'api_keys',
-  'audit_logs',
-] as const
+export const TENANT_TABLES = TENANT_TABLE_NAMES
 /** The policy every tenant table carries (drizzle/0001_tables.sql, 0002_…). */
 export const TENANT_POLICY = 'tenant_isolation'
 export const DEFAULT_APP_ROLE = 'callsheet_app'

@@ -1,6 +1,6 @@
 import type { DatabaseStats } from '../database/create-database'
 import type { CliSql } from './connection'
-import { TENANT_TABLES } from './doctor'
+import { LIBRARY_TABLE_NAMES } from '../schema/table-names'
 
 export interface TableStats {
   readonly table: string
@@ -19,7 +19,7 @@ export interface StatsReport {
 
 /** Sizes and row estimates of `organizations` and the tenant tables. */
 export async function tableStats(sql: CliSql): Promise<TableStats[]> {
-  const names = ['organizations', ...TENANT_TABLES]
+  const names = LIBRARY_TABLE_NAMES
   // pg_partition_tree returns nothing for a plain table: its leaves are then the table itself.
   const rows = await sql<{ table: string; bytes: string; estimate: string | null }[]>`
     with leaves as (

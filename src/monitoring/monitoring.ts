@@ -1,29 +1,11 @@
-import { getTableName, sql, type SQL } from 'drizzle-orm'
+import { sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../database/engine'
 import type { ReplicaStats } from '../database/router'
 import { InvalidStateError, ValidationError, isCallsheetDbError, mapDatabaseError } from '../errors'
-import {
-  apiKeys,
-  auditLogs,
-  contacts,
-  departments,
-  organizations,
-  productions,
-  uploads,
-  users,
-} from '../schema/drizzle-schema'
+import { LIBRARY_TABLE_NAMES } from '../schema/table-names'
 
 /** The tables of the library that `tableSizes()` and `indexUsage()` report on. */
-export const MONITORED_TABLES: readonly string[] = [
-  organizations,
-  users,
-  departments,
-  productions,
-  contacts,
-  uploads,
-  apiKeys,
-  auditLogs,
-].map((table) => getTableName(table))
+export const MONITORED_TABLES: readonly string[] = LIBRARY_TABLE_NAMES
 
 /** Options of {@link Monitoring.slowQueries}. */
 export interface SlowQueriesOptions {
