@@ -145,6 +145,7 @@ export {
   type ErrorByCode,
   type ValidationIssue,
 } from './errors'
+export { withRetry, type RetryOptions } from './retry'
 export type * from './schema/types'
 export type { OneOrMany } from './repositories/filters'
 export type { Db, Schema as DrizzleSchema } from './database/engine'

@@ -239,6 +239,41 @@ describeEachEngine('isolation by raw SQL as the app role', (engine) => {
     expect(await count(db(), 'api_keys', 'id = $1 and revoked_at is null', [b.apiKeyId])).toBe(1)
   })
 
+  // Mutation check (scripts/mutation-check.ts): the two guarantees below hold only through the catalog
+  // (FORCE, ownership), so without these tests the isolation suites could not notice them broken.
+  it.each(TABLES)('%s: a non-superuser owner is bound by the policy too (FORCE row level security)', async (table) => {
+    const owner = `callsheet_owner_probe_${Math.random().toString(36).slice(2, 10)}`
+    const rollback = new Error('rollback')
+    // CREATE ROLE and the ownership change are rolled back: the probe role never exists outside this transaction.
+    await db()
+      .transaction(async (tx) => {
+        await tx.exec(`create role ${owner} nologin; alter table ${table} owner to ${owner}; set local role ${owner}`)
+        await tx.query(`select set_config('app.organization_id', $1, true)`, [a.organizationId])
+        expect(await count(tx, table, 'id = $1', [a[ID_OF[table]]])).toBe(1)
+        expect(await count(tx, table, 'organization_id <> $1', [a.organizationId])).toBe(0)
+        throw rollback
+      })
+      .catch((error: unknown) => {
+        if (error !== rollback) throw error
+      })
+  })
+
+  it.each([...TABLES, 'organizations'])(
+    '%s: the app role cannot switch its own isolation off (it owns no table)',
+    async (table) => {
+      for (const statement of [
+        `alter table ${table} no force row level security`,
+        `alter table ${table} disable row level security`,
+        `drop policy tenant_isolation on ${table}`,
+      ]) {
+        await expectSqlState(
+          asAppRole(db(), a.organizationId, (tx) => tx.exec(statement)),
+          '42501',
+        )
+      }
+    },
+  )
+
   it('a rolled-back tenant write leaves nothing behind', async () => {
     const failure = new Error('boom')
     await expect(

@@ -40,7 +40,22 @@ export interface TestEngine {
 
 /** The engines available to this run: PGlite always, PostgreSQL when the global setup found a server. */
 export function availableEngines(): EngineName[] {
-  return inject('postgresServer') ? ['pglite', 'postgres'] : ['pglite']
+  const engines: EngineName[] = inject('postgresServer') ? ['pglite', 'postgres'] : ['pglite']
+  // Mutation testing (scripts/mutation-check.ts): CALLSHEET_ENGINES=postgres runs only the named engines.
+  // Unset (the normal case): every available engine.
+  const only = process.env.CALLSHEET_ENGINES?.split(',')
+    .map((name) => name.trim())
+    .filter(Boolean)
+  return only === undefined || only.length === 0 ? engines : engines.filter((name) => only.includes(name))
+}
+
+/**
+ * Mutation testing (scripts/mutation-check.ts): SQL run as the owner right after each engine's database
+ * is migrated, to break one guarantee on purpose and see the isolation suites fail. Unset: nothing runs.
+ */
+async function applyMutation(admin: SqlRunner): Promise<void> {
+  const mutation = process.env.CALLSHEET_MUTATION_SQL
+  if (mutation !== undefined && mutation.trim() !== '') await admin.exec(mutation)
 }
 
 /** Opens a freshly migrated, isolated database on `name`. */
@@ -48,6 +63,7 @@ export async function openEngine(name: EngineName): Promise<TestEngine> {
   if (name === 'pglite') {
     const pg = await createPglite()
     await migrate(pg)
+    await applyMutation(pgliteRunner(pg))
     return { name, admin: pgliteRunner(pg), url: undefined, pglite: pg, sql: undefined, close: () => pg.close() }
   }
   const server = inject('postgresServer')
@@ -55,6 +71,11 @@ export async function openEngine(name: EngineName): Promise<TestEngine> {
   const scratch = await createScratchDatabase(server.adminUrl)
   await migrate(scratch.url)
   const sql = postgres(scratch.url, { max: 4, onnotice: () => {} })
+  await applyMutation(postgresRunner(sql)).catch(async (error: unknown) => {
+    await sql.end({ timeout: 5 })
+    await scratch.drop()
+    throw error
+  })
   return {
     name,
     admin: postgresRunner(sql),
