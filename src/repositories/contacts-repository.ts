@@ -109,7 +109,7 @@ export class ContactsRepository extends TenantRepository<
     const productionId = input.productionId === undefined ? undefined : parseId(input.productionId, 'productionId')
     return this.runtime.read(async (db) => {
       if (input.threshold !== undefined) {
-        await db.execute(sql`select set_config('pg_trgm.similarity_threshold', ${String(input.threshold)}, true)`)
+        await db.execute(sql`select set_config('pg_trgm.similarity_threshold', ${input.threshold.toFixed(6)}, true)`)
       }
       const score = sql<number>`similarity(${contacts.name}, ${input.text})`.mapWith(Number)
       const rows = await db

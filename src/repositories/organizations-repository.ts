@@ -1,3 +1,4 @@
+import { onlyKeys } from './tenant-repository'
 import { and, asc, eq, getTableColumns, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { Db } from '../database/engine'
@@ -9,7 +10,7 @@ import { organizationInsertSchema, organizationUpdateSchema } from '../schema/zo
 import { newId } from '../tenant/runtime'
 import type { DeletedFilter, FindOptions, Page } from './tenant-repository'
 import { decodeTimeCursor, encodeTimeCursor } from './time-cursor'
-import { validate } from './validate'
+import { validate, shown } from './validate'
 
 export type CreateOrganizationInput = z.input<typeof organizationInsertSchema>
 export type UpdateOrganizationInput = z.input<typeof organizationUpdateSchema>
@@ -99,9 +100,10 @@ export class OrganizationsRepository {
 
   /** Organizations by creation time, with keyset pagination. */
   async list(options: ListOrganizationsOptions = {}): Promise<Page<Organization>> {
+    onlyKeys(options, ['deleted', 'limit', 'cursor'], 'list options')
     const limit = options.limit ?? 50
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      throw new ValidationError(`limit must be an integer from 1 to 1000, got ${String(limit)}`, [
+      throw new ValidationError(`limit must be an integer from 1 to 1000, got ${shown(limit)}`, [
         { path: ['limit'], message: 'out of range' },
       ])
     }

@@ -9,7 +9,7 @@ import { unnestSelect, type NaturalKey } from './batch-insert'
 import type { ActiveUnit, TenantRuntime } from '../tenant/runtime'
 import { newId } from '../tenant/runtime'
 import { isPrintedTimestamptz } from './time-cursor'
-import { RowValidator, rowsArray, validate } from './validate'
+import { RowValidator, rowsArray, shown, validate } from './validate'
 
 /** Which rows a read sees with respect to soft delete. */
 export type DeletedFilter = 'exclude' | 'include' | 'only'
@@ -85,6 +85,24 @@ const createManyOptionsSchema = z
   })
   .strict()
 
+/**
+ * Options must be a plain object with known keys: a misspelt option (`delted`) is an error, not
+ * silently ignored — as the input schemas are strict.
+ * @throws ValidationError
+ */
+export function onlyKeys(options: unknown, allowed: readonly string[], what: string): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ValidationError(`${what} must be an object`, [{ path: [], message: 'not an object' }])
+  }
+  const unknown = Object.keys(options).filter((k) => !allowed.includes(k))
+  if (unknown.length > 0) {
+    throw new ValidationError(
+      `unknown ${what}: ${unknown.slice(0, 5).map(shown).join(', ')}; allowed: ${allowed.join(', ')}`,
+      unknown.slice(0, 20).map((k) => ({ path: [k], message: 'unknown option' })),
+    )
+  }
+}
+
 /** Rows an INSERT without RETURNING wrote: postgres.js gives `count`, PGlite `affectedRows`. */
 function affectedRows(result: unknown): number {
   const r = result as { count?: unknown; affectedRows?: unknown }
@@ -156,6 +174,7 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
    */
   async findById(id: string, options: FindOptions = {}): Promise<TRow | undefined> {
     const key = parseId(id)
+    onlyKeys(options, ['deleted'], 'findById options')
     const deleted = this.deletedOption(options.deleted)
     return this.runtime.read(async (db) => {
       const rows = await db
@@ -191,6 +210,7 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
     options: FindManyOptions<TFilter, TSort>,
     extra: Record<string, SQL.Aliased | SQL>,
   ): Promise<Page<R>> {
+    onlyKeys(options, ['where', 'orderBy', 'direction', 'limit', 'cursor', 'deleted'], 'findMany options')
     const sortKey = options.orderBy ?? this.def.defaultSort
     const sortColumn =
       typeof sortKey === 'string' && Object.hasOwn(this.def.sortColumns, sortKey)
@@ -198,7 +218,7 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
         : undefined
     if (!sortColumn) {
       throw new ValidationError(
-        `cannot order ${this.def.entity} by ${JSON.stringify(sortKey)}: use one of ${Object.keys(this.def.sortColumns).join(', ')}`,
+        `cannot order ${this.def.entity} by ${shown(sortKey)}: use one of ${Object.keys(this.def.sortColumns).join(', ')}`,
         [{ path: ['orderBy'], message: 'not a sortable column' }],
       )
     }
@@ -208,7 +228,7 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
     }
     const limit = options.limit ?? DEFAULT_LIMIT
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-      throw new ValidationError(`limit must be an integer from 1 to ${MAX_LIMIT}, got ${String(limit)}`, [
+      throw new ValidationError(`limit must be an integer from 1 to ${MAX_LIMIT}, got ${shown(limit)}`, [
         { path: ['limit'], message: 'out of range' },
       ])
     }
@@ -242,6 +262,7 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
    * @throws ValidationError on an unknown filter.
    */
   async count(options: Pick<FindManyOptions<TFilter, TSort>, 'where' | 'deleted'> = {}): Promise<number> {
+    onlyKeys(options, ['where', 'deleted'], 'count options')
     const where = this.filterConditions(options.where)
     const deleted = this.deletedOption(options.deleted)
     const [row] = await this.runtime.read((db) =>

@@ -6,10 +6,23 @@ import { ValidationError } from '../errors'
  * carry that text, not a JS Date, so they keep the microseconds a Date would drop.
  */
 export function isPrintedTimestamptz(value: string): boolean {
-  const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)([+-]\d{2}(?::\d{2}){0,2})$/.exec(value)
+  const m =
+    /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?([+-])(\d{2})(?::(\d{2})(?::(\d{2}))?)?$/.exec(value)
   if (!m) return false
-  const offset = m[3]!.length === 3 ? `${m[3]}:00` : m[3]!.slice(0, 6)
-  return !Number.isNaN(Date.parse(`${m[1]}T${m[2]!.slice(0, 12)}${offset}`))
+  const [, year, month, day, hour, minute, second, , offHours, offMinutes, offSeconds] = m
+  const n = (text: string | undefined) => Number(text ?? '0')
+  // What PostgreSQL itself accepts back: years 1–9999 (no year 0), a real calendar day, a time of day,
+  // and a UTC offset within ±15:59:59. JavaScript's Date.parse accepts more than that.
+  if (n(year) < 1 || n(month) < 1 || n(month) > 12 || n(day) < 1) return false
+  const daysInMonth = new Date(Date.UTC(2000, n(month), 0)).getUTCDate() // a leap year: Feb 29 allowed here
+  if (n(day) > daysInMonth) return false
+  if (n(month) === 2 && n(day) === 29 && !isLeapYear(n(year))) return false
+  if (n(hour) > 23 || n(minute) > 59 || n(second) > 59) return false
+  return n(offHours) <= 15 && n(offMinutes) <= 59 && n(offSeconds) <= 59
+}
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
 }
 
 /** An opaque cursor for a `(created_at, id)` keyset, from created_at as PostgreSQL printed it. */

@@ -10,7 +10,7 @@ import { uploadInsertSchema, uploadUpdateSchema } from '../schema/zod'
 import type { TenantRuntime } from '../tenant/runtime'
 import { idFilter, oneOrMany, optionalIdFilter, type OneOrMany } from './filters'
 import { TenantRepository } from './tenant-repository'
-import { validate } from './validate'
+import { validate, storableText } from './validate'
 
 export type CreateUploadInput = z.input<typeof uploadInsertSchema>
 export type UpdateUploadInput = z.input<typeof uploadUpdateSchema>
@@ -122,7 +122,9 @@ export class UploadsRepository extends TenantRepository<
       parsed = validate(extractionResultSchema, result, 'extraction result')
     } catch (error) {
       if (!isCallsheetDbError(error, 'VALIDATION_FAILED')) throw error
-      await this.markFailed(key, id, error.message.slice(0, 10_000))
+      // The message quotes the input: keep only what text can store (no NUL, no lone surrogate).
+      const reason = storableText(error.message.slice(0, 10_000))
+      await this.markFailed(key, id, reason)
       throw error
     }
     return this.runtime.transaction((bound) => ingestValidResult(bound, key, parsed))

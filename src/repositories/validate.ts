@@ -1,11 +1,35 @@
 import type { z } from 'zod'
 import { ValidationError, type ValidationIssue } from '../errors'
 
+const MAX_MESSAGE = 300
+
 const issuesOf = (error: z.ZodError, prefix: readonly (string | number)[] = []): ValidationIssue[] =>
   error.issues.map((i) => ({
     path: [...prefix, ...i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
-    message: i.message,
+    // zod lists every unrecognized key in one message: 100,000 keys made a ~1 MB message.
+    message: i.message.length > MAX_MESSAGE ? `${i.message.slice(0, MAX_MESSAGE)}…` : i.message,
   }))
+
+/**
+ * A short, safe description of any value for an error message: never throws (BigInt, null-prototype
+ * objects, deep arrays), never long.
+ */
+export function shown(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return String(value)
+    case 'bigint':
+      return `${value.toString().slice(0, 30)}n`
+    case 'object':
+      return value === null ? 'null' : Array.isArray(value) ? `an array of ${value.length}` : 'an object'
+    default:
+      return `a ${typeof value}`
+  }
+}
 
 /**
  * Parses `input` with `schema`, or throws a ValidationError listing every issue.
@@ -89,6 +113,15 @@ function summarize(issues: readonly ValidationIssue[]): string {
 
 const MAX_DEPTH = 64
 
+/** A UTF-16 surrogate without its other half (String.prototype.isWellFormed is ES2024). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g')
+
+/** `text` with what PostgreSQL text cannot hold (NUL, lone surrogates) replaced by U+FFFD. */
+export function storableText(text: string): string {
+  return text.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATES, '\uFFFD')
+}
+
 /**
  * The first value PostgreSQL cannot take or that would hurt on the way there: text with NUL (which
  * neither text nor jsonb can store), nesting deeper than 64 levels, or a cycle. Recursion is bounded by
@@ -101,21 +134,32 @@ function unstorable(
   depth: number,
 ): ValidationIssue | undefined {
   if (typeof value === 'string') {
-    return value.includes('\u0000')
-      ? { path, message: 'must not contain NUL (\\u0000) characters: PostgreSQL cannot store them' }
+    if (value.includes('\u0000'))
+      return { path, message: 'must not contain NUL (\\u0000) characters: PostgreSQL cannot store them' }
+    // A lone UTF-16 surrogate has no UTF-8 form: postgres.js would store U+FFFD instead, PGlite fails.
+    if (LONE_SURROGATE.test(value))
+      return { path, message: 'must be well-formed Unicode (it contains a lone surrogate)' }
+    return undefined
+  }
+  if (value instanceof Date) {
+    const year = value.getUTCFullYear()
+    // PostgreSQL reads timestamps of years 1–9999 back from ISO text (a six-digit year is refused).
+    return Number.isNaN(year) || year < 1 || year > 9999
+      ? { path, message: 'must be a valid date between the years 1 and 9999' }
       : undefined
   }
-  if (typeof value !== 'object' || value === null || value instanceof Date) return undefined
+  if (typeof value !== 'object' || value === null) return undefined
   if (depth >= MAX_DEPTH) return { path, message: `must not nest deeper than ${MAX_DEPTH} levels` }
   if (ancestors.has(value)) return { path, message: 'must not contain a cycle' }
   ancestors.add(value)
   try {
     const entries: [string | number, unknown][] = Array.isArray(value)
-      ? value.map((v, i) => [i, v])
+      ? Array.from(value, (v: unknown, i) => [i, v]) // not map(): it skips the holes of a sparse array
       : Object.entries(value as Record<string, unknown>)
     for (const [key, child] of entries) {
-      if (typeof key === 'string' && key.includes('\u0000')) {
-        return { path: [...path, key], message: 'keys must not contain NUL (\\u0000) characters' }
+      if (typeof key === 'string' && (key.includes('\u0000') || LONE_SURROGATE.test(key))) {
+        // The key itself stays out of the path: it is what cannot be stored (or shown).
+        return { path, message: 'keys must not contain NUL (\\u0000) characters or lone surrogates' }
       }
       const found = unstorable(child, [...path, key], ancestors, depth + 1)
       if (found) return found

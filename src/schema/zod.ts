@@ -54,7 +54,8 @@ function jsonProblem(value: unknown): string | undefined {
     return `must be at most ${MAX_JSON_BYTES} bytes as JSON`
   return undefined
 }
-const isoDate = z.iso.date()
+// PostgreSQL has no year 0 (ISO 8601 does): 0000-01-01 would reach the database and be refused there.
+const isoDate = z.iso.date().refine((d) => !d.startsWith('0000'), 'must be a date from the year 1 on')
 
 /** Organization rows as stored. */
 export const organizationSelectSchema = createSelectSchema(organizations)

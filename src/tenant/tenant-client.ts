@@ -146,6 +146,9 @@ export class TenantClient implements TenantRepositories {
    * @throws ValidationError on a bad context value.
    */
   withContext(context: Partial<TenantContext>): TenantClient {
+    if (typeof context !== 'object' || context === null || Array.isArray(context)) {
+      throw new ValidationError('context must be an object', [{ path: [], message: 'not an object' }])
+    }
     const merged = parseTenantContext({ ...stripUndefined(this.runtime.context), ...stripUndefined(context) })
     return new TenantClient(this.runtime.withContext(merged))
   }
