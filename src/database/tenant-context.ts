@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { ValidationError } from '../errors'
+import { validate } from '../repositories/validate'
 
 /** Who is acting, for the audit trail. Every field is optional. */
 export interface TenantContext {
@@ -34,17 +35,8 @@ const contextSchema = z
  * @throws ValidationError listing every bad field.
  */
 export function parseTenantContext(context: unknown): TenantContext {
-  const result = contextSchema.safeParse(context ?? {})
-  if (!result.success) {
-    throw new ValidationError(
-      `invalid tenant context: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      result.error.issues.map((i) => ({
-        path: i.path.map((p) => (typeof p === 'symbol' ? String(p) : p)),
-        message: i.message,
-      })),
-    )
-  }
-  return result.data
+  // The shared validator: NUL and lone surrogates refused (set_config could not take them), messages capped.
+  return validate(contextSchema, context ?? {}, 'tenant context')
 }
 
 /**

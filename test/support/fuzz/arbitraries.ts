@@ -325,10 +325,14 @@ export const timestampish: fc.Arbitrary<string> = fc.oneof(
     }),
 )
 
-const b64 = (value: unknown): string =>
-  Buffer.from(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? '').toString(
-    'base64url',
-  )
+const b64 = (value: unknown): string => {
+  try {
+    const json = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+    return Buffer.from(json ?? '').toString('base64url')
+  } catch {
+    return 'not-json' // too deep to serialise: still a cursor the library must refuse
+  }
+}
 
 /**
  * A findMany cursor: tampered ones in the library's own format (`{ s, d, v, id }` as base64url JSON),
