@@ -23,7 +23,10 @@ describeEachDatabase('inputs the fuzzer found', (ctx) => {
   }
 
   it.each([
-    ['a sparse array as a name', (t: TenantClient) => t.departments.create({ name: [,] as never, code: 'A' })],
+    [
+      'a sparse array as a name',
+      (t: TenantClient) => t.departments.create({ name: new Array<string>(1) as never, code: 'A' }),
+    ],
     ['a BigInt orderBy', (t: TenantClient) => t.contacts.findMany({ orderBy: 10n as never })],
     ['a 10,000-deep array as limit', (t: TenantClient) => t.contacts.findMany({ limit: deep(10_000) as never })],
     [
