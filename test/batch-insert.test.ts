@@ -11,6 +11,7 @@ import type { TenantClient } from '../src/tenant/tenant-client'
 import { describeEachDatabase, openEngine, type TestEngine } from './harness/engines'
 import type { SqlRunner } from './harness/sql-runner'
 import { fillTenant, type FilledTenant } from './support/fixtures'
+import { failure, settledWithin } from './support/promises'
 
 // createMany (issue 5, item 3): sizes around every boundary that matters (empty, one row, a chunk ±1,
 // the old VALUES approach's 65,534-parameter limit ±1 row, 100k rows), atomicity (a bad row anywhere
@@ -43,16 +44,6 @@ const hooks: DatabaseHook[] = [
     },
   },
 ]
-
-/** The rejection of `promise`; fails the test when it resolves. */
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    (value) => {
-      throw new Error(`expected a failure, got ${JSON.stringify(value)?.slice(0, 200)}`)
-    },
-    (error: unknown) => error,
-  )
-}
 
 /** Contacts and their audit rows of one organization, counted as the owner (no RLS). */
 async function written(admin: SqlRunner, orgId: string): Promise<{ contacts: number; audit: number }> {
@@ -739,21 +730,6 @@ function killIdleInTransaction(url: string): number {
     timeout: 20_000,
   })
   return Number(out.trim())
-}
-
-/** `promise`, or a rejection naming `what` when it has not settled after `ms` (a hang is a failure, not a timeout). */
-async function settledWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} had not settled after ${ms} ms (hung)`)), ms)
-      }),
-    ])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 // A hang would otherwise surface as a bare test timeout; settledWithin names it. postgres.js 3.4.9 has known

@@ -7,6 +7,7 @@ import { openEngine, type TestEngine } from './harness/engines'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from './harness/local-cluster'
 import { createScratchDatabase, withDatabase } from './harness/postgres-server'
 import { postgresRunner, type SqlRunner } from './harness/sql-runner'
+import { failure, settledWithin } from './support/promises'
 
 // One place that shows each fault a service meets in production, on a real server, and for each one
 // "nothing lost, nothing half-written": what the owner counts afterwards (contacts, productions, departments
@@ -35,31 +36,6 @@ async function written(admin: SqlRunner, orgId: string) {
     [orgId],
   )
   return row!
-}
-
-/** The rejection of `promise`; fails when it resolves. */
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    (value) => {
-      throw new Error(`expected a failure, got ${JSON.stringify(value)?.slice(0, 200)}`)
-    },
-    (error: unknown) => error,
-  )
-}
-
-/** `promise`, or a rejection naming `what` when it has not settled after `ms` (a hang is a failure, not a timeout). */
-async function settledWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} had not settled after ${ms} ms (hung)`)), ms)
-      }),
-    ])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 const IDLE_IN_TRANSACTION = `

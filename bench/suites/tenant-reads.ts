@@ -37,6 +37,7 @@ import {
   quantile,
 } from '../harness'
 import { BackendCpu } from '../server-cpu'
+import { seededRandom } from '../../src/testing/fixtures'
 
 /** Connections per pool: every case gets its own pool of this size. */
 const POOL_MAX = 16
@@ -320,7 +321,7 @@ interface Workload {
 
 /** A fixed pseudo-random sequence of operations: every case and every run does the same ones. */
 function makeWorkload(organizations: readonly SeededOrganization[], length: number): Workload {
-  const random = mulberry32(42)
+  const random = seededRandom(42)
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
   const byId: Workload['byId'] = []
   const many: Workload['many'] = []
@@ -1210,15 +1211,4 @@ function table(header: string[], rows: string[][]): string {
 function formatMicros(ms: number): string {
   if (!Number.isFinite(ms)) return 'n/a'
   return Math.round(ms * 1000).toLocaleString('en-US')
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
 }

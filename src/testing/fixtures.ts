@@ -124,8 +124,8 @@ const TITLE_WORDS = [
 const TITLE_NOUNS = ['Night', 'Harbour', 'Orchard', 'Signal', 'Road', 'Tide', 'Garden', 'Summer', 'Line', 'Crown']
 const STATUSES = ['development', 'pre_production', 'production', 'post_production'] as const
 
-// mulberry32: a tiny deterministic PRNG, enough to vary names by seed.
-function random(seed: number): () => number {
+/** mulberry32: a tiny deterministic PRNG (numbers in [0, 1)), enough to vary names by seed. */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0
@@ -171,7 +171,7 @@ export async function seedTenant(db: Database, options: SeedTenantOptions = {}):
   const perProduction = intOption(options.contactsPerProduction, 5, 0, 1000, 'contactsPerProduction')
   const departmentCount = intOption(options.departments, 4, 1, DEPARTMENTS.length, 'departments')
   const label = options.label ?? 'seed'
-  const rand = random(seed)
+  const rand = seededRandom(seed)
 
   const n = (seedsPerDatabase.get(db) ?? 0) + 1
   seedsPerDatabase.set(db, n)

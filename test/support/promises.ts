@@ -1,0 +1,24 @@
+/** The rejection of `promise`; fails the test when it resolves. */
+export async function failure(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    (value) => {
+      throw new Error(`expected a failure, got ${JSON.stringify(value)?.slice(0, 200)}`)
+    },
+    (error: unknown) => error,
+  )
+}
+
+/** `promise`, or a rejection naming `what` when it has not settled after `ms` (a hang is a failure, not a timeout). */
+export async function settledWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} had not settled after ${ms} ms (hung)`)), ms)
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
