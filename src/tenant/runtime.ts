@@ -57,27 +57,11 @@ export class TenantRuntime {
   }
 
   withContext(context: TenantContext): TenantRuntime {
-    return new TenantRuntime(
-      this.router,
-      this.config,
-      this.organizationId,
-      context,
-      this.session,
-      this.consistency,
-      this.active,
-    )
+    return this.copy({ context })
   }
 
   withConsistency(consistency: ReadConsistency): TenantRuntime {
-    return new TenantRuntime(
-      this.router,
-      this.config,
-      this.organizationId,
-      this.context,
-      this.session,
-      consistency,
-      this.active,
-    )
+    return this.copy({ consistency })
   }
 
   /**
@@ -122,14 +106,21 @@ export class TenantRuntime {
   }
 
   private bind(unit: ActiveUnit): TenantRuntime {
+    return this.copy({ active: unit })
+  }
+
+  /** This runtime with some fields changed; the session (the client's consistency token) is shared. */
+  private copy(
+    changes: Partial<Pick<TenantRuntime, 'context' | 'consistency'>> & { readonly active?: ActiveUnit },
+  ): TenantRuntime {
     return new TenantRuntime(
       this.router,
       this.config,
       this.organizationId,
-      this.context,
+      changes.context ?? this.context,
       this.session,
-      this.consistency,
-      unit,
+      changes.consistency ?? this.consistency,
+      changes.active ?? this.active,
     )
   }
 
