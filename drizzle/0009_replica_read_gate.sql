@@ -4,7 +4,8 @@
 -- when the replica has replayed that far, waits up to timeout_ms for it otherwise, and then fails with
 -- SQLSTATE ZR001 so that the read goes to the primary instead. The read's own queries run after it in
 -- the same transaction, each with a fresh snapshot (READ COMMITTED), so they see the write.
--- On a server that is not in recovery (the primary) it returns the current WAL position at once.
+-- On a server that is not in recovery — a promoted or misconfigured "replica" — only its own WAL
+-- position can vouch for the target: at or past it, it returns; otherwise it fails with ZR001 at once.
 CREATE FUNCTION "callsheet_wait_for_replay"(target pg_lsn, timeout_ms integer)
 RETURNS pg_lsn
 LANGUAGE plpgsql
@@ -17,7 +18,11 @@ DECLARE
   replayed pg_lsn;
 BEGIN
   IF NOT pg_is_in_recovery() THEN
-    RETURN pg_current_wal_lsn();
+    IF pg_current_wal_lsn() >= target THEN
+      RETURN pg_current_wal_lsn();
+    END IF;
+    RAISE EXCEPTION 'server is not in recovery and its WAL (%) is behind %', pg_current_wal_lsn(), target
+      USING ERRCODE = 'ZR001', HINT = 'the read goes to the primary';
   END IF;
   LOOP
     replayed := coalesce(pg_last_wal_replay_lsn(), '0/0'::pg_lsn);

@@ -249,6 +249,8 @@ export function toLibraryError(error: unknown): unknown {
   if (isCallsheetDbError(error)) return error
   let current: unknown = error
   for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    // The library's own error, thrown below drizzle (which wraps whatever its client throws).
+    if (isCallsheetDbError(current)) return current
     const code = (current as DriverErrorFields).code
     const name = (current as { name?: unknown }).name
     if (typeof code === 'string' && (/^[0-9A-Z]{5}$/.test(code) || CONNECTION_CODES.has(code)))
@@ -269,6 +271,8 @@ export function mapDatabaseError(error: unknown): CallsheetDbError {
   let driver: DriverErrorFields | undefined
   let current: unknown = error
   for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    // The library's own error, thrown below drizzle (which wraps whatever its client throws).
+    if (isCallsheetDbError(current)) return current
     const code = (current as DriverErrorFields).code
     if (typeof code === 'string' && (/^[0-9A-Z]{5}$/.test(code) || CONNECTION_CODES.has(code))) {
       driver = current as DriverErrorFields

@@ -6,27 +6,27 @@ export interface RetryOptions {
    * How many times to retry after the first attempt (so at most `retries + 1` calls of `fn`).
    * @default 3
    */
-  retries?: number
+  readonly retries?: number
   /**
    * Delay before the first retry; doubled for each further one.
    * @default 20
    */
-  baseDelayMs?: number
+  readonly baseDelayMs?: number
   /**
    * Ceiling of any one delay.
    * @default 1000
    */
-  maxDelayMs?: number
+  readonly maxDelayMs?: number
   /**
    * "Full jitter": each delay is a random value between 0 and the exponential delay, so that clients that
    * failed together do not retry together.
    * @default true
    */
-  jitter?: boolean
+  readonly jitter?: boolean
   /** Called before each retry with the error that caused it, the retry's number (1-based) and the delay. */
-  onRetry?: (error: CallsheetDbError, attempt: number, delayMs: number) => void
+  readonly onRetry?: (error: CallsheetDbError, attempt: number, delayMs: number) => void
   /** Stops waiting and retrying when aborted; the last error (or the abort reason while waiting) is thrown. */
-  signal?: AbortSignal
+  readonly signal?: AbortSignal
 }
 
 /**

@@ -357,6 +357,12 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
       (d) => d.execute(sql`select 1`),
     )
     expect(db.stats().routing.fallbacks.pinned).toBe(before.fallbacks.pinned + 1)
+    // The pin travels with the token: a client started from it reads from the primary too.
+    expect(session.token).toBe('v1.primary')
+    const carried = db.tenant(tenant.organizationId, {}, { consistencyToken: session.token })
+    const pinned = db.stats().routing.fallbacks.pinned
+    expect(await carried.contacts.count()).toBe(0)
+    expect(db.stats().routing.fallbacks.pinned).toBe(pinned + 1)
   })
 })
 

@@ -48,6 +48,21 @@ describeEachDatabase('routing without replicas', (ctx) => {
     expect(await b.read((r) => r.contacts.count({ where: { productionId: p.id } }))).toBe(0)
   })
 
+  it('a query issued after its unit ended (a missing await) is refused, never sent on a reused connection', async () => {
+    const tenant = await tenantOf('late')
+    let late: Promise<unknown> | undefined
+    await tenant.read(async (r) => {
+      late = new Promise((resolve) => setTimeout(resolve, 30)).then(() => r.contacts.count())
+      return r.contacts.count()
+    })
+    const error = await late!.then(
+      () => 'sent',
+      (e: unknown) => e,
+    )
+    expect(error).not.toBe('sent')
+    if (ctx().engine.name === 'postgres') expect(isCallsheetDbError(error, 'INVALID_STATE'), String(error)).toBe(true)
+  })
+
   it('a write inside tenant.read(fn) is refused before anything is sent; nothing is written', async () => {
     const tenant = await tenantOf('read-write')
     const p = await tenant.productions.create({ title: 'Guarded' })
@@ -101,6 +116,8 @@ describeEachDatabase('routing without replicas', (ctx) => {
     expect(() => tenant.withConsistency('nearest' as 'primary')).toThrow(/consistency/)
     await expect(tenant.read(async () => 1, { consistency: 'stale' as 'primary' })).rejects.toThrow(/consistency/)
     // Good ones: a token this library issued, and every level.
+    expect(db.tenant(org.id, {}, { consistencyToken: 'v1.primary' }).consistencyToken).toBe('v1.primary')
+    expect(() => db.tenant(org.id, {}, { consistncy: 'primary' } as never)).toThrow(/unknown tenant options/)
     const carried = db.tenant(org.id, {}, { consistencyToken: 'v1.16/B374D848', consistency: 'eventual' })
     expect(carried.consistencyToken).toBe('v1.16/B374D848')
     expect(carried.consistency).toBe('eventual')

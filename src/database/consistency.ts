@@ -9,6 +9,7 @@ import { ValidationError } from '../errors'
  */
 export type ReadConsistency = 'read-your-writes' | 'eventual' | 'primary'
 
+/** Every {@link ReadConsistency}, for validation and docs. */
 export const READ_CONSISTENCIES: readonly ReadConsistency[] = ['read-your-writes', 'eventual', 'primary']
 
 const TOKEN_PREFIX = 'v1.'
@@ -34,11 +35,15 @@ export function encodeToken(lsn: Lsn): string {
   return `${TOKEN_PREFIX}${formatLsn(lsn)}`
 }
 
+/** The token of a client that must read from the primary (a write's position could not be read). */
+const PINNED_TOKEN = `${TOKEN_PREFIX}primary`
+
 /**
- * Reads a consistency token.
+ * Reads a consistency token: a WAL position, or `'primary'` for a client whose reads must stay there.
  * @throws ValidationError when it is not a token this library issued.
  */
-export function decodeToken(token: unknown): Lsn {
+export function decodeToken(token: unknown): Lsn | 'primary' {
+  if (token === PINNED_TOKEN) return 'primary'
   const lsn =
     typeof token === 'string' && token.length <= 40 && token.startsWith(TOKEN_PREFIX)
       ? parseLsn(token.slice(TOKEN_PREFIX.length))
@@ -60,8 +65,9 @@ export class ConsistencySession {
   /** Set when a write committed but its position could not be read: reads stay on the primary. */
   #pinned = false
 
-  constructor(start?: Lsn) {
-    this.#lsn = start
+  constructor(start?: Lsn | 'primary') {
+    if (start === 'primary') this.#pinned = true
+    else this.#lsn = start
   }
 
   /** The position reads must have replayed, if any. */
@@ -69,20 +75,37 @@ export class ConsistencySession {
     return this.#lsn
   }
 
+  /** Whether this client's read-your-writes reads must go to the primary (for good). */
   get pinnedToPrimary(): boolean {
     return this.#pinned
   }
 
-  /** The token to hand to another client or process; undefined before any write (or without replicas). */
+  /**
+   * The token to hand to another client or process; undefined before any write (or without replicas).
+   * A pinned client's token pins the receiver too.
+   */
   get token(): string | undefined {
+    if (this.#pinned) return PINNED_TOKEN
     return this.#lsn === undefined ? undefined : encodeToken(this.#lsn)
   }
 
+  /** A write committed at `lsn`: later reads must see it. */
   advance(lsn: Lsn): void {
     if (this.#lsn === undefined || lsn > this.#lsn) this.#lsn = lsn
   }
 
+  /** A write committed at an unknown position: reads stay on the primary (failing closed). */
   pin(): void {
     this.#pinned = true
   }
+}
+
+/** @throws ValidationError on an unknown level. */
+export function parseConsistency(value: unknown): ReadConsistency {
+  if (typeof value === 'string' && (READ_CONSISTENCIES as readonly string[]).includes(value)) {
+    return value as ReadConsistency
+  }
+  throw new ValidationError(`consistency must be one of ${READ_CONSISTENCIES.join(', ')}`, [
+    { path: ['consistency'], message: 'unknown consistency' },
+  ])
 }

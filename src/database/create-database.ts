@@ -1,16 +1,16 @@
 import { sql } from 'drizzle-orm'
 import { parseId, parseTenantContext, type TenantContext } from './tenant-context'
-import { InvalidConfigurationError, ValidationError, mapDatabaseError } from '../errors'
+import { InvalidConfigurationError, mapDatabaseError } from '../errors'
 import { hashApiKey, looksLikeApiKey } from '../repositories/api-keys-repository'
+import { onlyKeys } from '../repositories/validate'
 import { OrganizationsRepository } from '../repositories/organizations-repository'
 import { createMaintenance, type Maintenance } from '../audit/maintenance'
 import { TenantRuntime } from '../tenant/runtime'
 import { TenantClient } from '../tenant/tenant-client'
 import { resolveConfig, type DatabaseConfig, type ResolvedConfig } from './config'
 import { createEngine, type Db, type Engine } from './engine'
-import { ConsistencySession, decodeToken, type ReadConsistency } from './consistency'
+import { ConsistencySession, decodeToken, parseConsistency, type ReadConsistency } from './consistency'
 import { Router, type RoutingStats } from './router'
-import { parseConsistency } from '../tenant/tenant-client'
 import { migrate, type MigrateOptions } from './migrate'
 import { createMonitoring, type Monitoring } from '../monitoring'
 
@@ -108,9 +108,7 @@ export function createDatabase(config: DatabaseConfig): Database {
     tenant(organizationId, context, options = {}) {
       const org = parseId(organizationId, 'organizationId')
       const parsedContext = parseTenantContext(context)
-      if (typeof options !== 'object' || options === null) {
-        throw new ValidationError('tenant options must be an object', [{ path: [], message: 'not an object' }])
-      }
+      onlyKeys(options, ['consistency', 'consistencyToken'], 'tenant options')
       const consistency = options.consistency === undefined ? 'read-your-writes' : parseConsistency(options.consistency)
       const session = new ConsistencySession(
         options.consistencyToken === undefined ? undefined : decodeToken(options.consistencyToken),

@@ -6,7 +6,7 @@ import { drizzle as drizzlePglite, PgliteDatabase, PgliteSession } from 'drizzle
 import { drizzle as drizzlePostgres, PostgresJsDatabase, PostgresJsSession } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import * as schema from '../schema/drizzle-schema'
-import { AcquireTimeoutError, isCallsheetDbError, mapDatabaseError, toLibraryError } from '../errors'
+import { AcquireTimeoutError, InvalidStateError, isCallsheetDbError, mapDatabaseError, toLibraryError } from '../errors'
 import type { QueryEvent, ResolvedConfig, ResolvedTarget } from './config'
 
 /** The Drizzle schema the library queries with (tables + relations). */
@@ -340,20 +340,25 @@ function postgresEngine(
         if (lost === undefined) conn.release()
       }
       let open = true
+      // Set once the unit's outcome is decided. A query `fn` issues after that (it kept going after an
+      // error, or did not await) must never reach the connection: released, it may already be running
+      // another tenant's transaction.
+      let ended = false
+      const refused = () =>
+        lost ??
+        (ended
+          ? new InvalidStateError('a query was issued after its unit of work ended (a missing await?): not sent')
+          : undefined)
+      let commitSent = false
       try {
         // BEGIN, the settings and the first query of `fn` are pipelined: postgres.js writes them in one
         // packet. That needs prepared statements: postgres.js sends an unprepared statement that has
         // parameters "describe first" (a round trip of its own, and nothing pipelines behind it), and
         // drizzle asks it to prepare named queries only.
-        const prepared = withPrepare(conn, config.prepare, () => lost)
+        const prepared = withPrepare(conn, config.prepare, refused)
         // The unit's own queries, observed when onQuery is set (BEGIN, settings and COMMIT are not).
         const observed = config.onQuery
-          ? withPrepare(
-              conn,
-              config.prepare,
-              () => lost,
-              (event) => config.onQuery?.({ ...event, target: targetName }),
-            )
+          ? withPrepare(conn, config.prepare, refused, (event) => config.onQuery?.({ ...event, target: targetName }))
           : prepared
         const begin = conn
           .unsafe(readOnly ? 'begin read only' : 'begin', [], { onexecute: watch } as postgres.UnsafeQueryOptions)
@@ -380,6 +385,7 @@ function postgresEngine(
         const applied = await guarded(settingsApplied)
         if (replica) replica.onReplayed(String((applied as unknown as { replayed: string }[])[0]?.replayed))
         const result = await guarded(work)
+        ended = true
         open = false
         if (readOnly) {
           // A read-only transaction has nothing to make durable: answer now, and give the connection
@@ -388,6 +394,7 @@ function postgresEngine(
           conn.unsafe('commit').then(release, release)
           return result
         }
+        commitSent = true
         if (!onCommitted) {
           await guarded(conn.unsafe('commit'))
           release()
@@ -396,7 +403,7 @@ function postgresEngine(
         const committed = conn.unsafe('commit').execute()
         let position: Promise<postgres.RowList<postgres.Row[]>> | undefined
         try {
-          position = prepared.unsafe(COMMIT_LSN_SQL, []).execute()
+          position = conn.unsafe(COMMIT_LSN_SQL, [], { prepare: config.prepare }).execute()
           position.catch(() => undefined) // read below, once the commit is known
         } catch {
           position = undefined
@@ -412,6 +419,9 @@ function postgresEngine(
         onCommitted(lsn)
         return result
       } catch (error) {
+        ended = true
+        // COMMIT was sent and its answer lost: the write may have committed, at an unknown position.
+        if (commitSent) onCommitted?.(undefined)
         const mapped = toLibraryError(error)
         // The server rolls back a transaction whose connection is gone: nothing to send on it.
         if (isCallsheetDbError(mapped, 'CONNECTION_ERROR') && lost === undefined) lost = mapped

@@ -142,7 +142,8 @@ export class Router {
     if (this.replicas.length === 0 || consistency === 'primary') return this.onPrimary(settings, fn)
     if (consistency === 'read-your-writes' && session.pinnedToPrimary) return this.fallback('pinned', settings, fn)
     const now = Date.now()
-    const replica = this.pick(now)
+    // An 'eventual' read has no gate: it needs a replica whose lag has been measured.
+    const replica = this.pick(now, consistency === 'eventual')
     if (!replica) return this.fallback('noReplica', settings, fn)
     this.maybeMeasureLag(replica, now)
     const wanted = consistency === 'read-your-writes' ? session.lsn : undefined
@@ -174,6 +175,9 @@ export class Router {
       const mapped = toLibraryError(error)
       if (!isCallsheetDbError(mapped)) throw mapped // the app's own error from tenant.read(fn)
       if (sqlStateOf(mapped) === BEHIND) return this.fallback('behind', settings, fn)
+      // A statement that ran out of time is slow, not the replica's fault: once more on the primary,
+      // without putting a healthy replica in backoff.
+      if (isCallsheetDbError(mapped, 'TIMEOUT')) return this.fallback('replicaError', settings, fn)
       if (!isReplicaFailure(mapped)) throw mapped
       this.failed(replica, mapped)
       return this.fallback('replicaError', settings, fn)
@@ -225,11 +229,12 @@ export class Router {
   }
 
   /** Round robin over the replicas that are neither in backoff nor over the lag ceiling. */
-  private pick(now: number): Replica | undefined {
+  private pick(now: number, measuredOnly: boolean): Replica | undefined {
     const n = this.replicas.length
     for (let i = 0; i < n; i++) {
       const replica = this.replicas[(this.#next + i) % n] as Replica
       if (this.down(replica, now) || this.lagging(replica)) continue
+      if (measuredOnly && replica.lagMs === undefined) continue
       this.#next = (this.#next + i + 1) % n
       return replica
     }
@@ -255,11 +260,15 @@ export class Router {
     const { backoffMs, maxBackoffMs } = this.config.routing
     const wait = Math.min(maxBackoffMs, backoffMs * 2 ** Math.min(30, replica.consecutiveFailures - 1))
     replica.retryAt = Date.now() + wait
-    this.config.logger.warn?.('replica failed; its reads go to the primary', {
-      replica: replica.name,
-      error: replica.lastError,
-      retryInMs: wait,
-    })
+    try {
+      this.config.logger.warn?.('replica failed; its reads go to the primary', {
+        replica: replica.name,
+        error: replica.lastError,
+        retryInMs: wait,
+      })
+    } catch {
+      // A logger that throws must not turn a fallback into a failed read.
+    }
   }
 
   private maybeMeasureLag(replica: Replica, now: number): void {
@@ -269,9 +278,13 @@ export class Router {
     void this.measure(replica)
   }
 
+  /**
+   * Keeps one sample per `maxLagMs / 200` (at least 10 ms), so the samples span the lag ceiling
+   * however fast the primary commits; a replica behind even the oldest sample is at least that old.
+   */
   private sawPrimary(lsn: Lsn, at = Date.now()): void {
     const last = this.#positions.at(-1)
-    if (last && lsn <= last.lsn) return
+    if (last && (lsn <= last.lsn || at - last.at < Math.max(10, this.config.routing.maxLagMs / 200))) return
     this.#positions.push({ lsn, at })
     if (this.#positions.length > 256) this.#positions.splice(0, this.#positions.length - 256)
   }
@@ -326,7 +339,6 @@ function isReplicaFailure(error: CallsheetDbError): boolean {
   if (
     isCallsheetDbError(error, 'CONNECTION_ERROR') ||
     isCallsheetDbError(error, 'ACQUIRE_TIMEOUT') ||
-    isCallsheetDbError(error, 'TIMEOUT') ||
     // A recovery conflict cancels the query with 40001 (or 40P01).
     isCallsheetDbError(error, 'SERIALIZATION_FAILURE')
   )

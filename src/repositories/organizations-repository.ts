@@ -1,4 +1,3 @@
-import { onlyKeys } from './tenant-repository'
 import { and, asc, eq, getTableColumns, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { Db } from '../database/engine'
@@ -10,7 +9,7 @@ import { organizationInsertSchema, organizationUpdateSchema } from '../schema/zo
 import { newId } from '../tenant/runtime'
 import type { DeletedFilter, FindOptions, Page } from './tenant-repository'
 import { decodeTimeCursor, encodeTimeCursor } from './time-cursor'
-import { validate, shown } from './validate'
+import { validate, onlyKeys, shown } from './validate'
 
 export type CreateOrganizationInput = z.input<typeof organizationInsertSchema>
 export type UpdateOrganizationInput = z.input<typeof organizationUpdateSchema>

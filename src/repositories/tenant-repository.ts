@@ -9,7 +9,7 @@ import { unnestSelect, type NaturalKey } from './batch-insert'
 import type { ActiveUnit, TenantRuntime } from '../tenant/runtime'
 import { newId } from '../tenant/runtime'
 import { isPrintedTimestamptz } from './time-cursor'
-import { RowValidator, rowsArray, shown, validate } from './validate'
+import { RowValidator, onlyKeys, rowsArray, shown, validate } from './validate'
 
 /** Which rows a read sees with respect to soft delete. */
 export type DeletedFilter = 'exclude' | 'include' | 'only'
@@ -84,24 +84,6 @@ const createManyOptionsSchema = z
     atomic: z.boolean().default(true),
   })
   .strict()
-
-/**
- * Options must be a plain object with known keys: a misspelt option (`delted`) is an error, not
- * silently ignored — as the input schemas are strict.
- * @throws ValidationError
- */
-export function onlyKeys(options: unknown, allowed: readonly string[], what: string): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new ValidationError(`${what} must be an object`, [{ path: [], message: 'not an object' }])
-  }
-  const unknown = Object.keys(options).filter((k) => !allowed.includes(k))
-  if (unknown.length > 0) {
-    throw new ValidationError(
-      `unknown ${what}: ${unknown.slice(0, 5).map(shown).join(', ')}; allowed: ${allowed.join(', ')}`,
-      unknown.slice(0, 20).map((k) => ({ path: [k], message: 'unknown option' })),
-    )
-  }
-}
 
 /** Rows an INSERT without RETURNING wrote: postgres.js gives `count`, PGlite `affectedRows`. */
 function affectedRows(result: unknown): number {

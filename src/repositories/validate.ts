@@ -92,20 +92,6 @@ export function rowsArray(rows: unknown, what: string): readonly unknown[] {
   return rows
 }
 
-/**
- * Parses every row first and throws one ValidationError naming every bad row by index; nothing is
- * written when any row is bad.
- * @throws ValidationError
- */
-export function validateRows<S extends z.ZodType>(schema: S, rows: unknown, what: string): z.output<S>[] {
-  const all = rowsArray(rows, what)
-  const validator = new RowValidator(schema, all, what)
-  const parsed = validator.take(0, all.length)
-  const error = validator.error()
-  if (error || !parsed) throw error
-  return parsed
-}
-
 function summarize(issues: readonly ValidationIssue[]): string {
   const shown = issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
   return shown.join('; ') + (issues.length > 5 ? `; and ${issues.length - 5} more` : '')
@@ -167,5 +153,23 @@ function unstorable(
     return undefined
   } finally {
     ancestors.delete(value)
+  }
+}
+
+/**
+ * Options must be a plain object with known keys: a misspelt option (`delted`) is an error, not
+ * silently ignored — as the input schemas are strict.
+ * @throws ValidationError
+ */
+export function onlyKeys(options: unknown, allowed: readonly string[], what: string): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ValidationError(`${what} must be an object`, [{ path: [], message: 'not an object' }])
+  }
+  const unknown = Object.keys(options).filter((k) => !allowed.includes(k))
+  if (unknown.length > 0) {
+    throw new ValidationError(
+      `unknown ${what}: ${unknown.slice(0, 5).map(shown).join(', ')}; allowed: ${allowed.join(', ')}`,
+      unknown.slice(0, 20).map((k) => ({ path: [k], message: 'unknown option' })),
+    )
   }
 }

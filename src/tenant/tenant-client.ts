@@ -1,4 +1,4 @@
-import { READ_CONSISTENCIES, type ReadConsistency } from '../database/consistency'
+import { parseConsistency, type ReadConsistency } from '../database/consistency'
 import { parseTenantContext, type TenantContext } from '../database/tenant-context'
 import { ValidationError } from '../errors'
 import { ApiKeysRepository } from '../repositories/api-keys-repository'
@@ -152,16 +152,6 @@ export class TenantClient implements TenantRepositories {
     const merged = parseTenantContext({ ...stripUndefined(this.runtime.context), ...stripUndefined(context) })
     return new TenantClient(this.runtime.withContext(merged))
   }
-}
-
-/** @throws ValidationError on an unknown level. */
-export function parseConsistency(value: unknown): ReadConsistency {
-  if (typeof value === 'string' && (READ_CONSISTENCIES as readonly string[]).includes(value)) {
-    return value as ReadConsistency
-  }
-  throw new ValidationError(`consistency must be one of ${READ_CONSISTENCIES.join(', ')}`, [
-    { path: ['consistency'], message: 'unknown consistency' },
-  ])
 }
 
 function stripUndefined(value: object): Record<string, unknown> {
