@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { getTableColumns } from 'drizzle-orm'
 import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest'
 import type { DatabaseHook } from '../src/audit/hooks'
@@ -12,6 +11,7 @@ import { describeEachDatabase, openEngine, type TestEngine } from './harness/eng
 import type { SqlRunner } from './harness/sql-runner'
 import { fillTenant, type FilledTenant } from './support/fixtures'
 import { failure, settledWithin } from './support/promises'
+import { terminateIdleInTransactionSync } from './support/kill'
 
 // createMany (issue 5, item 3): sizes around every boundary that matters (empty, one row, a chunk ±1,
 // the old VALUES approach's 65,534-parameter limit ±1 row, 100k rows), atomicity (a bad row anywhere
@@ -706,32 +706,6 @@ describeEachDatabase(
 
 const server = inject('postgresServer')
 
-/**
- * Terminates, from another process, every backend of the library's pool (application_name
- * 'callsheet-db') of this database that is idle inside a transaction; returns how many. Synchronous on
- * purpose: `onProgress` is a synchronous callback, and while it runs the library's connection sits
- * idle in transaction between two chunks, so the kill lands exactly there — no sleeps, no race.
- */
-function killIdleInTransaction(url: string): number {
-  const script = `
-    import postgres from 'postgres'
-    const sql = postgres(process.env.KILL_URL, { max: 1, onnotice: () => {} })
-    const rows = await sql\`
-      select pg_terminate_backend(pid) as killed from pg_stat_activity
-      where datname = current_database() and application_name = 'callsheet-db'
-        and pid <> pg_backend_pid() and state like 'idle in transaction%'\`
-    await sql.end({ timeout: 5 })
-    process.stdout.write(String(rows.filter((r) => r.killed).length))
-  `
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: process.cwd(),
-    env: { ...process.env, KILL_URL: url },
-    encoding: 'utf8',
-    timeout: 20_000,
-  })
-  return Number(out.trim())
-}
-
 // A hang would otherwise surface as a bare test timeout; settledWithin names it. postgres.js 3.4.9 has known
 // bugs on this path (porsager/postgres#1208: a reserved connection whose backend died writes to a null
 // socket, an uncaught TypeError, and the query never settles).
@@ -780,7 +754,7 @@ describe.runIf(server)('createMany, backend killed mid-batch [postgres]', () => 
           returning: 'count',
           onProgress: ({ done }) => {
             progress.push(done)
-            if (done === 1000) killed.push(killIdleInTransaction(engine.url!))
+            if (done === 1000) killed.push(terminateIdleInTransactionSync(engine.url!))
           },
         }),
       ),

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest'
 import { createDatabase, isCallsheetDbError, withRetry, type Database, type TenantClient } from '../src'
 import type { CallsheetDbError } from '../src/errors'
@@ -8,6 +7,7 @@ import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } fr
 import { createScratchDatabase, withDatabase } from './harness/postgres-server'
 import { postgresRunner, type SqlRunner } from './harness/sql-runner'
 import { failure, settledWithin } from './support/promises'
+import { IDLE_IN_TRANSACTION, terminateIdleInTransactionSync } from './support/kill'
 
 // One place that shows each fault a service meets in production, on a real server, and for each one
 // "nothing lost, nothing half-written": what the owner counts afterwards (contacts, productions, departments
@@ -38,37 +38,12 @@ async function written(admin: SqlRunner, orgId: string) {
   return row!
 }
 
-const IDLE_IN_TRANSACTION = `
-  select pid from pg_stat_activity
-  where datname = current_database() and application_name = 'callsheet-db' and state like 'idle in transaction%'`
-
 /** Terminates (and waits for) every library backend of this database that sits idle inside a transaction. */
 async function terminateIdleInTransaction(admin: SqlRunner): Promise<number> {
   const rows = await admin.query<{ killed: boolean }>(
     `select pg_terminate_backend(pid, 5000) as killed from (${IDLE_IN_TRANSACTION}) t`,
   )
   return rows.filter((r) => r.killed).length
-}
-
-/**
- * The same, synchronously from another process: `onProgress` is a synchronous callback, and while it runs
- * the library's connection sits idle in transaction between two chunks (as in batch-insert.test.ts).
- */
-function terminateIdleInTransactionSync(url: string): number {
-  const script = `
-    import postgres from 'postgres'
-    const sql = postgres(process.env.KILL_URL, { max: 1, onnotice: () => {} })
-    const rows = await sql.unsafe(${JSON.stringify(`select pg_terminate_backend(pid, 5000) as killed from (${IDLE_IN_TRANSACTION}) t`)})
-    await sql.end({ timeout: 5 })
-    process.stdout.write(String(rows.filter((r) => r.killed).length))
-  `
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: process.cwd(),
-    env: { ...process.env, KILL_URL: url },
-    encoding: 'utf8',
-    timeout: 20_000,
-  })
-  return Number(out.trim())
 }
 
 describe.runIf(server)('faults on the primary [postgres]', () => {
