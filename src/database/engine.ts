@@ -35,6 +35,12 @@ const SETTINGS_SQL =
   "set_config('app.request_id', $5, true), set_config('app.ip', $6, true), " +
   "set_config('statement_timeout', $7, true)"
 
+// PGlite: the same without statement_timeout.
+const PGLITE_SETTINGS_SQL =
+  "select set_config('role', $1, true), set_config('app.organization_id', $2, true), " +
+  "set_config('app.actor_id', $3, true), set_config('app.api_key_id', $4, true), " +
+  "set_config('app.request_id', $5, true), set_config('app.ip', $6, true)"
+
 const settingsParams = (s: UnitSettings, statementTimeoutMs: number) => [
   s.role,
   s.organizationId,
@@ -455,8 +461,8 @@ function pgliteEngine(pg: PGlite, config: ResolvedConfig): Engine {
         // to PGlite so that the query log shows only the unit's own queries, as on the server.
         return await pg.transaction(async (tx) => {
           if (readOnly) await tx.query('set transaction read only')
-          // PGlite has no statement timeout (no signals in WebAssembly): 0 leaves it off.
-          await tx.query(SETTINGS_SQL, settingsParams(settings, 0))
+          // PGlite has no statement timeout (no signals in WebAssembly): the setting is left alone.
+          await tx.query(PGLITE_SETTINGS_SQL, settingsParams(settings, 0).slice(0, 6))
           const session = new PgliteSession(
             config.onQuery ? observedPglite(tx, config.onQuery) : tx,
             dialect,
