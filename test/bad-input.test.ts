@@ -8,6 +8,7 @@ import type { ExtractionResult } from '../src/schema/uploads'
 import type { TenantClient } from '../src/tenant/tenant-client'
 import { describeEachDatabase } from './harness/engines'
 import { fillTenant, type FilledTenant } from './support/fixtures'
+import { fingerprint as tableFingerprint, type Fingerprint } from './support/fingerprint'
 
 // Bad input is refused with a typed ValidationError before any SQL is sent, and nothing is written.
 // "Before any SQL" is checked with the library's own query log (every Drizzle query goes through
@@ -38,21 +39,6 @@ const BAD_IDS: readonly (readonly [string, unknown])[] = [
   ['an object', { id: UUID }],
   ['a 1 MB string', MB],
 ]
-
-const TABLES = [
-  'organizations',
-  'users',
-  'departments',
-  'productions',
-  'contacts',
-  'uploads',
-  'api_keys',
-  'audit_logs',
-] as const
-const FINGERPRINT_SQL = TABLES.map(
-  (t) =>
-    `select '${t}' as t, count(*)::int as n, md5(coalesce(string_agg(x::text, '|' order by x.id), '')) as h from ${t} x`,
-).join(' union all ')
 
 type Settled =
   | { readonly mode: 'threw synchronously'; readonly error: unknown }
@@ -132,8 +118,8 @@ describeEachDatabase(
     let processingUploadId: string
     const A = (): TenantClient => a.tenant
 
-    async function fingerprint(): Promise<Record<string, unknown>[]> {
-      return ctx().engine.admin.query(FINGERPRINT_SQL)
+    async function fingerprint(): Promise<Fingerprint> {
+      return tableFingerprint(ctx().engine.admin)
     }
 
     /** Asserts every call is refused properly, and that nothing at all was written meanwhile. */
