@@ -170,6 +170,29 @@ describeEachDatabase('audit trail', (ctx) => {
     )
   })
 
+  it('changes that share a clock tick keep the order they were written in, across pages', async () => {
+    // PGlite's clock is coarse: consecutive changes of one row can share a created_at. A fixed
+    // created_at forces that tie on both engines; the id default alone must then keep the order.
+    const entityId = crypto.randomUUID()
+    const actions = ['insert', 'update', 'soft_delete', 'restore', 'update', 'soft_delete', 'restore', 'purge']
+    const written = Array.from({ length: 40 }, (_, i) => actions[i % actions.length]!)
+    for (const action of written) {
+      await ctx().engine.admin.query(
+        `insert into audit_logs (organization_id, action, entity_type, entity_id, created_at)
+         values ($1, $2, 'contacts', $3, '2031-06-01T12:00:00Z')`,
+        [a.org.id, action, entityId],
+      )
+    }
+    const seen: string[] = []
+    let cursor: string | undefined
+    do {
+      const page = await a.tenant.auditLogs.history('contacts', entityId, { limit: 7, ...(cursor ? { cursor } : {}) })
+      seen.push(...page.rows.map((r) => r.action))
+      cursor = page.nextCursor ?? undefined
+    } while (cursor)
+    expect(seen).toEqual([...written].reverse())
+  })
+
   it('maintenance: partitions across a year boundary, rows moved out of DEFAULT, retention by detach + drop', async () => {
     const m = ctx().db.maintenance
     expect(await m.ensureAuditPartitions({ from: new Date('1990-11-15T00:00:00Z'), monthsAhead: 3 })).toEqual([

@@ -20,7 +20,13 @@ export type AuditEntityType = (typeof AUDITED_ENTITY_TYPES)[number]
 export const auditLogs = pgTable(
   'audit_logs',
   {
-    id: uuid('id').notNull().defaultRandom(),
+    // Set by drizzle/0010: 48 bits of a sequence, then a random v4 remainder, so that (created_at, id)
+    // follows insertion order when two changes share a clock tick.
+    id: uuid('id')
+      .notNull()
+      .default(
+        sql`(encode(overlay(uuid_send(gen_random_uuid()) PLACING substring(int8send(nextval('callsheet_audit_order')) FROM 3 FOR 6) FROM 1 FOR 6), 'hex'))::uuid`,
+      ),
     organizationId: organizationId(),
     action: text('action').$type<AuditAction>().notNull(),
     entityType: text('entity_type').$type<AuditEntityType>().notNull(),
