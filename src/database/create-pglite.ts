@@ -1,7 +1,21 @@
-import { PGlite, type PGliteOptions } from '@electric-sql/pglite'
+import { PGlite, type Extension, type PGliteOptions } from '@electric-sql/pglite'
 import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin'
 import { citext } from '@electric-sql/pglite/contrib/citext'
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
+
+/**
+ * PGlite 0.5 hands every extension's `.so` to Emscripten's preload plugin, which instantiates the
+ * side modules concurrently while the instance starts. With three of them that race sometimes goes
+ * wrong (measured: about one start in 10–60 with btree_gin, citext and pg_trgm): pg_trgm then finds
+ * no match for any text, and the next statement spins the process at 100 % CPU forever. Emscripten's
+ * `noWasmDecoding` turns the preload off; each library is then loaded when PostgreSQL first needs it,
+ * one at a time.
+ */
+const sequentialExtensionLoading: Extension = {
+  name: 'callsheet-sequential-extension-loading',
+  setup: (_pg, emscriptenOpts: Record<string, unknown>) =>
+    Promise.resolve({ emscriptenOpts: { ...emscriptenOpts, noWasmDecoding: true } }),
+}
 
 /**
  * Starts an in-memory PGlite with the extensions the schema needs (citext, pg_trgm, btree_gin) loaded.
@@ -15,5 +29,8 @@ import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
  * ```
  */
 export async function createPglite(options: Omit<PGliteOptions, 'extensions'> = {}): Promise<PGlite> {
-  return PGlite.create({ ...options, extensions: { btree_gin, citext, pg_trgm } })
+  return PGlite.create({
+    ...options,
+    extensions: { btree_gin, citext, pg_trgm, sequentialExtensionLoading },
+  })
 }
