@@ -1,6 +1,7 @@
 import { beforeAll, expect, it } from 'vitest'
 import { isCallsheetDbError } from '../src/errors'
 import { describeEachDatabase } from './harness/engines'
+import { asAppRole } from './harness/sql-runner'
 import { fillTenant, type FilledTenant } from './support/fixtures'
 
 const queries: string[] = []
@@ -96,6 +97,39 @@ describeEachDatabase(
       expect(live.rows.map((c) => c.id).sort()).toEqual([c2!.id, c3!.id].sort())
       expect((await t.uploads.getById(u.id)).deletedAt).toBeNull()
       expect((await t.contacts.findById(c1!.id, { deleted: 'only' }))?.deletedWith).toBeNull()
+    })
+
+    it('a child restored on its own, then deleted on its own, stays deleted when its production is restored', async () => {
+      const t = a.tenant
+      const p = await t.productions.create({ title: 'Cascade twice' })
+      const [own, along] = await t.contacts.createMany([
+        { productionId: p.id, name: 'Restored Then Deleted Alone' },
+        { productionId: p.id, name: 'Taken Along' },
+      ])
+      await t.productions.softDelete(p.id)
+      // Brought back on its own while the production is deleted: no longer part of that cascade…
+      expect((await t.contacts.restore(own!.id)).deletedWith).toBeNull()
+      // …so deleting it again is its own deletion, which restoring the production must leave alone.
+      expect((await t.contacts.softDelete(own!.id)).deletedWith).toBeNull()
+      await t.productions.restore(p.id)
+      const live = await t.contacts.findMany({ where: { productionId: p.id } })
+      expect(live.rows.map((c) => c.id)).toEqual([along!.id])
+      expect((await t.contacts.findById(own!.id, { deleted: 'only' }))?.deletedAt).not.toBeNull()
+      // The production's restore wrote one audit row per child it brought back, and none for the other.
+      const history = await t.auditLogs.history('contacts', own!.id)
+      expect(history.rows.map((r) => r.action)).toEqual(['soft_delete', 'restore', 'soft_delete', 'insert'])
+    })
+
+    it('the database refuses a live row that still carries a cascade tag, even from raw SQL as the app role', async () => {
+      const t = a.tenant
+      const p = await t.productions.create({ title: 'Cascade raw' })
+      const c = await t.contacts.create({ productionId: p.id, name: 'Raw Restore' })
+      await t.productions.softDelete(p.id)
+      const error = await asAppRole(ctx().engine.admin, a.org.id, (tx) =>
+        tx.query('update contacts set deleted_at = null where id = $1', [c.id]),
+      ).catch((e: unknown) => e)
+      expect(String((error as Error).message)).toMatch(/contacts_deleted_with_only_deleted/)
+      expect((await t.contacts.findById(c.id, { deleted: 'only' }))?.deletedWith).toBe(p.id)
     })
 
     it('restoring a row whose live-unique value was taken meanwhile is a clear conflict', async () => {

@@ -133,6 +133,8 @@ interface TenantColumns {
   id: PgColumn
   organizationId: PgColumn
   deletedAt?: PgColumn
+  /** The parent whose soft delete took this row along (contacts, uploads). */
+  deletedWith?: PgColumn
 }
 
 /**
@@ -585,7 +587,12 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
       async () =>
         (await db
           .update(this.def.table)
-          .set({ deletedAt: deleted ? sql`now()` : null } as never)
+          // A row deleted or restored on its own is no longer part of a parent's cascade: the tag goes, or
+          // a later restore of the parent would bring back a row that was since deleted on its own.
+          .set({
+            deletedAt: deleted ? sql`now()` : null,
+            ...(this.columns.deletedWith ? { deletedWith: null } : {}),
+          } as never)
           .where(and(this.tenantScope(), eq(this.columns.id, key), deleted ? isNull(deletedAt) : isNotNull(deletedAt)))
           .returning()) as Record<string, unknown>[],
     )

@@ -68,6 +68,8 @@ export const contacts = pgTable(
       sql`${t.extractionConfidence} is null or ${t.extractionConfidence} between 0 and 1`,
     ),
     check('contacts_name_length', sql`char_length(${t.name}) between 1 and 200`),
+    // Only a deleted row can carry the cascade tag of the parent whose soft delete took it along.
+    check('contacts_deleted_with_only_deleted', sql`${t.deletedWith} is null or ${t.deletedAt} is not null`),
     check(
       'contacts_email_format',
       sql`${t.email} is null or (char_length(${t.email}) <= 320 and ${t.email} ~ '^[^@[:space:]]+@[^@[:space:]]+$')`,

@@ -76,6 +76,8 @@ export const uploads = pgTable(
       .where(sql`${t.deletedAt} is null and ${t.status} in ('pending', 'processing')`),
     check('uploads_status_check', sql`${t.status} in ('pending', 'processing', 'completed', 'failed')`),
     check('uploads_size_check', sql`${t.sizeBytes} >= 0`),
+    // Only a deleted row can carry the cascade tag of the parent whose soft delete took it along.
+    check('uploads_deleted_with_only_deleted', sql`${t.deletedWith} is null or ${t.deletedAt} is not null`),
     check('uploads_checksum_format', sql`${t.checksumSha256} ~ '^[0-9a-f]{64}$'`),
     check(
       'uploads_confidence_range',
