@@ -2,7 +2,8 @@
  * The in-memory model of the contacts of a few tenants, for the model-based tests (test/model.test.ts).
  * It predicts what each operation does — its result, its error code, the audit rows it writes — from the
  * documented rules only: tenant scoping, soft delete, live-unique e-mail per production (case-insensitive),
- * validation before any SQL, and "an update records only the columns that changed".
+ * validation before any SQL, "an update records only the columns that changed", and a production's soft
+ * delete taking its live contacts along, tagged, so that its restore brings back exactly those.
  */
 
 /** One contact as the model sees it. */
@@ -14,6 +15,8 @@ export interface ModelContact {
   role: string | null
   email: string | null
   deleted: boolean
+  /** The production (index) whose soft delete took this contact along; null when deleted on its own or live. */
+  deletedWith: number | null
 }
 
 /** The audit actions of the contacts table. */
@@ -26,6 +29,8 @@ export interface ExpectedAudit {
   /** insert/purge: a subset the row's values must contain; update: exactly the changed columns. */
   readonly oldValues: Record<string, unknown> | null
   readonly newValues: Record<string, unknown> | null
+  /** soft_delete / restore: the cascade tag (`deleted_with`) changed too. */
+  readonly tagged?: boolean
 }
 
 /** The error codes an operation may end with (a set when the model cannot tell which comes first). */
@@ -64,14 +69,18 @@ export class Model {
   readonly contacts: Map<string, ModelContact>
   /** Per tenant, the audit rows expected so far, oldest first. */
   readonly audit: ExpectedAudit[][]
+  /** Per tenant, which productions are soft-deleted. */
+  readonly productionDeleted: boolean[][]
 
   constructor(
     readonly tenantCount: number,
     contacts: Map<string, ModelContact> = new Map(),
     audit?: ExpectedAudit[][],
+    productionDeleted?: boolean[][],
   ) {
     this.contacts = contacts
     this.audit = audit ?? Array.from({ length: tenantCount }, () => [])
+    this.productionDeleted = productionDeleted ?? Array.from({ length: tenantCount }, () => [])
   }
 
   /** A deep copy: a transaction works on one and it replaces the model only if it commits. */
@@ -82,6 +91,7 @@ export class Model {
       this.tenantCount,
       contacts,
       this.audit.map((a) => [...a]),
+      this.productionDeleted.map((p) => [...p]),
     )
   }
 
@@ -145,6 +155,7 @@ export class Model {
         role: r.role ?? null,
         email: r.email ?? null,
         deleted: false,
+        deletedWith: null,
       }
       this.contacts.set(id, c)
       this.log(tenant, {
@@ -193,6 +204,64 @@ export class Model {
     this.log(tenant, { action: 'soft_delete', entityId: id, oldValues: { deleted_at: null }, newValues: null })
   }
 
+  /** Whether restoring these rows together would give two live rows of a production one e-mail. */
+  private restoreClashes(tenant: number, rows: readonly ModelContact[]): boolean {
+    const seen = new Set<string>()
+    for (const c of rows) {
+      if (c.email === null) continue
+      const key = `${c.production}|${c.email.toLowerCase()}`
+      if (seen.has(key) || this.emailTaken(tenant, c.production, c.email, c.id)) return true
+      seen.add(key)
+    }
+    return false
+  }
+
+  predictProductionSoftDelete(tenant: number, production: number): Prediction {
+    return this.productionDeleted[tenant]?.[production] ? fail('NOT_FOUND') : ok
+  }
+
+  /** The production's live contacts go with it, tagged, each with its own audit row. */
+  applyProductionSoftDelete(tenant: number, production: number): void {
+    ;(this.productionDeleted[tenant] as boolean[])[production] = true
+    for (const c of this.rows(tenant, 'exclude', production)) {
+      c.deleted = true
+      c.deletedWith = production
+      this.log(tenant, {
+        action: 'soft_delete',
+        entityId: c.id,
+        oldValues: { deleted_at: null },
+        newValues: null,
+        tagged: true,
+      })
+    }
+  }
+
+  predictProductionRestore(tenant: number, production: number): Prediction {
+    if (!this.productionDeleted[tenant]?.[production]) return fail('NOT_FOUND')
+    // The contacts it brings back may clash with live ones created since: the whole restore fails.
+    return this.restoreClashes(tenant, this.taggedWith(tenant, production)) ? fail('UNIQUE_VIOLATION', 'CONFLICT') : ok
+  }
+
+  /** Exactly the contacts its soft delete took along come back. */
+  applyProductionRestore(tenant: number, production: number): void {
+    ;(this.productionDeleted[tenant] as boolean[])[production] = false
+    for (const c of this.taggedWith(tenant, production)) {
+      c.deleted = false
+      c.deletedWith = null
+      this.log(tenant, {
+        action: 'restore',
+        entityId: c.id,
+        oldValues: null,
+        newValues: { deleted_at: null },
+        tagged: true,
+      })
+    }
+  }
+
+  private taggedWith(tenant: number, production: number): ModelContact[] {
+    return this.rows(tenant, 'only', production).filter((c) => c.deletedWith === production)
+  }
+
   predictRestore(tenant: number, id: string): Prediction {
     const c = this.visible(tenant, id, 'only')
     if (!c) return fail('NOT_FOUND')
@@ -202,8 +271,11 @@ export class Model {
 
   applyRestore(tenant: number, id: string): void {
     const c = this.visible(tenant, id, 'only') as ModelContact
+    // Restored on its own, a contact leaves the cascade of the production that took it along.
+    const tagged = c.deletedWith !== null
     c.deleted = false
-    this.log(tenant, { action: 'restore', entityId: id, oldValues: null, newValues: { deleted_at: null } })
+    c.deletedWith = null
+    this.log(tenant, { action: 'restore', entityId: id, oldValues: null, newValues: { deleted_at: null }, tagged })
   }
 
   predictPurge(tenant: number, id: string): Prediction {

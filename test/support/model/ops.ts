@@ -44,6 +44,8 @@ export type WriteOp =
   | { readonly kind: 'createMany'; readonly rows: readonly RowSpec[] }
   | { readonly kind: 'update'; readonly ref: Ref; readonly patch: PatchSpec }
   | { readonly kind: 'softDelete' | 'restore' | 'purge'; readonly ref: Ref }
+  /** Soft-deletes or restores one of the actor's productions: its contacts go and come back with it. */
+  | { readonly kind: 'productionSoftDelete' | 'productionRestore'; readonly production: number }
 
 export type ReadOp =
   | { readonly kind: 'findById'; readonly ref: Ref; readonly deleted: Deleted }
@@ -135,6 +137,13 @@ const writeOp: fc.Arbitrary<WriteOp> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constantFrom<'softDelete' | 'restore' | 'purge'>('softDelete', 'restore', 'purge'),
       ref,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constantFrom<'productionSoftDelete' | 'productionRestore'>('productionSoftDelete', 'productionRestore'),
+      production,
     }),
   },
 )

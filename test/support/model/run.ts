@@ -115,6 +115,19 @@ function resolveRef(world: World, model: Model, actor: number, ref: Ref): string
   return from.length === 0 ? ref.missingId : (from[ref.pick % from.length] as string)
 }
 
+/**
+ * The production a production op acts on: one in the state it needs (live to delete, deleted to restore)
+ * when the actor has one, so that cascades and their restores happen often; else the op's own index,
+ * which then gives NOT_FOUND.
+ */
+function resolveProduction(model: Model, actor: number, op: { kind: string; production: number }): number {
+  const deleting = op.kind === 'productionSoftDelete'
+  const fits = Array.from({ length: PRODUCTIONS_PER_TENANT }, (_, p) => p).filter(
+    (p) => Boolean(model.productionDeleted[actor]?.[p]) !== deleting,
+  )
+  return fits.length > 0 ? (fits[op.production % fits.length] as number) : op.production
+}
+
 function resolveRow(world: World, actor: number, spec: RowSpec): { input: Record<string, unknown>; model: RowInput } {
   const foreign = spec.bad === 'foreign'
   const owner = foreign ? (actor + 1) % TENANTS : actor
@@ -139,6 +152,7 @@ function view(
     role: string | null
     email: string | null
     deleted: boolean
+    deletedWith: number | null
     id: string
   },
 ) {
@@ -150,6 +164,7 @@ function view(
     role: c.role,
     email: c.email,
     deleted: c.deleted,
+    deletedWith: c.deletedWith === null ? null : world.productionIds[c.tenant]?.[c.deletedWith],
   }
 }
 
@@ -162,6 +177,7 @@ function actual(row: Contact) {
     role: row.role,
     email: row.email,
     deleted: row.deletedAt !== null,
+    deletedWith: row.deletedWith,
   }
 }
 
@@ -273,6 +289,23 @@ async function runWrite(
       model.applyPurge(actor, id)
       return
     }
+    case 'productionSoftDelete':
+    case 'productionRestore': {
+      const production = resolveProduction(model, actor, op)
+      const id = world.productionIds[actor]?.[production] as string
+      const deleting = op.kind === 'productionSoftDelete'
+      const prediction = deleting
+        ? model.predictProductionSoftDelete(actor, production)
+        : model.predictProductionRestore(actor, production)
+      const result = await expectOutcome(op.kind, prediction, () =>
+        deleting ? repos.productions.softDelete(id) : repos.productions.restore(id),
+      )
+      if (!result) return
+      expect(result.value.deletedAt !== null).toBe(deleting)
+      if (deleting) model.applyProductionSoftDelete(actor, production)
+      else model.applyProductionRestore(actor, production)
+      return
+    }
   }
 }
 
@@ -298,6 +331,10 @@ function predictWrite(world: World, model: Model, actor: number, op: WriteOp): P
       return model.predictRestore(actor, resolveRef(world, model, actor, op.ref))
     case 'purge':
       return model.predictPurge(actor, resolveRef(world, model, actor, op.ref))
+    case 'productionSoftDelete':
+      return model.predictProductionSoftDelete(actor, resolveProduction(model, actor, op))
+    case 'productionRestore':
+      return model.predictProductionRestore(actor, resolveProduction(model, actor, op))
   }
 }
 
@@ -315,7 +352,9 @@ async function runOp(world: World, op: Op): Promise<number[]> {
     case 'update':
     case 'softDelete':
     case 'restore':
-    case 'purge': {
+    case 'purge':
+    case 'productionSoftDelete':
+    case 'productionRestore': {
       const issued: string[] = []
       await runWrite(world, tenant, world.model, op.actor, op, issued)
       world.knownIds[op.actor]?.push(...issued)
@@ -504,16 +543,23 @@ async function checkAudit(world: World, t: number): Promise<void> {
         case 'update':
           expect({ oldValues, newValues }).toEqual({ oldValues: w.oldValues, newValues: w.newValues })
           break
-        case 'soft_delete':
-          expect(oldValues).toEqual({ deleted_at: null })
-          expect(Object.keys(newValues ?? {})).toEqual(['deleted_at'])
+        case 'soft_delete': {
+          // Taken along by its production's soft delete: tagged with that production.
+          const tag = w.tagged ? { deleted_with: null } : {}
+          expect(oldValues).toEqual({ deleted_at: null, ...tag })
+          expect(Object.keys(newValues ?? {}).sort()).toEqual(Object.keys({ deleted_at: 0, ...tag }).sort())
           expect(newValues?.deleted_at).not.toBeNull()
+          if (w.tagged) expect(newValues?.deleted_with).not.toBeNull()
           break
-        case 'restore':
-          expect(Object.keys(oldValues ?? {})).toEqual(['deleted_at'])
+        }
+        case 'restore': {
+          const tag = w.tagged ? { deleted_with: null } : {}
+          expect(Object.keys(oldValues ?? {}).sort()).toEqual(Object.keys({ deleted_at: 0, ...tag }).sort())
           expect(oldValues?.deleted_at).not.toBeNull()
-          expect(newValues).toEqual({ deleted_at: null })
+          if (w.tagged) expect(oldValues?.deleted_with).not.toBeNull()
+          expect(newValues).toEqual({ deleted_at: null, ...tag })
           break
+        }
         case 'purge':
           expect(oldValues).toMatchObject({ ...w.oldValues, id, organization_id: world.orgIds[t] })
           expect(newValues).toBeNull()
