@@ -33,7 +33,7 @@ export type {
   RoutingConfig,
 } from './database/config'
 export type { TenantContext } from './database/tenant-context'
-export { createPglite } from './database/create-pglite'
+export { createPglite, pgliteExtensions } from './database/create-pglite'
 export { migrate, type MigrateOptions, type MigrationTarget } from './database/migrate'
 export { TenantClient, type TenantRepositories, type TenantTransaction } from './tenant/tenant-client'
 export type {

@@ -18,6 +18,21 @@ const sequentialExtensionLoading: Extension = {
 }
 
 /**
+ * The PGlite extensions the schema needs (btree_gin, citext, pg_trgm), plus the switch that loads their
+ * libraries one at a time (see above). `createPglite()` uses them; pass them when you create PGlite
+ * yourself, e.g. with a data directory of your own.
+ *
+ * @example
+ * ```ts
+ * const pg = await PGlite.create({ dataDir: './data', extensions: pgliteExtensions })
+ * ```
+ */
+export const pgliteExtensions = { btree_gin, citext, pg_trgm, sequentialExtensionLoading } as const satisfies Record<
+  string,
+  Extension
+>
+
+/**
  * Starts an in-memory PGlite with the extensions the schema needs (citext, pg_trgm, btree_gin) loaded.
  * A cold start takes about 2 s and ~700 MB for the first instance in a process; close it when done,
  * or the process never exits.
@@ -31,6 +46,6 @@ const sequentialExtensionLoading: Extension = {
 export async function createPglite(options: Omit<PGliteOptions, 'extensions'> = {}): Promise<PGlite> {
   return PGlite.create({
     ...options,
-    extensions: { btree_gin, citext, pg_trgm, sequentialExtensionLoading },
+    extensions: pgliteExtensions,
   })
 }
