@@ -7,7 +7,7 @@ import { outcomes, runSequence, type CheckLevel } from './support/model/run'
 /**
  * Model-based tests: seeded random sequences of contact operations by three tenants (create, createMany
  * with bad rows, update, soft delete, restore, purge, a production's soft delete and restore with the
- * contacts they take along, reads, search, committed and rolled-back transactions), each on a fresh set
+ * contacts and uploads they take along, reads, search, committed and rolled-back transactions), each on a fresh set
  * of organizations, checked against an in-memory model after every step and at the end — rows, counts,
  * paging, tenant isolation, uniqueness errors, cascade tags and the audit trail.
  *

@@ -19,6 +19,15 @@ export interface ModelContact {
   deletedWith: number | null
 }
 
+/** One upload as the model sees it: it only goes and comes back with its production. */
+export interface ModelUpload {
+  readonly id: string
+  readonly tenant: number
+  readonly production: number
+  deleted: boolean
+  deletedWith: number | null
+}
+
 /** The audit actions of the contacts table. */
 export type AuditActionName = 'insert' | 'update' | 'soft_delete' | 'restore' | 'purge'
 
@@ -71,16 +80,24 @@ export class Model {
   readonly audit: ExpectedAudit[][]
   /** Per tenant, which productions are soft-deleted. */
   readonly productionDeleted: boolean[][]
+  /** Every tenant's uploads (one per production, made with the world). */
+  readonly uploads: Map<string, ModelUpload>
+  /** Per tenant, the audit rows of its uploads expected so far, oldest first. */
+  readonly uploadAudit: ExpectedAudit[][]
 
   constructor(
     readonly tenantCount: number,
     contacts: Map<string, ModelContact> = new Map(),
     audit?: ExpectedAudit[][],
     productionDeleted?: boolean[][],
+    uploads: Map<string, ModelUpload> = new Map(),
+    uploadAudit?: ExpectedAudit[][],
   ) {
     this.contacts = contacts
     this.audit = audit ?? Array.from({ length: tenantCount }, () => [])
     this.productionDeleted = productionDeleted ?? Array.from({ length: tenantCount }, () => [])
+    this.uploads = uploads
+    this.uploadAudit = uploadAudit ?? Array.from({ length: tenantCount }, () => [])
   }
 
   /** A deep copy: a transaction works on one and it replaces the model only if it commits. */
@@ -92,6 +109,8 @@ export class Model {
       contacts,
       this.audit.map((a) => [...a]),
       this.productionDeleted.map((p) => [...p]),
+      new Map([...this.uploads].map(([id, u]) => [id, { ...u }])),
+      this.uploadAudit.map((a) => [...a]),
     )
   }
 
@@ -220,9 +239,32 @@ export class Model {
     return this.productionDeleted[tenant]?.[production] ? fail('NOT_FOUND') : ok
   }
 
-  /** The production's live contacts go with it, tagged, each with its own audit row. */
+  /** The tenant's uploads, in creation order. */
+  uploadRows(tenant: number): ModelUpload[] {
+    return [...this.uploads.values()].filter((u) => u.tenant === tenant)
+  }
+
+  applyCreateUpload(tenant: number, production: number, id: string): void {
+    this.uploads.set(id, { id, tenant, production, deleted: false, deletedWith: null })
+    this.logUpload(tenant, { action: 'insert', entityId: id, oldValues: null, newValues: { deleted_at: null } })
+  }
+
+  /** The production's live contacts and uploads go with it, tagged, each with its own audit row. */
   applyProductionSoftDelete(tenant: number, production: number): void {
     ;(this.productionDeleted[tenant] as boolean[])[production] = true
+    for (const u of this.uploadRows(tenant)) {
+      if (u.production !== production || u.deleted) continue
+      u.deleted = true
+      u.deletedWith = production
+      const entry = {
+        action: 'soft_delete',
+        entityId: u.id,
+        oldValues: { deleted_at: null },
+        newValues: null,
+        tagged: true,
+      } as const
+      this.logUpload(tenant, entry)
+    }
     for (const c of this.rows(tenant, 'exclude', production)) {
       c.deleted = true
       c.deletedWith = production
@@ -242,9 +284,22 @@ export class Model {
     return this.restoreClashes(tenant, this.taggedWith(tenant, production)) ? fail('UNIQUE_VIOLATION', 'CONFLICT') : ok
   }
 
-  /** Exactly the contacts its soft delete took along come back. */
+  /** Exactly the contacts and uploads its soft delete took along come back. */
   applyProductionRestore(tenant: number, production: number): void {
     ;(this.productionDeleted[tenant] as boolean[])[production] = false
+    for (const u of this.uploadRows(tenant)) {
+      if (!u.deleted || u.deletedWith !== production) continue
+      u.deleted = false
+      u.deletedWith = null
+      const entry = {
+        action: 'restore',
+        entityId: u.id,
+        oldValues: null,
+        newValues: { deleted_at: null },
+        tagged: true,
+      } as const
+      this.logUpload(tenant, entry)
+    }
     for (const c of this.taggedWith(tenant, production)) {
       c.deleted = false
       c.deletedWith = null
@@ -295,6 +350,10 @@ export class Model {
 
   private log(tenant: number, entry: ExpectedAudit): void {
     ;(this.audit[tenant] as ExpectedAudit[]).push(entry)
+  }
+
+  private logUpload(tenant: number, entry: ExpectedAudit): void {
+    ;(this.uploadAudit[tenant] as ExpectedAudit[]).push(entry)
   }
 }
 

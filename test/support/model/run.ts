@@ -50,7 +50,7 @@ export async function createWorld(db: Database): Promise<World> {
     const slug = `model-${process.pid}-${worldCounter}-${t}`
     const org = await db.organizations.create({ name: `Model ${worldCounter} ${t}`, slug })
     const tenant = db.tenant(org.id, { requestId: `model-${worldCounter}` })
-    const { productions, contacts } = await tenant.transaction(async (tx) => {
+    const { productions, contacts, uploads } = await tenant.transaction(async (tx) => {
       const productions = (
         await tx.productions.createMany(
           Array.from({ length: PRODUCTIONS_PER_TENANT }, (_, p) => ({ title: `P${p}` })),
@@ -69,7 +69,20 @@ export async function createWorld(db: Database): Promise<World> {
         )
       ).map(String)
       await tx.contacts.softDelete(contacts[SEED_DELETED] as string)
-      return { productions, contacts }
+      // One upload per production: they only go and come back with it.
+      const uploads: string[] = []
+      for (const [p, productionId] of productions.entries()) {
+        const upload = await tx.uploads.create({
+          productionId,
+          fileName: `p${p}.pdf`,
+          mimeType: 'application/pdf',
+          sizeBytes: 1,
+          checksumSha256: 'a'.repeat(64),
+          storageKey: `model/${worldCounter}/${t}/${p}.pdf`,
+        })
+        uploads.push(upload.id)
+      }
+      return { productions, contacts, uploads }
     })
     orgIds.push(org.id)
     tenants.push(tenant)
@@ -77,6 +90,7 @@ export async function createWorld(db: Database): Promise<World> {
     knownIds.push(contacts)
     model.applyCreate(t, SEED_ROWS, contacts)
     model.applySoftDelete(t, contacts[SEED_DELETED] as string)
+    uploads.forEach((id, p) => model.applyCreateUpload(t, p, id))
   }
   return { orgIds, tenants, productionIds, knownIds, model }
 }
@@ -471,6 +485,28 @@ async function checkTenantRows(world: World, t: number, withCount: boolean): Pro
   for (const row of page.rows) expect(row.organizationId).toBe(world.orgIds[t])
   expect(sortById(page.rows.map(actual))).toEqual(sortById(world.model.rows(t, 'include').map((c) => view(world, c))))
   if (withCount) expect(await tenant.contacts.count()).toBe(world.model.rows(t).length)
+  const uploads = await tenant.uploads.findMany({ deleted: 'include', limit: 1000 })
+  expect(
+    sortById(
+      uploads.rows.map((u) => ({
+        id: u.id,
+        organizationId: u.organizationId,
+        productionId: u.productionId,
+        deleted: u.deletedAt !== null,
+        deletedWith: u.deletedWith,
+      })),
+    ),
+  ).toEqual(
+    sortById(
+      world.model.uploadRows(t).map((u) => ({
+        id: u.id,
+        organizationId: world.orgIds[t],
+        productionId: world.productionIds[t]?.[u.production],
+        deleted: u.deleted,
+        deletedWith: u.deletedWith === null ? null : world.productionIds[t]?.[u.deletedWith],
+      })),
+    ),
+  )
 }
 
 /**
@@ -507,15 +543,24 @@ export async function checkAll(world: World): Promise<void> {
   }
 }
 
-/** Exactly one audit row per committed change, with the right action and values. */
+/** Exactly one audit row per committed change of a contact or an upload, with the right action and values. */
 async function checkAudit(world: World, t: number): Promise<void> {
+  await checkAuditOf(world, t, 'contacts', world.model.audit[t] as ExpectedAudit[])
+  await checkAuditOf(world, t, 'uploads', world.model.uploadAudit[t] as ExpectedAudit[])
+}
+
+async function checkAuditOf(
+  world: World,
+  t: number,
+  entityType: 'contacts' | 'uploads',
+  expected: readonly ExpectedAudit[],
+): Promise<void> {
   const tenant = world.tenants[t] as TenantClient
-  const page = await tenant.auditLogs.list({ from: AUDIT_FROM, to: auditTo(), entityType: 'contacts', limit: 1000 })
+  const page = await tenant.auditLogs.list({ from: AUDIT_FROM, to: auditTo(), entityType, limit: 1000 })
   expect(page.nextCursor).toBeNull()
   const rows = [...page.rows].reverse() // oldest first
   for (const row of rows) expect(row.organizationId).toBe(world.orgIds[t])
-  const expected = world.model.audit[t] as ExpectedAudit[]
-  expect(rows.length, 'audit rows of the tenant').toBe(expected.length)
+  expect(rows.length, `${entityType} audit rows of the tenant`).toBe(expected.length)
 
   const group = <T extends { entityId: string }>(list: readonly T[]) => {
     const map = new Map<string, T[]>()
