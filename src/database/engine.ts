@@ -356,7 +356,6 @@ function postgresEngine(
           ? new InvalidStateError('a query was issued after its unit of work ended (a missing await?): not sent')
           : undefined)
       let commitSent = false
-      let running: Promise<unknown> | undefined
       try {
         // BEGIN, the settings and the first query of `fn` are pipelined: postgres.js writes them in one
         // packet. That needs prepared statements: postgres.js sends an unprepared statement that has
@@ -387,7 +386,6 @@ function postgresEngine(
         // Promise.resolve adopts a drizzle query (a lazy thenable) with exactly one then(): calling
         // .catch on it directly would execute it a second time.
         const work = Promise.resolve(fn(txDb))
-        running = work
         work.catch(() => undefined) // reported below, after the settings' own errors
         await guarded(begin)
         const applied = await guarded(settingsApplied)
@@ -435,13 +433,6 @@ function postgresEngine(
         if (isCallsheetDbError(mapped, 'CONNECTION_ERROR') && lost === undefined) lost = mapped
         if (open && lost === undefined) await guarded(conn.unsafe('rollback')).catch(() => undefined)
         release()
-        // `fn` may still be running: the connection was lost, or BEGIN or the settings failed under it.
-        // Its queries are refused from here on; the unit settles only after it has, so neither the caller
-        // nor a retry ever runs alongside the body of a failed attempt.
-        await running?.then(
-          () => undefined,
-          () => undefined,
-        )
         throw lost !== undefined && !isCallsheetDbError(mapped, 'CONNECTION_ERROR') ? mapDatabaseError(lost) : mapped
       }
     },

@@ -128,9 +128,6 @@ export class TenantClient implements TenantRepositories {
   /**
    * Runs `fn` in one transaction spanning any repositories: all of it commits, or none of it. A throw
    * rolls back and rethrows. An error from a statement aborts the transaction: let it propagate.
-   * The returned promise never settles before `fn` has: if the connection is lost while `fn` runs,
-   * its further queries fail with the same `ConnectionError`, and the transaction rejects once `fn`
-   * has finished.
    *
    * @example
    * ```ts
