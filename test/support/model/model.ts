@@ -246,36 +246,17 @@ export class Model {
 
   applyCreateUpload(tenant: number, production: number, id: string): void {
     this.uploads.set(id, { id, tenant, production, deleted: false, deletedWith: null })
-    this.logUpload(tenant, { action: 'insert', entityId: id, oldValues: null, newValues: { deleted_at: null } })
+    ;(this.uploadAudit[tenant] as ExpectedAudit[]).push({
+      action: 'insert',
+      entityId: id,
+      oldValues: null,
+      newValues: { deleted_at: null },
+    })
   }
 
   /** The production's live contacts and uploads go with it, tagged, each with its own audit row. */
   applyProductionSoftDelete(tenant: number, production: number): void {
-    ;(this.productionDeleted[tenant] as boolean[])[production] = true
-    for (const u of this.uploadRows(tenant)) {
-      if (u.production !== production || u.deleted) continue
-      u.deleted = true
-      u.deletedWith = production
-      const entry = {
-        action: 'soft_delete',
-        entityId: u.id,
-        oldValues: { deleted_at: null },
-        newValues: null,
-        tagged: true,
-      } as const
-      this.logUpload(tenant, entry)
-    }
-    for (const c of this.rows(tenant, 'exclude', production)) {
-      c.deleted = true
-      c.deletedWith = production
-      this.log(tenant, {
-        action: 'soft_delete',
-        entityId: c.id,
-        oldValues: { deleted_at: null },
-        newValues: null,
-        tagged: true,
-      })
-    }
+    this.cascade(tenant, production, true)
   }
 
   predictProductionRestore(tenant: number, production: number): Prediction {
@@ -286,30 +267,28 @@ export class Model {
 
   /** Exactly the contacts and uploads its soft delete took along come back. */
   applyProductionRestore(tenant: number, production: number): void {
-    ;(this.productionDeleted[tenant] as boolean[])[production] = false
-    for (const u of this.uploadRows(tenant)) {
-      if (!u.deleted || u.deletedWith !== production) continue
-      u.deleted = false
-      u.deletedWith = null
-      const entry = {
-        action: 'restore',
-        entityId: u.id,
-        oldValues: null,
-        newValues: { deleted_at: null },
-        tagged: true,
-      } as const
-      this.logUpload(tenant, entry)
-    }
-    for (const c of this.taggedWith(tenant, production)) {
-      c.deleted = false
-      c.deletedWith = null
-      this.log(tenant, {
-        action: 'restore',
-        entityId: c.id,
-        oldValues: null,
-        newValues: { deleted_at: null },
-        tagged: true,
-      })
+    this.cascade(tenant, production, false)
+  }
+
+  /** A production's soft delete tags and takes its live rows along; its restore brings back exactly those. */
+  private cascade(tenant: number, production: number, deleting: boolean): void {
+    ;(this.productionDeleted[tenant] as boolean[])[production] = deleting
+    const tables: [readonly (ModelContact | ModelUpload)[], ExpectedAudit[]][] = [
+      [this.rows(tenant, 'include', production), this.audit[tenant] as ExpectedAudit[]],
+      [this.uploadRows(tenant), this.uploadAudit[tenant] as ExpectedAudit[]],
+    ]
+    for (const [rows, log] of tables) {
+      for (const r of rows) {
+        const moves = r.production === production && (deleting ? !r.deleted : r.deleted && r.deletedWith === production)
+        if (!moves) continue
+        r.deleted = deleting
+        r.deletedWith = deleting ? production : null
+        log.push(
+          deleting
+            ? { action: 'soft_delete', entityId: r.id, oldValues: { deleted_at: null }, newValues: null, tagged: true }
+            : { action: 'restore', entityId: r.id, oldValues: null, newValues: { deleted_at: null }, tagged: true },
+        )
+      }
     }
   }
 
@@ -350,10 +329,6 @@ export class Model {
 
   private log(tenant: number, entry: ExpectedAudit): void {
     ;(this.audit[tenant] as ExpectedAudit[]).push(entry)
-  }
-
-  private logUpload(tenant: number, entry: ExpectedAudit): void {
-    ;(this.uploadAudit[tenant] as ExpectedAudit[]).push(entry)
   }
 }
 
