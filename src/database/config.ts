@@ -78,6 +78,14 @@ export interface DatabaseConfig {
    * its duration: for slow-query logs and metrics. A throw is ignored. Nothing is measured without it.
    */
   readonly onQuery?: (event: QueryEvent) => void
+  /**
+   * The deployment's secret (at least 32 characters). It authenticates each unit's tenant to the database,
+   * so that SQL injected into a unit cannot switch to another tenant, and it signs consistency tokens.
+   * Every process of one deployment, and `migrate()`, must use the same secret. Keep it out of the
+   * database's reach: only its keyed hash is stored there, readable by the owner alone.
+   * @default process.env.CALLSHEET_SECRET; on PGlite, a random secret per database when neither is set
+   */
+  readonly secret?: string
 }
 
 /** One query, as `onQuery` sees it. */
@@ -141,6 +149,8 @@ export interface ResolvedConfig {
   readonly hooks: readonly DatabaseHook[]
   readonly onHookError: (error: unknown, hook: DatabaseHook) => void
   readonly onQuery: ((event: QueryEvent) => void) | undefined
+  /** `secret` or `CALLSHEET_SECRET`; undefined when neither is set (see {@link DatabaseConfig.secret}). */
+  readonly secret: string | undefined
 }
 
 /** A target after resolution. */
@@ -176,6 +186,12 @@ const scalarSchema = z
       .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case role name')
       .default(APP_ROLE),
     prepare: z.boolean().default(true),
+    secret: z
+      .string()
+      .min(32, 'must be at least 32 characters')
+      .max(1024)
+      .regex(/^[\x21-\x7E]+$/, 'must be printable ASCII without spaces')
+      .optional(),
   })
   .strict()
 
@@ -222,6 +238,7 @@ export function resolveConfig(config: DatabaseConfig): ResolvedConfig {
     statementTimeoutMs: config.statementTimeoutMs,
     appRole: config.appRole,
     prepare: config.prepare,
+    secret: config.secret ?? (process.env.CALLSHEET_SECRET || undefined),
   })
   if (!scalars.success) throw new InvalidConfigurationError(describe(scalars.error))
   const hooks = config.hooks ?? []
@@ -243,6 +260,7 @@ export function resolveConfig(config: DatabaseConfig): ResolvedConfig {
     routing: routing.data,
     pool: pool.data,
     ...scalars.data,
+    secret: scalars.data.secret,
     logger,
     hooks,
     onQuery: resolveOnQuery(config.onQuery),
