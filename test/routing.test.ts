@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
 import { isCallsheetDbError, type QueryEvent, type TenantClient } from '../src'
+import { toLibraryError } from '../src/errors'
+import type { TenantRuntime } from '../src/tenant/runtime'
 import { describeEachDatabase } from './harness/engines'
 import { rawRead } from './support/raw-read'
 
@@ -50,17 +53,69 @@ describeEachDatabase('routing without replicas', (ctx) => {
 
   it('a query issued after its unit ended (a missing await) is refused, never sent on a reused connection', async () => {
     const tenant = await tenantOf('late')
+    // The late query is chained on the unit having settled, not on a timer: a timer can fire while the
+    // unit is still open on a busy machine, and a query issued then is rightly part of the unit.
+    let settled!: () => void
+    const unitSettled = new Promise<void>((resolve) => (settled = resolve))
     let late: Promise<unknown> | undefined
-    await tenant.read(async (r) => {
-      late = new Promise((resolve) => setTimeout(resolve, 30)).then(() => r.contacts.count())
+    const unit = tenant.read(async (r) => {
+      late = unitSettled.then(() => r.contacts.count())
       return r.contacts.count()
     })
+    expect(await unit).toBe(0)
+    settled()
     const error = await late!.then(
       () => 'sent',
       (e: unknown) => e,
     )
     expect(error).not.toBe('sent')
-    if (ctx().engine.name === 'postgres') expect(isCallsheetDbError(error, 'INVALID_STATE'), String(error)).toBe(true)
+    expect(isCallsheetDbError(error, 'INVALID_STATE'), String(error)).toBe(true)
+    expect((error as Error).message).toContain('after its unit of work ended')
+    // The client is still good for the next unit.
+    expect(await tenant.contacts.count()).toBe(0)
+  })
+
+  it("a query issued in the same turn as the unit's last result runs inside the unit or is refused, never after COMMIT", async () => {
+    // Found while examining the test above: on the server, a query built a microtask before the unit
+    // ended (the check passed) was run after it, and postgres.js wrote it behind the COMMIT — outside the
+    // transaction, as the login role, without the tenant settings.
+    const tenant = await tenantOf('same-turn')
+    const runtime = (tenant as unknown as { runtime: TenantRuntime }).runtime
+    const probe = sql.raw(
+      "select current_user as role, current_setting('app.organization_id', true) as org, " +
+        "current_setting('transaction_read_only') as ro",
+    )
+    const outcomes: string[] = []
+    for (const kind of ['read', 'write'] as const) {
+      for (let ticks = 0; ticks < 6; ticks++) {
+        let late: Promise<unknown> | undefined
+        const body = async (d: Parameters<Parameters<TenantRuntime['read']>[0]>[0]) => {
+          const last = Promise.resolve(d.execute(sql`select 1`))
+          late = last.then(async () => {
+            for (let i = 0; i < ticks; i++) await undefined
+            return d.execute(probe)
+          })
+          return last
+        }
+        await (kind === 'read' ? runtime.read(body) : runtime.write(body))
+        const outcome = await late!.then(
+          (result) => {
+            const row = (Array.isArray(result) ? result[0] : (result as { rows: unknown[] }).rows[0]) as {
+              role: string
+              org: string
+              ro: string
+            }
+            const inside = row.role === 'callsheet_app' && row.org === tenant.organizationId
+            return inside && row.ro === (kind === 'read' ? 'on' : 'off') ? 'inside' : `OUTSIDE ${JSON.stringify(row)}`
+          },
+          (error: unknown) => (isCallsheetDbError(toLibraryError(error), 'INVALID_STATE') ? 'refused' : String(error)),
+        )
+        outcomes.push(`${kind} +${ticks}: ${outcome}`)
+      }
+    }
+    for (const outcome of outcomes) expect(outcome, outcomes.join('\n')).toMatch(/: (inside|refused)$/)
+    // Issued in the same microtask as the last result: still the unit's; a few microtasks later: refused.
+    expect(outcomes.filter((o) => o.endsWith('refused')).length, outcomes.join('\n')).toBeGreaterThan(0)
   })
 
   it('a write inside tenant.read(fn) is refused before anything is sent; nothing is written', async () => {

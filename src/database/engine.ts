@@ -123,12 +123,47 @@ function withPrepare(
         // Never write to a connection the server closed (see unit()).
         const error = lost()
         if (error !== undefined) throw error
-        const pending = target.unsafe(query, params, { ...options, prepare })
+        const pending = refusedWhenRun(target.unsafe(query, params, { ...options, prepare }), lost)
         return observe ? timed(pending, query, params ?? [], observe) : pending
       }
     },
   })
 }
+
+/**
+ * A postgres.js query that is refused again when it is run, not only when it is built. drizzle builds a
+ * query and runs it (its first `then`) a few microtasks later: a query built in the same turn as the
+ * unit's last result could run after the unit decided its outcome, and postgres.js would write it behind
+ * the COMMIT — outside the transaction, as the login role, without the tenant settings (reproduced).
+ * Checked when run, it is queued before any COMMIT sent after the check: postgres.js queues queries in
+ * the order they are run.
+ */
+function refusedWhenRun<T extends PromiseLike<unknown>>(query: T, refused: () => unknown): T {
+  let ran = false
+  const wrapper: T = new Proxy(query, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        if (!ran && RUNS_A_QUERY.has(property)) {
+          const error = refused()
+          if (error !== undefined) {
+            if (property === 'execute') throw error
+            const rejected = Promise.reject(error)
+            return (Reflect.get(rejected, property) as (...a: unknown[]) => unknown).apply(rejected, args)
+          }
+          ran = true
+        }
+        const result = (value as (...a: unknown[]) => unknown).apply(target, args)
+        return result === target ? wrapper : result
+      }
+    },
+  })
+  return wrapper
+}
+
+/** The postgres.js query methods that send it. */
+const RUNS_A_QUERY = new Set<PropertyKey>(['then', 'catch', 'finally', 'execute'])
 
 /**
  * A postgres.js query that reports its duration. The query is lazy: it runs on its first `then`
@@ -463,13 +498,21 @@ function pgliteEngine(pg: PGlite, config: ResolvedConfig): Engine {
           if (readOnly) await tx.query('set transaction read only')
           // PGlite has no statement timeout (no signals in WebAssembly): the setting is left alone.
           await tx.query(PGLITE_SETTINGS_SQL, settingsParams(settings, 0).slice(0, 6))
+          // PGlite refuses a query on an ended transaction itself, but with a plain Error: refuse it here
+          // first with the same typed error as the server engine.
+          let ended = false
+          const own = refusedAfterEnd(tx, () => ended)
           const session = new PgliteSession(
-            config.onQuery ? observedPglite(tx, config.onQuery) : tx,
+            config.onQuery ? observedPglite(own, config.onQuery) : own,
             dialect,
             relational as never,
             logger ? { logger } : {},
           )
-          return fn(new PgliteDatabase<Schema>(dialect, session, relational as never) as unknown as Db)
+          try {
+            return await fn(new PgliteDatabase<Schema>(dialect, session, relational as never) as unknown as Db)
+          } finally {
+            ended = true
+          }
         })
       } catch (error) {
         throw toLibraryError(error)
@@ -478,6 +521,22 @@ function pgliteEngine(pg: PGlite, config: ResolvedConfig): Engine {
     // The caller owns the PGlite instance it passed in.
     async close() {},
   }
+}
+
+/** A PGlite transaction whose methods refuse to run once `ended()` (a query issued after its unit). */
+function refusedAfterEnd<T extends object>(tx: T, ended: () => boolean): T {
+  return new Proxy(tx, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) =>
+        ended()
+          ? Promise.reject(
+              new InvalidStateError('a query was issued after its unit of work ended (a missing await?): not sent'),
+            )
+          : (value as (...a: unknown[]) => unknown).apply(target, args)
+    },
+  })
 }
 
 /** A PGlite transaction whose `query` calls report their duration. */
