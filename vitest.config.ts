@@ -10,7 +10,10 @@ export default defineConfig({
     // Each file opens its own PGlite (~2 s, ~700 MB) and scratch PostgreSQL database.
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 30_000,
+    // Hang detectors, not speed checks: a 2-core machine shared with other work (load 8–18) runs a test
+    // several times slower than an idle one. Speed is measured in bench/.
+    testTimeout: 120_000,
+    // Also for the suites' own clusters (primary + streaming replica), started in beforeAll.
     hookTimeout: 120_000,
     typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
   },

@@ -10,7 +10,7 @@ import type { TenantClient } from '../src/tenant/tenant-client'
 import { describeEachDatabase, openEngine, type TestEngine } from './harness/engines'
 import type { SqlRunner } from './harness/sql-runner'
 import { fillTenant, type FilledTenant } from './support/fixtures'
-import { failure, settledWithin } from './support/promises'
+import { failure, settledWithin, waitFor } from './support/promises'
 import { terminateIdleInTransactionSync } from './support/kill'
 
 // createMany (issue 5, item 3): sizes around every boundary that matters (empty, one row, a chunk ±1,
@@ -735,7 +735,7 @@ describe.runIf(server)('createMany, backend killed mid-batch [postgres]', () => 
   const retryWorks = async (tenant: TenantClient, orgId: string, input: CreateContactInput[]) => {
     const n = await settledWithin(
       tenant.contacts.createMany(input, { chunkSize: 1000, returning: 'count' }),
-      10_000,
+      60_000,
       'the retried createMany',
     )
     expect(n).toBe(input.length)
@@ -758,7 +758,7 @@ describe.runIf(server)('createMany, backend killed mid-batch [postgres]', () => 
           },
         }),
       ),
-      10_000,
+      60_000,
       'createMany on a killed connection',
     )
     expect(killed).toEqual([1])
@@ -784,16 +784,20 @@ describe.runIf(server)('createMany, backend killed mid-batch [postgres]', () => 
       await locker.unsafe('select 1 from productions where id = $1 for update', [p.id])
       const batch = failure(tenant.contacts.createMany(input, { chunkSize: 1000, returning: 'count' }))
       let victims: { pid: number }[] = []
-      for (let i = 0; i < 500 && victims.length === 0; i++) {
-        victims = await sql.unsafe<{ pid: number }[]>(
-          `select pid from pg_stat_activity where datname = current_database() and application_name = 'callsheet-db'
-             and state = 'active' and wait_event_type = 'Lock'`,
-        )
-        if (victims.length === 0) await new Promise((r) => setTimeout(r, 10))
-      }
+      await waitFor(
+        "the library's INSERT waiting on the lock",
+        async () => {
+          victims = await sql.unsafe<{ pid: number }[]>(
+            `select pid from pg_stat_activity where datname = current_database() and application_name = 'callsheet-db'
+               and state = 'active' and wait_event_type = 'Lock'`,
+          )
+          return victims.length > 0
+        },
+        { intervalMs: 10 },
+      )
       expect(victims).toHaveLength(1)
       await sql.unsafe('select pg_terminate_backend($1)', [victims[0]!.pid])
-      error = await settledWithin(batch, 10_000, 'createMany on a killed connection')
+      error = await settledWithin(batch, 60_000, 'createMany on a killed connection')
     } finally {
       await locker.unsafe('rollback')
       locker.release()

@@ -47,7 +47,8 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 120)
 const SEED =
   process.env.FUZZ_SEED === 'random' ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.FUZZ_SEED ?? 1228128478)
 const SURVEY = process.env.FUZZ_SURVEY === '1'
-const CALL_TIMEOUT_MS = 20_000
+// A hang bound per call, not a speed check: generous for a loaded machine.
+const CALL_TIMEOUT_MS = 60_000
 console.log(`[fuzz] seed ${SEED}, ${RUNS} runs per group (replay: FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS})`)
 
 /** fast-check's rendering (keeps holes, BigInts, __proto__ keys), bounded; JSON when that overflows. */

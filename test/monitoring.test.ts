@@ -189,12 +189,12 @@ describe.runIf(binaries.ok)('monitoring with pg_stat_statements and a replica [p
       replicas: [withDatabase(cluster.replicaUrl, scratch.name)],
       pool: { max: 4 },
     })
-  }, 90_000)
+  })
   afterAll(async () => {
     await db?.close()
     await dropScratch?.().catch(() => undefined)
     await cluster?.stop()
-  }, 60_000)
+  })
 
   it('slowQueries lists this database statements by total time, filtered by mean time', async () => {
     const org = await db.organizations.create({ name: 'Slow', slug: `slow-${Date.now().toString(36)}` })
@@ -222,6 +222,7 @@ describe.runIf(binaries.ok)('monitoring with pg_stat_statements and a replica [p
   })
 
   it('replicaLag measures each replica now', async () => {
+    const asked = Date.now()
     const lag = await db.monitoring.replicaLag()
     expect(lag).toHaveLength(1)
     const [replica] = lag
@@ -229,6 +230,6 @@ describe.runIf(binaries.ok)('monitoring with pg_stat_statements and a replica [p
     expect(replica!.state).toBe('up')
     expect(typeof replica!.lagMs).toBe('number')
     expect(typeof replica!.lagBytes).toBe('number')
-    expect(replica!.measuredAt).toBeGreaterThan(Date.now() - 10_000)
+    expect(replica!.measuredAt).toBeGreaterThanOrEqual(asked) // measured by this call, not earlier
   })
 })

@@ -97,7 +97,6 @@ describe('withRetry without a database', () => {
   it('an aborted signal stops the wait and the retries', async () => {
     const controller = new AbortController()
     let calls = 0
-    const started = Date.now()
     const pending = withRetry(() => (calls++, Promise.reject(new ConnectionError('x'))), {
       retries: 10,
       baseDelayMs: 5_000,
@@ -105,9 +104,9 @@ describe('withRetry without a database', () => {
       signal: controller.signal,
     })
     setTimeout(() => controller.abort(new Error('shutting down')), 20)
+    // The abort's reason, after one call: the 5 s wait was cut short (its end would have made a 2nd call).
     expect(((await rejection(pending)) as Error).message).toBe('shutting down')
     expect(calls).toBe(1)
-    expect(Date.now() - started).toBeLessThan(2_000)
   })
 })
 

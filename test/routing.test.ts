@@ -211,7 +211,7 @@ describeEachDatabase(
       expect(read?.sql).toMatch(/^select .* from "productions"/)
       expect(read?.params).toContain(p.id)
       expect(read?.durationMs).toBeGreaterThanOrEqual(0)
-      expect(read?.durationMs).toBeLessThan(10_000)
+      expect(read?.durationMs).toBeLessThan(120_000) // milliseconds (a sanity bound, not a speed check)
       expect(read?.rowCount).toBe(1)
       expect(read?.target).toBe('primary')
       expect(read?.error).toBeUndefined()

@@ -69,8 +69,10 @@ const RESERVED_SETTINGS = [
   'wal_level',
 ] as const
 
-const DEFAULT_CATCH_UP_TIMEOUT_MS = 10_000
-const STREAMING_TIMEOUT_MS = 30_000
+// Hang bounds, not speed checks: generous, because replay and start-up on a loaded machine take many times
+// longer than on an idle one.
+const DEFAULT_CATCH_UP_TIMEOUT_MS = 60_000
+const STREAMING_TIMEOUT_MS = 60_000
 
 /**
  * Whether {@link startLocalCluster} can work here: PostgreSQL binaries found (PG_BIN,
@@ -185,7 +187,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
           await sql.end({ timeout: 5 })
         }
         // The reload is asynchronous (SIGHUP via the postmaster): poll new sessions until it shows.
-        const deadline = Date.now() + 10_000
+        const deadline = Date.now() + 60_000
         let last = 'not checked yet'
         for (;;) {
           const probe = adminSql(replicaUrl)

@@ -59,7 +59,7 @@ export interface PgBouncerHandle {
 const IGNORE_STARTUP_PARAMETERS = ['extra_float_digits', 'options', 'application_name', 'statement_timeout']
 
 const MAX_CLIENT_CONN = 1000
-const READY_TIMEOUT_MS = 15_000
+const READY_TIMEOUT_MS = 60_000 // a hang bound: generous for a loaded machine
 const STOP_TIMEOUT_MS = 5_000
 
 /** Path of the pgbouncer binary: `PGBOUNCER_BIN`, /usr/sbin/pgbouncer, or PATH. */

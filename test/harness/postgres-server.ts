@@ -361,7 +361,7 @@ export async function startLocalBinaryCluster(
 
     const adminUrl = `postgres://postgres@127.0.0.1:${primaryPort}/postgres`
     const replicaUrl = `postgres://postgres@127.0.0.1:${replicaPort}/postgres`
-    await waitForStreaming(adminUrl, replicaUrl, 20_000).catch(async (error: unknown) => {
+    await waitForStreaming(adminUrl, replicaUrl, 60_000).catch(async (error: unknown) => {
       throw new Error(
         `${errorMessage(error)}\nprimary log:\n${await logTail(cluster.primaryLog)}\nreplica log:\n${await logTail(cluster.replicaLog)}`,
       )

@@ -22,3 +22,21 @@ export async function settledWithin<T>(promise: Promise<T>, ms: number, what: st
     clearTimeout(timer)
   }
 }
+
+/**
+ * Polls `condition` until it holds; rejects naming `what` after `timeoutMs`. For waiting on an event the
+ * test cannot be told of directly (a replica back, reads routed again) instead of sleeping a guessed
+ * time: the bound is a hang detector, generous because a busy machine is many times slower.
+ */
+export async function waitFor(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  { timeoutMs = 60_000, intervalMs = 20 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await condition()) return
+    if (Date.now() > deadline) throw new Error(`${what}: not seen within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+}
