@@ -87,30 +87,33 @@ describeEachDatabase('routing without replicas', (ctx) => {
     )
     const outcomes: string[] = []
     for (const kind of ['read', 'write'] as const) {
+      const where = (result: unknown) => {
+        const row = (Array.isArray(result) ? result[0] : (result as { rows: unknown[] }).rows[0]) as {
+          role: string
+          org: string
+          ro: string
+        }
+        const inside = row.role === 'callsheet_app' && row.org === tenant.organizationId
+        return inside && row.ro === (kind === 'read' ? 'on' : 'off') ? 'inside' : `OUTSIDE ${JSON.stringify(row)}`
+      }
       for (let ticks = 0; ticks < 6; ticks++) {
-        let late: Promise<unknown> | undefined
+        // Its outcome is taken at once (a write unit settles only after its COMMIT: a rejection left
+        // unobserved until then is reported as unhandled).
+        let late: Promise<string> | undefined
         const body = async (d: Parameters<Parameters<TenantRuntime['read']>[0]>[0]) => {
           const last = Promise.resolve(d.execute(sql`select 1`))
-          late = last.then(async () => {
-            for (let i = 0; i < ticks; i++) await undefined
-            return d.execute(probe)
-          })
+          late = last
+            .then(async () => {
+              for (let i = 0; i < ticks; i++) await undefined
+              return d.execute(probe)
+            })
+            .then(where, (error: unknown) =>
+              isCallsheetDbError(toLibraryError(error), 'INVALID_STATE') ? 'refused' : String(error),
+            )
           return last
         }
         await (kind === 'read' ? runtime.read(body) : runtime.write(body))
-        const outcome = await late!.then(
-          (result) => {
-            const row = (Array.isArray(result) ? result[0] : (result as { rows: unknown[] }).rows[0]) as {
-              role: string
-              org: string
-              ro: string
-            }
-            const inside = row.role === 'callsheet_app' && row.org === tenant.organizationId
-            return inside && row.ro === (kind === 'read' ? 'on' : 'off') ? 'inside' : `OUTSIDE ${JSON.stringify(row)}`
-          },
-          (error: unknown) => (isCallsheetDbError(toLibraryError(error), 'INVALID_STATE') ? 'refused' : String(error)),
-        )
-        outcomes.push(`${kind} +${ticks}: ${outcome}`)
+        outcomes.push(`${kind} +${ticks}: ${await late!}`)
       }
     }
     for (const outcome of outcomes) expect(outcome, outcomes.join('\n')).toMatch(/: (inside|refused)$/)
