@@ -9,7 +9,7 @@ import { TenantRuntime } from '../tenant/runtime'
 import { TenantClient } from '../tenant/tenant-client'
 import { resolveConfig, type DatabaseConfig, type ResolvedConfig } from './config'
 import { createEngine, type Db, type Engine } from './engine'
-import { ConsistencySession, decodeToken, parseConsistency, type ReadConsistency } from './consistency'
+import { ConsistencySession, parseConsistency, TokenCodec, type ReadConsistency } from './consistency'
 import { Router, type RoutingStats } from './router'
 import { migrate, type MigrateOptions } from './migrate'
 import { createMonitoring, type Monitoring } from '../monitoring'
@@ -30,8 +30,10 @@ export interface TenantOptions {
    */
   readonly consistency?: ReadConsistency
   /**
-   * A `tenant.consistencyToken` from an earlier client (another request, a job's producer): this
-   * client's replica reads then see that client's writes too.
+   * A `tenant.consistencyToken` from an earlier client of the same organization (another request, a job's
+   * producer): this client's replica reads then see that client's writes too. Tokens are authenticated:
+   * one that was altered, made for another organization, or made by a process with another `secret`
+   * (without a secret: by another `createDatabase` instance) is refused with a `ValidationError`.
    */
   readonly consistencyToken?: string
 }
@@ -93,6 +95,7 @@ export function createDatabase(config: DatabaseConfig): Database {
   const resolved: ResolvedConfig = resolveConfig(config)
   const engine: Engine = createEngine(resolved.primary, resolved)
   const router = new Router(engine, resolved)
+  const tokens = new TokenCodec(resolved.secret)
   let closing: Promise<void> | undefined
   const organizations = new OrganizationsRepository(() => engine.db)
   const stats = (): DatabaseStats => ({
@@ -111,7 +114,9 @@ export function createDatabase(config: DatabaseConfig): Database {
       onlyKeys(options, ['consistency', 'consistencyToken'], 'tenant options')
       const consistency = options.consistency === undefined ? 'read-your-writes' : parseConsistency(options.consistency)
       const session = new ConsistencySession(
-        options.consistencyToken === undefined ? undefined : decodeToken(options.consistencyToken),
+        tokens,
+        org,
+        options.consistencyToken === undefined ? undefined : tokens.decode(org, options.consistencyToken),
       )
       return new TenantClient(new TenantRuntime(router, resolved, org, parsedContext, session, consistency))
     },
