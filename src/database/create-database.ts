@@ -97,7 +97,13 @@ export function createDatabase(config: DatabaseConfig): Database {
   const router = new Router(engine, resolved)
   const tokens = new TokenCodec(resolved.secret)
   let closing: Promise<void> | undefined
-  const organizations = new OrganizationsRepository(() => engine.db)
+  // The owner's statements outside units, refused inside a unit of this database (they would wait for
+  // the connection it holds: forever on PGlite, or with pool.max 1).
+  const ownerDb = (): Db => {
+    engine.refuseInsideUnit()
+    return engine.db
+  }
+  const organizations = new OrganizationsRepository(ownerDb)
   const stats = (): DatabaseStats => ({
     pool: { ...engine.stats(), max: resolved.primary.kind === 'pglite' ? 1 : resolved.pool.max },
     routing: router.stats(),
@@ -107,7 +113,7 @@ export function createDatabase(config: DatabaseConfig): Database {
     engine: engine.kind,
     organizations,
     apiKeys: { verify: (plaintext) => verifyApiKey(engine, resolved, plaintext) },
-    maintenance: createMaintenance(() => engine.db),
+    maintenance: createMaintenance(ownerDb),
     tenant(organizationId, context, options = {}) {
       const org = parseId(organizationId, 'organizationId')
       const parsedContext = parseTenantContext(context)
@@ -132,7 +138,7 @@ export function createDatabase(config: DatabaseConfig): Database {
     measureReplicaLag: () => router.measureLag(),
     monitoring: createMonitoring({
       kind: engine.kind,
-      db: () => engine.db,
+      db: ownerDb,
       pool: () => stats().pool,
       replicas: () => router.stats().replicas,
       measureReplicaLag: () => router.measureLag(),
