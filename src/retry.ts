@@ -36,7 +36,9 @@ export interface RetryOptions {
  * unchanged, at once.
  *
  * `fn` must be the whole unit of work: a `tenant.transaction(...)` or a single repository call, never
- * the inside of a transaction (an error inside one has already aborted it). A retryable error means the
+ * the inside of a transaction (an error inside one has already aborted it). Inside a transaction, a
+ * call through the outer client fails at once with a non-retryable `InvalidStateError` (a nested unit),
+ * so it is not retried either; `withRetry` itself is allowed there, for another database's units. A retryable error means the
  * unit did not commit — with one exception a retry cannot see: a connection lost while its `COMMIT`
  * was in flight may have committed. Make such writes idempotent (natural keys with
  * `onConflict: 'skip'`, or ids chosen before the first attempt) when a duplicate would matter.

@@ -10,7 +10,7 @@ import { createScratchDatabase, withDatabase } from './harness/postgres-server'
 import { waitFor } from './support/promises'
 import { rawRead } from './support/raw-read'
 import type { Router } from '../src/database/router'
-import { ConsistencySession } from '../src/database/consistency'
+import { formatLsn, type ConsistencySession } from '../src/database/consistency'
 
 // Read/write routing on a real primary + asynchronous streaming replica of this suite's own (it stops
 // the replica and delays its replay, which a shared server must not see), and through a real PgBouncer.
@@ -29,6 +29,7 @@ if (binaries.ok && !bouncer.ok) {
   console.warn(`\n!! ${message}\n`)
 }
 
+const SHARED_SECRET = 'replica-suite-secret-0123456789abcdef'
 const liveRows = (tenant: TenantClient, label: string) => tenant.productions.create({ title: `${label} picture` })
 
 describe.runIf(binaries.ok)('replica routing [postgres]', () => {
@@ -141,8 +142,9 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
   it('with replay held back, 1,000 write-then-read pairs give zero stale reads; a carried token works the same', async () => {
     await cluster.setReplicaApplyDelay(300)
     try {
-      const db = open()
-      const other = open() // a second process, as far as tokens go
+      // Two processes of one deployment: tokens travel between them through the shared secret.
+      const db = open({ secret: SHARED_SECRET })
+      const other = open({ secret: SHARED_SECRET })
       const tenant = await tenantOf(db, 'ryw')
       const p = await liveRows(tenant, 'ryw')
       let stale = 0
@@ -176,6 +178,45 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
       await cluster.waitForReplicaCatchUp()
     }
   }, 120_000)
+
+  it('issued tokens are opaque and authenticated: bound to their organization and to the deployment secret', async () => {
+    const db = open({ secret: SHARED_SECRET })
+    const tenant = await tenantOf(db, 'tok-a')
+    const b = await tenantOf(db, 'tok-b')
+    const p = await liveRows(tenant, 'tok')
+    const token = tenant.consistencyToken
+    expect(token).toMatch(/^v2\.[\w-]{22}$/)
+    // The commit's WAL position is nowhere in it, neither as pg_lsn text nor as hex.
+    const session = (tenant as unknown as { runtime: { session: ConsistencySession } }).runtime.session
+    const lsn = session.lsn!
+    for (const shown of [formatLsn(lsn), lsn.toString(16), lsn.toString(16).padStart(16, '0'), lsn.toString()]) {
+      expect(token!.toLowerCase()).not.toContain(shown.toLowerCase())
+    }
+    // Each write gives a new token that carries a later position.
+    await tenant.productions.update(p.id, { title: 'tok again' })
+    expect(tenant.consistencyToken).not.toBe(token)
+    const refused = (database: Database, org: string, value: string | undefined) => {
+      try {
+        database.tenant(org, {}, { consistencyToken: value })
+        return undefined
+      } catch (error) {
+        return error
+      }
+    }
+    // Same organization, another process of the deployment: accepted, and it reads what the token saw.
+    const carried = open({ secret: SHARED_SECRET }).tenant(tenant.organizationId, {}, { consistencyToken: token })
+    expect((await carried.productions.getById(p.id)).id).toBe(p.id)
+    // Another organization: refused (it would learn nothing of A's writes through the gate either).
+    expect(isCallsheetDbError(refused(db, b.organizationId, token), 'VALIDATION_FAILED')).toBe(true)
+    // Another secret, or no secret (a random key per instance): refused.
+    expect(
+      isCallsheetDbError(
+        refused(open({ secret: `${SHARED_SECRET}-other` }), tenant.organizationId, token),
+        'VALIDATION_FAILED',
+      ),
+    ).toBe(true)
+    expect(isCallsheetDbError(refused(open(), tenant.organizationId, token), 'VALIDATION_FAILED')).toBe(true)
+  })
 
   it('without a delay, a read right after a write waits for the replica and is served there', async () => {
     // The longest wait allowed: replay on a busy machine can take seconds; the point is where the read ran.
@@ -364,7 +405,7 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
   it('a write whose commit position cannot be read keeps the client on the primary (fails closed)', async () => {
     const db = open()
     const tenant = await tenantOf(db, 'pinned')
-    const session = new ConsistencySession()
+    const session = (tenant as unknown as { runtime: { session: ConsistencySession } }).runtime.session
     session.pin()
     expect(session.pinnedToPrimary).toBe(true)
     // Through the router: a pinned session's read-your-writes reads go to the primary.
@@ -385,7 +426,7 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
     )
     expect(db.stats().routing.fallbacks.pinned).toBe(before.fallbacks.pinned + 1)
     // The pin travels with the token: a client started from it reads from the primary too.
-    expect(session.token).toBe('v1.primary')
+    expect(session.token).toMatch(/^v2\.[\w-]{22}$/)
     const carried = db.tenant(tenant.organizationId, {}, { consistencyToken: session.token })
     const pinned = db.stats().routing.fallbacks.pinned
     expect(await carried.contacts.count()).toBe(0)

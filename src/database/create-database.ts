@@ -9,7 +9,7 @@ import { TenantRuntime } from '../tenant/runtime'
 import { TenantClient } from '../tenant/tenant-client'
 import { resolveConfig, type DatabaseConfig, type ResolvedConfig } from './config'
 import { createEngine, type Db, type Engine } from './engine'
-import { ConsistencySession, decodeToken, parseConsistency, type ReadConsistency } from './consistency'
+import { ConsistencySession, parseConsistency, TokenCodec, type ReadConsistency } from './consistency'
 import { Router, type RoutingStats } from './router'
 import { migrate, type MigrateOptions } from './migrate'
 import { createMonitoring, type Monitoring } from '../monitoring'
@@ -30,8 +30,10 @@ export interface TenantOptions {
    */
   readonly consistency?: ReadConsistency
   /**
-   * A `tenant.consistencyToken` from an earlier client (another request, a job's producer): this
-   * client's replica reads then see that client's writes too.
+   * A `tenant.consistencyToken` from an earlier client of the same organization (another request, a job's
+   * producer): this client's replica reads then see that client's writes too. Tokens are authenticated:
+   * one that was altered, made for another organization, or made by a process with another `secret`
+   * (without a secret: by another `createDatabase` instance) is refused with a `ValidationError`.
    */
   readonly consistencyToken?: string
 }
@@ -93,8 +95,15 @@ export function createDatabase(config: DatabaseConfig): Database {
   const resolved: ResolvedConfig = resolveConfig(config)
   const engine: Engine = createEngine(resolved.primary, resolved)
   const router = new Router(engine, resolved)
+  const tokens = new TokenCodec(resolved.secret)
   let closing: Promise<void> | undefined
-  const organizations = new OrganizationsRepository(() => engine.db)
+  // The owner's statements outside units, refused inside a unit of this database (they would wait for
+  // the connection it holds: forever on PGlite, or with pool.max 1).
+  const ownerDb = (): Db => {
+    engine.refuseInsideUnit()
+    return engine.db
+  }
+  const organizations = new OrganizationsRepository(ownerDb)
   const stats = (): DatabaseStats => ({
     pool: { ...engine.stats(), max: resolved.primary.kind === 'pglite' ? 1 : resolved.pool.max },
     routing: router.stats(),
@@ -104,14 +113,16 @@ export function createDatabase(config: DatabaseConfig): Database {
     engine: engine.kind,
     organizations,
     apiKeys: { verify: (plaintext) => verifyApiKey(engine, resolved, plaintext) },
-    maintenance: createMaintenance(() => engine.db),
+    maintenance: createMaintenance(ownerDb),
     tenant(organizationId, context, options = {}) {
       const org = parseId(organizationId, 'organizationId')
       const parsedContext = parseTenantContext(context)
       onlyKeys(options, ['consistency', 'consistencyToken'], 'tenant options')
       const consistency = options.consistency === undefined ? 'read-your-writes' : parseConsistency(options.consistency)
       const session = new ConsistencySession(
-        options.consistencyToken === undefined ? undefined : decodeToken(options.consistencyToken),
+        tokens,
+        org,
+        options.consistencyToken === undefined ? undefined : tokens.decode(org, options.consistencyToken),
       )
       return new TenantClient(new TenantRuntime(router, resolved, org, parsedContext, session, consistency))
     },
@@ -127,7 +138,7 @@ export function createDatabase(config: DatabaseConfig): Database {
     measureReplicaLag: () => router.measureLag(),
     monitoring: createMonitoring({
       kind: engine.kind,
-      db: () => engine.db,
+      db: ownerDb,
       pool: () => stats().pool,
       replicas: () => router.stats().replicas,
       measureReplicaLag: () => router.measureLag(),

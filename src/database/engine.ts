@@ -8,6 +8,7 @@ import postgres from 'postgres'
 import * as schema from '../schema/drizzle-schema'
 import { AcquireTimeoutError, InvalidStateError, isCallsheetDbError, mapDatabaseError, toLibraryError } from '../errors'
 import type { QueryEvent, ResolvedConfig, ResolvedTarget } from './config'
+import { closeUnit, openUnit, refuseInsideUnit, runInUnit } from './unit-scope'
 
 /** The Drizzle schema the library queries with (tables + relations). */
 export type Schema = typeof schema
@@ -72,6 +73,13 @@ const COMMIT_LSN_SQL =
 export interface UnitOptions {
   readonly readOnly: boolean
   /**
+   * `fn` runs the app's code (a `transaction(fn)` or `read(fn)` callback, write hooks): its async context
+   * is marked, so that a unit it starts on the same database fails at once instead of waiting for a
+   * second connection (forever, on PGlite). Units that run only the library's code are not marked
+   * (marking costs Node CPU on every promise while a marked unit is open); they are still checked.
+   */
+  readonly appCode?: boolean
+  /**
    * A write on a primary that has replicas: receives the WAL position read right after COMMIT, or
    * `undefined` when the commit succeeded but the position could not be read.
    */
@@ -89,11 +97,22 @@ export interface UnitOptions {
 /** A database engine: where units of work run. */
 export interface Engine {
   readonly kind: 'postgres' | 'pglite'
+  /**
+   * The database this engine belongs to (shared by a database's primary and replicas): a unit started
+   * while a unit of the same database is running in the same async context is refused.
+   */
+  readonly scope: object
   /** Drizzle over the connecting (owner) role, outside any tenant context. */
   readonly db: Db
   /**
+   * Throws InvalidStateError when called from inside a unit of this engine's database: for statements
+   * that run outside units ({@link db}), which would wait for the connection that unit holds.
+   */
+  refuseInsideUnit(): void
+  /**
    * Runs `fn` in one transaction whose first statement applies `settings`. Driver errors are mapped
    * to library errors; a throw rolls everything back.
+   * @throws InvalidStateError, before anything is sent, when called from inside a unit of the same scope.
    */
   unit<T>(settings: UnitSettings, options: UnitOptions, fn: (db: Db) => Promise<T>): Promise<T>
   /** One statement as the connecting role, outside any unit (health and lag probes). postgres only. */
@@ -215,15 +234,17 @@ function timed<T extends PromiseLike<unknown>>(
 export function createEngine(
   target: ResolvedTarget,
   config: ResolvedConfig,
-  overrides: { readonly acquireTimeoutMs?: number; readonly name?: string } = {},
+  overrides: { readonly acquireTimeoutMs?: number; readonly name?: string; readonly scope?: object } = {},
 ): Engine {
+  const scope = overrides.scope ?? {}
   return target.kind === 'pglite'
-    ? pgliteEngine(target.pglite, config)
+    ? pgliteEngine(target.pglite, config, scope)
     : postgresEngine(
         target,
         config,
         overrides.acquireTimeoutMs ?? config.pool.acquireTimeoutMs,
         overrides.name ?? 'primary',
+        scope,
       )
 }
 
@@ -246,7 +267,9 @@ function postgresEngine(
   config: ResolvedConfig,
   acquireTimeoutMs: number,
   targetName: string,
+  scope: object,
 ): Engine {
+  const owners = [scope]
   const options: postgres.Options<Record<string, postgres.PostgresType>> = {
     onnotice: () => {},
     ...target.options,
@@ -303,7 +326,9 @@ function postgresEngine(
 
   return {
     kind: 'postgres',
+    scope,
     db,
+    refuseInsideUnit: () => void refuseInsideUnit(owners),
     stats: () => ({ inUse, waiting }),
     async probe<T extends Record<string, unknown>>(text: string): Promise<T[]> {
       try {
@@ -312,7 +337,8 @@ function postgresEngine(
         throw mapDatabaseError(error)
       }
     },
-    async unit(settings, { readOnly, onCommitted, replica }, fn) {
+    async unit(settings, { readOnly, onCommitted, replica, appCode }, fn) {
+      const mark = openUnit(owners)
       let conn: postgres.ReservedSql
       try {
         // postgres.js (3.4.9) keeps the fatal error of a connection the server closed mid-statement and
@@ -420,13 +446,14 @@ function postgresEngine(
         const txDb = new PostgresJsDatabase<Schema>(dialect, session, relational as never) as unknown as Db
         // Promise.resolve adopts a drizzle query (a lazy thenable) with exactly one then(): calling
         // .catch on it directly would execute it a second time.
-        const work = Promise.resolve(fn(txDb))
+        const work = Promise.resolve(appCode ? runInUnit(mark, fn, txDb) : fn(txDb))
         work.catch(() => undefined) // reported below, after the settings' own errors
         await guarded(begin)
         const applied = await guarded(settingsApplied)
         if (replica) replica.onReplayed(String((applied as unknown as { replayed: string }[])[0]?.replayed))
         const result = await guarded(work)
         ended = true
+        closeUnit(mark)
         open = false
         if (readOnly) {
           // A read-only transaction has nothing to make durable: answer now, and give the connection
@@ -461,6 +488,7 @@ function postgresEngine(
         return result
       } catch (error) {
         ended = true
+        closeUnit(mark)
         // COMMIT was sent and its answer lost: the write may have committed, at an unknown position.
         if (commitSent) onCommitted?.(undefined)
         const mapped = toLibraryError(error)
@@ -477,7 +505,10 @@ function postgresEngine(
   }
 }
 
-function pgliteEngine(pg: PGlite, config: ResolvedConfig): Engine {
+function pgliteEngine(pg: PGlite, config: ResolvedConfig, scope: object): Engine {
+  // PGlite is one session: a unit inside any unit on the same instance (another database over it too)
+  // would wait for that unit forever.
+  const owners = [scope, pg]
   const logger = queryLogger(config)
   const db = drizzlePglite(pg, { schema, ...(logger ? { logger } : {}) }) as unknown as Db
   const dialect = new PgDialect()
@@ -485,12 +516,15 @@ function pgliteEngine(pg: PGlite, config: ResolvedConfig): Engine {
   const relational = { fullSchema: schema, schema: tables.tables, tableNamesMap: tables.tableNamesMap }
   return {
     kind: 'pglite',
+    scope,
     db,
+    refuseInsideUnit: () => void refuseInsideUnit(owners),
     stats: () => ({ inUse: 0, waiting: 0 }),
     probe() {
       return Promise.reject(new Error('probe() is for PostgreSQL servers'))
     },
-    async unit(settings, { readOnly }, fn) {
+    async unit(settings, { readOnly, appCode }, fn) {
+      const mark = openUnit(owners)
       try {
         // PGlite is one session: its transaction() serialises units. The setup statements go straight
         // to PGlite so that the query log shows only the unit's own queries, as on the server.
@@ -508,14 +542,18 @@ function pgliteEngine(pg: PGlite, config: ResolvedConfig): Engine {
             relational as never,
             logger ? { logger } : {},
           )
+          const txDb = new PgliteDatabase<Schema>(dialect, session, relational as never) as unknown as Db
           try {
-            return await fn(new PgliteDatabase<Schema>(dialect, session, relational as never) as unknown as Db)
+            return await (appCode ? runInUnit(mark, fn, txDb) : fn(txDb))
           } finally {
             ended = true
+            closeUnit(mark)
           }
         })
       } catch (error) {
         throw toLibraryError(error)
+      } finally {
+        closeUnit(mark)
       }
     },
     // The caller owns the PGlite instance it passed in.

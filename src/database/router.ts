@@ -99,6 +99,8 @@ export class Router {
           // primary's own acquire timeout.
           createEngine(withConnectTimeout(target, config), config, {
             name: replicaName(target, i),
+            // One database: a read on a replica inside a transaction on the primary is a nested unit too.
+            scope: primary.scope,
             acquireTimeoutMs: Math.min(
               config.pool.acquireTimeoutMs,
               Math.ceil(config.routing.replicaConnectTimeoutSeconds * 1000),
@@ -108,13 +110,22 @@ export class Router {
     )
   }
 
-  /** A write (or `transaction(fn)`): on the primary; with replicas, the commit's position feeds the session. */
-  write<T>(settings: UnitSettings, session: ConsistencySession, fn: (db: Db) => Promise<T>): Promise<T> {
-    if (this.replicas.length === 0) return this.primary.unit(settings, { readOnly: false }, fn)
+  /**
+   * A write (or `transaction(fn)`): on the primary; with replicas, the commit's position feeds the session.
+   * `appCode`: the unit runs the app's code (see `UnitOptions.appCode` in engine.ts).
+   */
+  write<T>(
+    settings: UnitSettings,
+    session: ConsistencySession,
+    fn: (db: Db) => Promise<T>,
+    appCode = false,
+  ): Promise<T> {
+    if (this.replicas.length === 0) return this.primary.unit(settings, { readOnly: false, appCode }, fn)
     return this.primary.unit(
       settings,
       {
         readOnly: false,
+        appCode,
         onCommitted: (text) => {
           const lsn = text === undefined ? undefined : parseLsn(text)
           if (lsn === undefined) session.pin()
@@ -138,25 +149,28 @@ export class Router {
     session: ConsistencySession,
     consistency: ReadConsistency,
     fn: (db: Db) => Promise<T>,
+    appCode = false,
   ): Promise<T> {
-    if (this.replicas.length === 0 || consistency === 'primary') return this.onPrimary(settings, fn)
-    if (consistency === 'read-your-writes' && session.pinnedToPrimary) return this.fallback('pinned', settings, fn)
+    if (this.replicas.length === 0 || consistency === 'primary') return this.onPrimary(settings, fn, appCode)
+    if (consistency === 'read-your-writes' && session.pinnedToPrimary)
+      return this.fallback('pinned', settings, fn, appCode)
     const now = Date.now()
     // An 'eventual' read has no gate: it needs a replica whose lag has been measured.
     const replica = this.pick(now, consistency === 'eventual')
-    if (!replica) return this.fallback('noReplica', settings, fn)
+    if (!replica) return this.fallback('noReplica', settings, fn, appCode)
     this.maybeMeasureLag(replica, now)
     const wanted = consistency === 'read-your-writes' ? session.lsn : undefined
     // Already known to be there: no wait. Known to be far behind: do not wait for nothing.
     const mustWait = wanted !== undefined && (replica.replayLsn === undefined || replica.replayLsn < wanted)
     if (mustWait && (replica.lagMs ?? 0) > this.config.routing.readYourWritesWaitMs * 4) {
-      return this.fallback('behind', settings, fn)
+      return this.fallback('behind', settings, fn, appCode)
     }
     try {
       const result = await replica.engine.unit(
         settings,
         {
           readOnly: true,
+          appCode,
           replica: {
             waitFor: formatLsn(wanted ?? 0n),
             waitMs: wanted === undefined ? 0 : this.config.routing.readYourWritesWaitMs,
@@ -174,13 +188,13 @@ export class Router {
     } catch (error) {
       const mapped = toLibraryError(error)
       if (!isCallsheetDbError(mapped)) throw mapped // the app's own error from tenant.read(fn)
-      if (sqlStateOf(mapped) === BEHIND) return this.fallback('behind', settings, fn)
+      if (sqlStateOf(mapped) === BEHIND) return this.fallback('behind', settings, fn, appCode)
       // A statement that ran out of time is slow, not the replica's fault: once more on the primary,
       // without putting a healthy replica in backoff.
-      if (isCallsheetDbError(mapped, 'TIMEOUT')) return this.fallback('replicaError', settings, fn)
+      if (isCallsheetDbError(mapped, 'TIMEOUT')) return this.fallback('replicaError', settings, fn, appCode)
       if (!isReplicaFailure(mapped)) throw mapped
       this.failed(replica, mapped)
-      return this.fallback('replicaError', settings, fn)
+      return this.fallback('replicaError', settings, fn, appCode)
     }
   }
 
@@ -218,14 +232,19 @@ export class Router {
     await Promise.all([this.primary.close(), ...this.replicas.map((r) => r.engine.close())])
   }
 
-  private onPrimary<T>(settings: UnitSettings, fn: (db: Db) => Promise<T>): Promise<T> {
+  private onPrimary<T>(settings: UnitSettings, fn: (db: Db) => Promise<T>, appCode: boolean): Promise<T> {
     this.#readsPrimary++
-    return this.primary.unit(settings, { readOnly: true }, fn)
+    return this.primary.unit(settings, { readOnly: true, appCode }, fn)
   }
 
-  private fallback<T>(reason: FallbackReason, settings: UnitSettings, fn: (db: Db) => Promise<T>): Promise<T> {
+  private fallback<T>(
+    reason: FallbackReason,
+    settings: UnitSettings,
+    fn: (db: Db) => Promise<T>,
+    appCode: boolean,
+  ): Promise<T> {
     this.#fallbacks[reason]++
-    return this.onPrimary(settings, fn)
+    return this.onPrimary(settings, fn, appCode)
   }
 
   /** Round robin over the replicas that are neither in backoff nor over the lag ceiling. */

@@ -76,8 +76,12 @@ export class TenantRuntime {
   /** Runs `fn` with a runtime bound to one READ ONLY unit, routed as {@link read}. */
   readUnit<T>(fn: (runtime: TenantRuntime) => Promise<T>): Promise<T> {
     if (this.active) return fn(this)
-    return this.router.read(this.settings(), this.session, this.consistency, (db) =>
-      fn(this.bind({ db, events: [], readOnly: true })),
+    return this.router.read(
+      this.settings(),
+      this.session,
+      this.consistency,
+      (db) => fn(this.bind({ db, events: [], readOnly: true })),
+      true,
     )
   }
 
@@ -88,7 +92,12 @@ export class TenantRuntime {
       return guard(fn(this.active.db, this.active))
     }
     const events: ChangeEvent[] = []
-    const result = await this.router.write(this.settings(), this.session, (db) => fn(db, { db, events }))
+    const result = await this.router.write(
+      this.settings(),
+      this.session,
+      (db) => fn(db, { db, events }),
+      hasWriteHooks(this.config),
+    )
     await this.afterCommit(events)
     return result
   }
@@ -100,7 +109,7 @@ export class TenantRuntime {
       return fn(this)
     }
     const events: ChangeEvent[] = []
-    const result = await this.router.write(this.settings(), this.session, (db) => fn(this.bind({ db, events })))
+    const result = await this.router.write(this.settings(), this.session, (db) => fn(this.bind({ db, events })), true)
     await this.afterCommit(events)
     return result
   }
@@ -183,6 +192,10 @@ export class TenantRuntime {
     }
   }
 }
+
+/** Whether a write unit runs the app's code: its beforeWrite/afterWrite hooks (see `UnitOptions.appCode`). */
+const hasWriteHooks = (config: ResolvedConfig): boolean =>
+  config.hooks.some((hook) => hook.beforeWrite !== undefined || hook.afterWrite !== undefined)
 
 const readOnlyUnit = () =>
   new InvalidStateError('tenant.read(fn) is read-only: write outside it, or use tenant.transaction(fn)')

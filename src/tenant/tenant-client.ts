@@ -85,10 +85,12 @@ export class TenantClient implements TenantRepositories {
   }
 
   /**
-   * The WAL position of this client's last committed write, as an opaque string; `undefined` before
-   * any write, or when the database has no replicas. Hand it to another client — a later request in
-   * a cookie, a job in its payload — with `db.tenant(orgId, context, { consistencyToken })`: that
-   * client's replica reads then wait for this write too.
+   * The WAL position of this client's last committed write, as an opaque, authenticated string
+   * (`v2.` + 22 characters: encrypted, bound to this organization); `undefined` before any write, or when
+   * the database has no replicas. Hand it to another client of the same organization — a later request
+   * in a cookie, a job in its payload — with `db.tenant(orgId, context, { consistencyToken })`: that
+   * client's replica reads then wait for this write too. Another process reads it only when it has the
+   * same `secret`; without one, only this database instance does.
    */
   get consistencyToken(): string | undefined {
     return this.runtime.session.token
@@ -99,7 +101,8 @@ export class TenantClient implements TenantRepositories {
    * the database. With replicas it runs on one that has replayed this client's writes (else on the
    * primary). Writes inside it are refused with `InvalidStateError` before anything is sent.
    * `fn` may run a second time, on the primary, when the replica fails under it: keep it free of other
-   * side effects.
+   * side effects. Inside `fn`, read through its argument: this client (or any other unit of the same
+   * database) used there is refused with `InvalidStateError`.
    *
    * @example
    * ```ts
@@ -128,6 +131,9 @@ export class TenantClient implements TenantRepositories {
   /**
    * Runs `fn` in one transaction spanning any repositories: all of it commits, or none of it. A throw
    * rolls back and rethrows. An error from a statement aborts the transaction: let it propagate.
+   * Inside `fn`, use `tx` only: this client, another `db.tenant(…)` client, `db.organizations` or
+   * `db.apiKeys.verify` called there would be a second unit of the same database (a second connection
+   * that does not see `tx`'s writes; on PGlite, a wait forever) and fails at once instead.
    *
    * @example
    * ```ts
@@ -136,6 +142,7 @@ export class TenantClient implements TenantRepositories {
    *   await tx.contacts.create({ productionId: p.id, name: 'Jon Smith' })
    * })
    * ```
+   * @throws InvalidStateError (from inside `fn`) when a unit of the same database is started there.
    */
   transaction<T>(fn: (tx: TenantTransaction) => Promise<T>): Promise<T> {
     return this.runtime.transaction((bound) => fn(new TenantClient(bound)))
