@@ -48,7 +48,10 @@ export interface DatabaseStats {
 export interface Database {
   /** Which engine the primary is. */
   readonly engine: 'postgres' | 'pglite'
-  /** The tenants themselves (runs as the connecting role, outside any tenant). */
+  /**
+   * The tenants themselves. Each operation on one organization runs as the app role, scoped to that
+   * organization; `list()` spans organizations and needs the owner's connection (`admin`).
+   */
   readonly organizations: OrganizationsRepository
   readonly apiKeys: {
     /**
@@ -63,9 +66,13 @@ export interface Database {
    * @throws ValidationError when the id is not a UUID, or the context, consistency or token is malformed.
    */
   tenant(organizationId: string, context?: TenantContext, options?: TenantOptions): TenantClient
-  /** Audit partition upkeep and retention. */
+  /**
+   * Audit partition upkeep and retention. Owner's work: runs on the `admin` connection (on PGlite, on
+   * the database itself).
+   * @throws InvalidConfigurationError (from each method) on a server without `admin`.
+   */
   readonly maintenance: Maintenance
-  /** Applies the migrations to the primary (see `migrate`). */
+  /** Applies the migrations, as the owner: on `admin` when given, else on the primary (see `migrate`). */
   migrate(options?: MigrateOptions): Promise<void>
   /** Pool statistics of the primary, and replica routing counters. */
   stats(): DatabaseStats
@@ -73,7 +80,10 @@ export interface Database {
   measureReplicaLag(): Promise<void>
   /** Health and tuning reports: slow statements, index usage, table sizes, connections, replica lag, pool. */
   readonly monitoring: Monitoring
-  /** Escape hatch: Drizzle over the connecting role, outside tenant context and RLS's tenant setting. */
+  /**
+   * Escape hatch: Drizzle over the connecting login, outside any unit of work and tenant context. As the
+   * runtime login (a NOINHERIT member of the app role) it holds no privilege on the library's tables.
+   */
   readonly $primary: Db
   /** Closes every connection (a PGlite passed in stays open: its owner closes it). Idempotent. */
   close(): Promise<void>
@@ -94,7 +104,29 @@ export function createDatabase(config: DatabaseConfig): Database {
   const engine: Engine = createEngine(resolved.primary, resolved)
   const router = new Router(engine, resolved)
   let closing: Promise<void> | undefined
-  const organizations = new OrganizationsRepository(() => engine.db)
+  let adminEngine: Engine | undefined
+  // Owner's work (organizations.list, maintenance): on the admin connection; on PGlite, its only user.
+  const adminDb = (operation: string): Db => {
+    if (resolved.primary.kind === 'pglite') return engine.db
+    if (resolved.admin !== undefined) {
+      adminEngine ??= createEngine(resolved.admin, resolved, { name: 'admin', checkLogin: false, max: 2 })
+      return adminEngine.db
+    }
+    if (resolved.dangerouslyAllowPrivilegedLogin) return engine.db
+    throw new InvalidConfigurationError(
+      `${operation} is the owner's work and this database has no admin connection: set admin (the URL of the ` +
+        'role that ran migrate) in the config of the process that runs it, or use the callsheet-db CLI with the owner URL',
+    )
+  }
+  const organizations = new OrganizationsRepository({
+    unit: (id, readOnly, fn) =>
+      engine.unit(
+        { role: resolved.appRole, organizationId: id, actorId: '', apiKeyId: '', requestId: '', ip: '' },
+        { readOnly },
+        fn,
+      ),
+    admin: adminDb,
+  })
   const stats = (): DatabaseStats => ({
     pool: { ...engine.stats(), max: resolved.primary.kind === 'pglite' ? 1 : resolved.pool.max },
     routing: router.stats(),
@@ -104,7 +136,7 @@ export function createDatabase(config: DatabaseConfig): Database {
     engine: engine.kind,
     organizations,
     apiKeys: { verify: (plaintext) => verifyApiKey(engine, resolved, plaintext) },
-    maintenance: createMaintenance(() => engine.db),
+    maintenance: createMaintenance(() => adminDb('maintenance')),
     tenant(organizationId, context, options = {}) {
       const org = parseId(organizationId, 'organizationId')
       const parsedContext = parseTenantContext(context)
@@ -116,10 +148,12 @@ export function createDatabase(config: DatabaseConfig): Database {
       return new TenantClient(new TenantRuntime(router, resolved, org, parsedContext, session, consistency))
     },
     async migrate(options) {
-      const target = resolved.primary
+      const target = resolved.admin ?? resolved.primary
       if (target.kind === 'pglite') return migrate(target.pglite, options)
       if (target.url === undefined) {
-        throw new InvalidConfigurationError('migrate() needs the primary as a URL (or call migrate(url) yourself)')
+        throw new InvalidConfigurationError(
+          'migrate() needs the owner (admin, else the primary) as a URL (or call migrate(url) yourself)',
+        )
       }
       return migrate(target.url, options)
     },
@@ -134,7 +168,7 @@ export function createDatabase(config: DatabaseConfig): Database {
     }),
     $primary: engine.db,
     close() {
-      closing ??= router.close()
+      closing ??= Promise.all([router.close(), adminEngine?.close()]).then(() => undefined)
       return closing
     },
   }

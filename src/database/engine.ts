@@ -6,8 +6,16 @@ import { drizzle as drizzlePglite, PgliteDatabase, PgliteSession } from 'drizzle
 import { drizzle as drizzlePostgres, PostgresJsDatabase, PostgresJsSession } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import * as schema from '../schema/drizzle-schema'
-import { AcquireTimeoutError, InvalidStateError, isCallsheetDbError, mapDatabaseError, toLibraryError } from '../errors'
+import {
+  AcquireTimeoutError,
+  InvalidStateError,
+  PrivilegedLoginError,
+  isCallsheetDbError,
+  mapDatabaseError,
+  toLibraryError,
+} from '../errors'
 import type { QueryEvent, ResolvedConfig, ResolvedTarget } from './config'
+import { LOGIN_PRIVILEGES_SQL, loginPrivilegeProblems, loginPrivilegesParams, type LoginPrivileges } from './login-check'
 
 /** The Drizzle schema the library queries with (tables + relations). */
 export type Schema = typeof schema
@@ -180,7 +188,13 @@ function timed<T extends PromiseLike<unknown>>(
 export function createEngine(
   target: ResolvedTarget,
   config: ResolvedConfig,
-  overrides: { readonly acquireTimeoutMs?: number; readonly name?: string } = {},
+  overrides: {
+    readonly acquireTimeoutMs?: number
+    readonly name?: string
+    /** Refuse a privileged login before the first unit (see `dangerouslyAllowPrivilegedLogin`). @default true */
+    readonly checkLogin?: boolean
+    readonly max?: number
+  } = {},
 ): Engine {
   return target.kind === 'pglite'
     ? pgliteEngine(target.pglite, config)
@@ -189,6 +203,8 @@ export function createEngine(
         config,
         overrides.acquireTimeoutMs ?? config.pool.acquireTimeoutMs,
         overrides.name ?? 'primary',
+        (overrides.checkLogin ?? true) && !config.dangerouslyAllowPrivilegedLogin,
+        overrides.max ?? config.pool.max,
       )
 }
 
@@ -211,11 +227,13 @@ function postgresEngine(
   config: ResolvedConfig,
   acquireTimeoutMs: number,
   targetName: string,
+  checkLogin: boolean,
+  max: number,
 ): Engine {
   const options: postgres.Options<Record<string, postgres.PostgresType>> = {
     onnotice: () => {},
     ...target.options,
-    max: config.pool.max,
+    max,
     idle_timeout: config.pool.idleTimeoutSeconds,
     prepare: config.prepare,
     connection: {
@@ -236,6 +254,16 @@ function postgresEngine(
   const relational = { fullSchema: schema, schema: tables.tables, tableNamesMap: tables.tableNamesMap }
   let waiting = 0
   let inUse = 0
+  // The login is checked once, before the first unit; units after a passed check pay nothing. A failed
+  // check (refused, or the server unreachable) is tried again by the next unit.
+  let loginChecked = !checkLogin
+  let checkingLogin: Promise<void> | undefined
+  const checkTheLogin = async (): Promise<void> => {
+    const [row] = (await client.unsafe(LOGIN_PRIVILEGES_SQL, loginPrivilegesParams())) as unknown as LoginPrivileges[]
+    const problems = row ? loginPrivilegeProblems(row) : []
+    if (row && problems.length > 0) throw new PrivilegedLoginError(row.login, problems)
+    loginChecked = true
+  }
 
   async function acquire(): Promise<postgres.ReservedSql> {
     waiting++
@@ -278,6 +306,13 @@ function postgresEngine(
       }
     },
     async unit(settings, { readOnly, onCommitted, replica }, fn) {
+      if (!loginChecked) {
+        checkingLogin ??= checkTheLogin().catch((error: unknown) => {
+          checkingLogin = undefined
+          throw mapDatabaseError(error)
+        })
+        await checkingLogin
+      }
       let conn: postgres.ReservedSql
       try {
         // postgres.js (3.4.9) keeps the fatal error of a connection the server closed mid-statement and
