@@ -88,7 +88,7 @@ describe.runIf(server)('cli [postgres]', () => {
   let url: string
   beforeAll(async () => {
     engine = await openEngine('postgres')
-    url = engine.url!
+    url = engine.ownerUrl!
   })
   afterAll(async () => {
     await engine?.close()

@@ -6,7 +6,7 @@ import { createDatabase, isCallsheetDbError, type Database, type TenantClient } 
 import { migrate } from '../src/database/migrate'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from './harness/local-cluster'
 import { pgbouncerAvailable, startPgBouncer } from './harness/pgbouncer'
-import { createScratchDatabase, withDatabase } from './harness/postgres-server'
+import { asRuntimeLogin, createScratchDatabase, runtimeLoginUrl, withDatabase } from './harness/postgres-server'
 import { rawRead } from './support/raw-read'
 import type { Router } from '../src/database/router'
 import { ConsistencySession } from '../src/database/consistency'
@@ -33,6 +33,7 @@ const liveRows = (tenant: TenantClient, label: string) => tenant.productions.cre
 describe.runIf(binaries.ok)('replica routing [postgres]', () => {
   let cluster: LocalClusterHandle
   let primaryUrl: string
+  let ownerUrl: string
   let replicaUrl: string
   let dropScratch: () => Promise<void>
   const opened: Database[] = []
@@ -51,8 +52,9 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
     cluster = await startLocalCluster({ replicaSettings: { max_standby_streaming_delay: '100ms' } })
     const scratch = await createScratchDatabase(cluster.adminUrl)
     await migrate(scratch.url)
-    primaryUrl = scratch.url
-    replicaUrl = withDatabase(cluster.replicaUrl, new URL(scratch.url).pathname.slice(1))
+    ownerUrl = scratch.url
+    primaryUrl = await runtimeLoginUrl(scratch.url)
+    replicaUrl = asRuntimeLogin(withDatabase(cluster.replicaUrl, new URL(scratch.url).pathname.slice(1)))
     dropScratch = scratch.drop
     await cluster.waitForReplicaCatchUp()
   }, 60_000)
@@ -300,7 +302,7 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
     const p = await liveRows(tenant, 'conflict')
     await tenant.contacts.create({ productionId: p.id, name: 'Conflicted' })
     await cluster.waitForReplicaCatchUp()
-    const admin = postgres(primaryUrl, { max: 1, onnotice: () => {} })
+    const admin = postgres(ownerUrl, { max: 1, onnotice: () => {} })
     let runs = 0
     const recoveries: boolean[] = []
     try {
@@ -380,7 +382,9 @@ describe.runIf(binaries.ok && bouncer.ok)('through PgBouncer [postgres]', () => 
     dropScratch = scratch.drop
     scratchUrl = scratch.url
     const pgb = await startPgBouncer({ targetUrl: scratch.url, poolSize: 2, poolMode: 'transaction' })
-    bouncerUrl = pgb.url
+    // As production: the runtime login through PgBouncer (auth_query finds it).
+    await runtimeLoginUrl(scratch.url)
+    bouncerUrl = asRuntimeLogin(pgb.url)
     stopBouncer = pgb.stop
   }, 60_000)
   afterAll(async () => {

@@ -78,7 +78,11 @@ export interface Database {
   stats(): DatabaseStats
   /** Measures each replica's replay lag now (otherwise measured on the back of reads), for `stats()`. */
   measureReplicaLag(): Promise<void>
-  /** Health and tuning reports: slow statements, index usage, table sizes, connections, replica lag, pool. */
+  /**
+   * Health and tuning reports: slow statements, index usage, table sizes, connections, replica lag, pool.
+   * Read on the `admin` connection when there is one, else as the primary's login, which PostgreSQL shows
+   * only its own sessions and statements (the app role's statement texts read `<insufficient privilege>`).
+   */
   readonly monitoring: Monitoring
   /**
    * Escape hatch: Drizzle over the connecting login, outside any unit of work and tenant context. As the
@@ -161,7 +165,8 @@ export function createDatabase(config: DatabaseConfig): Database {
     measureReplicaLag: () => router.measureLag(),
     monitoring: createMonitoring({
       kind: engine.kind,
-      db: () => engine.db,
+      // The owner sees every role's statements and sessions; the runtime login only its own.
+      db: () => (resolved.admin !== undefined ? adminDb('monitoring') : engine.db),
       pool: () => stats().pool,
       replicas: () => router.stats().replicas,
       measureReplicaLag: () => router.measureLag(),

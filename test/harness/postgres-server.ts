@@ -148,7 +148,12 @@ export async function runtimeLoginUrl(ownerUrl: string): Promise<string> {
       await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80))
     }
   }
-  return withLogin(ownerUrl, RUNTIME_LOGIN, RUNTIME_PASSWORD)
+  return asRuntimeLogin(ownerUrl)
+}
+
+/** `url` (e.g. a replica's) as the runtime login {@link runtimeLoginUrl} created. */
+export function asRuntimeLogin(url: string): string {
+  return withLogin(url, RUNTIME_LOGIN, RUNTIME_PASSWORD)
 }
 
 /** Returns `url` with its user and password replaced. */
