@@ -7,3 +7,9 @@
 GRANT INSERT ON "organizations" TO callsheet_app;
 --> statement-breakpoint
 GRANT UPDATE ("name", "slug", "settings", "deleted_at") ON "organizations" TO callsheet_app;
+--> statement-breakpoint
+-- PostgreSQL checks EXECUTE on the functions of a statement when it starts, as the role then current:
+-- for a replica read's settings statement that is the login, before its set_config('role', …) has
+-- switched to callsheet_app. A runtime login holds nothing of its own (NOINHERIT), so the gate must be
+-- executable by PUBLIC. It is harmless there: it reads WAL positions and sleeps, which any role may.
+GRANT EXECUTE ON FUNCTION "callsheet_wait_for_replay"(pg_lsn, integer) TO PUBLIC;

@@ -4,12 +4,7 @@ import postgres from 'postgres'
 import { migrate } from '../src/database/migrate'
 import { describeEachDatabase } from './harness/engines'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from './harness/local-cluster'
-import {
-  asRuntimeLogin,
-  createScratchDatabase,
-  runtimeLoginUrl,
-  withDatabase,
-} from './harness/postgres-server'
+import { asRuntimeLogin, createScratchDatabase, runtimeLoginUrl, withDatabase } from './harness/postgres-server'
 
 const LIBRARY_TABLES = [
   'api_keys',

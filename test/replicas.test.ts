@@ -6,7 +6,13 @@ import { createDatabase, isCallsheetDbError, type Database, type TenantClient } 
 import { migrate } from '../src/database/migrate'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from './harness/local-cluster'
 import { pgbouncerAvailable, startPgBouncer } from './harness/pgbouncer'
-import { asRuntimeLogin, createScratchDatabase, runtimeLoginUrl, withDatabase } from './harness/postgres-server'
+import {
+  RUNTIME_LOGIN,
+  asRuntimeLogin,
+  createScratchDatabase,
+  runtimeLoginUrl,
+  withDatabase,
+} from './harness/postgres-server'
 import { rawRead } from './support/raw-read'
 import type { Router } from '../src/database/router'
 import { ConsistencySession } from '../src/database/consistency'
@@ -416,14 +422,16 @@ describe.runIf(binaries.ok && bouncer.ok)('through PgBouncer [postgres]', () => 
         const hits = await tenant.contacts.search(`Person ${i}-`)
         for (const hit of hits) if (!hit.name.startsWith(`Person ${i}-`)) violations++
       })
-      // Meanwhile, count the server connections to this database (other than our own).
+      // Meanwhile, count the runtime login's server connections to this database (PgBouncer's auth_query
+      // runs on a connection of the owner's).
       const direct = postgres(scratchUrl, { max: 1, onnotice: () => {} })
       let most = 0
       let running = true
       const sampling = (async () => {
         while (running) {
           const [row] = await direct<{ n: number }[]>`
-            select count(*)::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`
+            select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and pid <> pg_backend_pid() and usename = ${RUNTIME_LOGIN}`
           most = Math.max(most, row?.n ?? 0)
           await new Promise((r) => setTimeout(r, 5))
         }
