@@ -204,8 +204,10 @@ async function execute(inv: Invocation, out: (text: string) => void): Promise<nu
       const options = runtimeLoginOptions(name, inv.values['app-role'], inv.env)
       await withConnection(inv.url, async () => undefined) // a bad URL fails as a connection error
       await createRuntimeLogin(inv.url, options)
-      print({ ok: true, login: name, passwordSet: options.password !== undefined }, () =>
-        `Runtime login ${name} is a NOINHERIT member of ${options.appRole ?? DEFAULT_APP_ROLE} and nothing more` +
+      print(
+        { ok: true, login: name, passwordSet: options.password !== undefined },
+        () =>
+          `Runtime login ${name} is a NOINHERIT member of ${options.appRole ?? DEFAULT_APP_ROLE} and nothing more` +
           (options.password === undefined ? ' (password unchanged: set CALLSHEET_RUNTIME_PASSWORD to set one).' : '.'),
       )
       return EXIT_OK

@@ -15,7 +15,12 @@ import {
   toLibraryError,
 } from '../errors'
 import type { QueryEvent, ResolvedConfig, ResolvedTarget } from './config'
-import { LOGIN_PRIVILEGES_SQL, loginPrivilegeProblems, loginPrivilegesParams, type LoginPrivileges } from './login-check'
+import {
+  LOGIN_PRIVILEGES_SQL,
+  loginPrivilegeProblems,
+  loginPrivilegesParams,
+  type LoginPrivileges,
+} from './login-check'
 
 /** The Drizzle schema the library queries with (tables + relations). */
 export type Schema = typeof schema

@@ -144,7 +144,7 @@ export async function createRuntimeLogin(target: string | undefined, login: Runt
   checkRuntimeLoginOptions(login)
   const url = target ?? process.env.DATABASE_URL
   if (url === undefined || url === '')
-    throw new InvalidConfigurationError('createRuntimeLogin() needs the owner\'s URL, or DATABASE_URL set')
+    throw new InvalidConfigurationError("createRuntimeLogin() needs the owner's URL, or DATABASE_URL set")
   if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url))
     throw new InvalidConfigurationError('createRuntimeLogin() needs a postgres:// URL (PGlite has a single user)')
   const client = postgres(url, { max: 1, onnotice: () => {} })
