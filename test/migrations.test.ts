@@ -57,8 +57,8 @@ describeEachEngine('migrate()', (engine) => {
   })
 
   it('refuses a nonsensical partition horizon', async () => {
-    await expect(migrate(engine().pglite ?? engine().ownerUrl, { auditPartitionMonthsAhead: -1 })).rejects.toSatisfy((e) =>
-      isCallsheetDbError(e, 'INVALID_CONFIGURATION'),
+    await expect(migrate(engine().pglite ?? engine().ownerUrl, { auditPartitionMonthsAhead: -1 })).rejects.toSatisfy(
+      (e) => isCallsheetDbError(e, 'INVALID_CONFIGURATION'),
     )
   })
 })
