@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { parseId, parseTenantContext, type TenantContext } from './tenant-context'
-import { InvalidConfigurationError, mapDatabaseError } from '../errors'
+import { InvalidConfigurationError, InvalidStateError, mapDatabaseError } from '../errors'
 import { hashApiKey, looksLikeApiKey } from '../repositories/api-keys-repository'
 import { onlyKeys } from '../repositories/validate'
 import { OrganizationsRepository } from '../repositories/organizations-repository'
@@ -113,6 +113,9 @@ export function createDatabase(config: DatabaseConfig): Database {
   const adminDb = (operation: string): Db => {
     if (resolved.primary.kind === 'pglite') return engine.db
     if (resolved.admin !== undefined) {
+      // Opened on first use; never after close(), which would leave it open.
+      if (closing !== undefined && adminEngine === undefined)
+        throw new InvalidStateError(`${operation}: the database is closed`)
       adminEngine ??= createEngine(resolved.admin, resolved, { name: 'admin', checkLogin: false, max: 2 })
       return adminEngine.db
     }
