@@ -91,6 +91,8 @@ export interface SuiteContext {
   server: PostgresServer
   /** scratch database, migrated, connecting as the server's admin user (owner; superuser locally) */
   url: string
+  /** the same database as the runtime login the library serves requests as (README "Deployment: two roles") */
+  runtimeUrl: string
   /** the seeded organization and one production of it */
   organizationId: string
   productionId: string

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { uuidv7 } from 'uuidv7'
 import { migrate } from '../src/database/migrate'
-import { acquirePostgresServer, createScratchDatabase } from '../test/harness/postgres-server'
+import { acquirePostgresServer, createScratchDatabase, runtimeLoginUrl } from '../test/harness/postgres-server'
 import { updateBenchmarksFile } from './benchmarks-file'
 import {
   formatBenchMarkdown,
@@ -190,6 +190,7 @@ async function main(): Promise<void> {
     try {
       log(`migrating scratch database ${scratch.name}`)
       await migrate(scratch.url)
+      const runtimeUrl = await runtimeLoginUrl(scratch.url)
       const { organizationId, productionId } = await seed(scratch.url)
       const machine = await describeMachine(server, scratch.url)
       for (const suite of options.suites) {
@@ -199,6 +200,7 @@ async function main(): Promise<void> {
         const report = await suite.run({
           server,
           url: scratch.url,
+          runtimeUrl,
           organizationId,
           productionId,
           rows: options.rows,

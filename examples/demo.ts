@@ -18,7 +18,10 @@ async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
 
 const url = process.env.DATABASE_URL
 const pglite = url ? undefined : await createPglite()
-const db: Database = createDatabase({ primary: pglite ?? url! })
+// On a server, DATABASE_URL is the runtime login and DATABASE_ADMIN_URL the owner, which migrates
+// (README "Deployment: two roles"); createDatabase refuses an owner or superuser DATABASE_URL.
+const admin = process.env.DATABASE_ADMIN_URL || undefined
+const db: Database = createDatabase({ primary: pglite ?? url!, ...(pglite || !admin ? {} : { admin }) })
 await timed('migrate', () => db.migrate())
 say(
   `engine: ${url ? `PostgreSQL (${new URL(url).host})` : 'PGlite (PostgreSQL in memory)'}, migrated in ${ms(started)}`,

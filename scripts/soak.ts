@@ -19,7 +19,7 @@ import postgres from 'postgres'
 import { createDatabase, isCallsheetDbError, type Database } from '../src/index'
 import { migrate } from '../src/database/migrate'
 import type { TenantClient } from '../src/tenant/tenant-client'
-import { acquirePostgresServer, createScratchDatabase } from '../test/harness/postgres-server'
+import { acquirePostgresServer, createScratchDatabase, runtimeLoginUrl } from '../test/harness/postgres-server'
 
 const { values: args } = parseArgs({
   options: {
@@ -348,7 +348,7 @@ async function main(): Promise<number> {
   let owner: postgres.Sql | undefined
   try {
     await migrate(scratch.url)
-    db = createDatabase({ primary: scratch.url, pool: { max: POOL } })
+    db = createDatabase({ primary: await runtimeLoginUrl(scratch.url), pool: { max: POOL } })
     owner = postgres(scratch.url, { max: 1, onnotice: () => {} })
     const tenants = await setUp(db)
     console.log(

@@ -25,6 +25,7 @@ export type CallsheetDbErrorCode =
   | 'ACQUIRE_TIMEOUT'
   | 'TIMEOUT'
   | 'DATABASE_ERROR'
+  | 'PRIVILEGED_LOGIN'
 
 /** Base class of every error the library throws. */
 export class CallsheetDbError extends Error {
@@ -207,6 +208,31 @@ export class TimeoutError extends CallsheetDbError {
   }
 }
 
+/**
+ * The login `createDatabase` connects with on a PostgreSQL server could escape row-level security: it
+ * is a superuser, has BYPASSRLS or CREATEROLE, or is (a member of) the owner of the library's tables.
+ * SQL injected into a tenant unit could then `RESET ROLE` and read or change every tenant's rows.
+ * Connect as a login that is only a member of the app role (`createRuntimeLogin`, or
+ * `callsheet-db runtime-login`), and keep the owner for `migrate` and `admin`. Nothing was sent for the
+ * refused operation.
+ */
+export class PrivilegedLoginError extends CallsheetDbError {
+  /** The connecting login. */
+  readonly login: string
+  /** Why it is privileged, one reason per entry. */
+  readonly reasons: readonly string[]
+  constructor(login: string, reasons: readonly string[]) {
+    super(
+      'PRIVILEGED_LOGIN',
+      `refusing to serve requests as ${login}: ${reasons.join('; ')}. Connect as a runtime login that is only a ` +
+        `member of the app role (createRuntimeLogin() or \`callsheet-db runtime-login\`); the owner is for migrate() ` +
+        `and the admin connection. To accept the risk (development only), set dangerouslyAllowPrivilegedLogin: true.`,
+    )
+    this.login = login
+    this.reasons = reasons
+  }
+}
+
 /** Any other database error; `sqlState` tells what PostgreSQL said. */
 export class DatabaseError extends CallsheetDbError {
   readonly sqlState: string | undefined
@@ -335,6 +361,7 @@ export interface ErrorByCode {
   ACQUIRE_TIMEOUT: AcquireTimeoutError
   TIMEOUT: TimeoutError
   DATABASE_ERROR: DatabaseError
+  PRIVILEGED_LOGIN: PrivilegedLoginError
 }
 
 /**

@@ -34,7 +34,13 @@ export type {
 } from './database/config'
 export type { TenantContext } from './database/tenant-context'
 export { createPglite, pgliteExtensions } from './database/create-pglite'
-export { migrate, type MigrateOptions, type MigrationTarget } from './database/migrate'
+export {
+  createRuntimeLogin,
+  migrate,
+  type MigrateOptions,
+  type MigrationTarget,
+  type RuntimeLoginOptions,
+} from './database/migrate'
 export { TenantClient, type TenantRepositories, type TenantTransaction } from './tenant/tenant-client'
 export type {
   AfterWriteContext,
@@ -135,6 +141,7 @@ export {
   NotNullViolationError,
   PartialBatchError,
   PermissionDeniedError,
+  PrivilegedLoginError,
   SerializationError,
   TimeoutError,
   UniqueViolationError,

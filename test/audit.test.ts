@@ -250,6 +250,7 @@ describe.runIf(server)('audit partition pruning [postgres]', () => {
     const logged: { sql: string; params: unknown[] }[] = []
     const db = createDatabase({
       primary: engine.url!,
+      admin: engine.ownerUrl!, // the partitions are the owner's work
       logger: { debug: (_m, f) => logged.push({ sql: String(f?.sql), params: (f?.params as unknown[]) ?? [] }) },
     })
     try {

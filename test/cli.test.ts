@@ -88,7 +88,7 @@ describe.runIf(server)('cli [postgres]', () => {
   let url: string
   beforeAll(async () => {
     engine = await openEngine('postgres')
-    url = engine.url!
+    url = engine.ownerUrl!
   })
   afterAll(async () => {
     await engine?.close()
@@ -171,9 +171,15 @@ describe.runIf(server)('cli [postgres]', () => {
       const run = await cli(['doctor', '--json', '--url', url, '--app-role', 'no_such_role_cli'])
       expect(run.code).toBe(1)
       const failed = (run.json() as unknown as DoctorJson).checks.filter((c) => !c.ok)
-      expect(failed.map((c) => c.name)).toEqual(['role no_such_role_cli', 'table ownership', 'indexes'])
+      expect(failed.map((c) => c.name)).toEqual([
+        'role no_such_role_cli',
+        'table ownership',
+        'runtime login',
+        'indexes',
+      ])
       expect(failed[0]?.detail).toBe('role no_such_role_cli does not exist')
-      expect(failed[2]?.detail).toBe('index contacts_name_trgm_idx on contacts is invalid')
+      expect(failed[2]?.detail).toMatch(/no login other than the tables' owner is a member of no_such_role_cli/)
+      expect(failed[3]?.detail).toBe('index contacts_name_trgm_idx on contacts is invalid')
     } finally {
       await engine.admin.exec(
         `update pg_index set indisvalid = true where indexrelid = 'contacts_name_trgm_idx'::regclass`,

@@ -4,7 +4,7 @@ import type { CallsheetDbError } from '../src/errors'
 import { migrate } from '../src/database/migrate'
 import { openEngine, type TestEngine } from './harness/engines'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from './harness/local-cluster'
-import { createScratchDatabase, withDatabase } from './harness/postgres-server'
+import { asRuntimeLogin, createScratchDatabase, runtimeLoginUrl, withDatabase } from './harness/postgres-server'
 import { postgresRunner, type SqlRunner } from './harness/sql-runner'
 import { failure, settledWithin, waitFor } from './support/promises'
 import { IDLE_IN_TRANSACTION, terminateIdleInTransactionSync } from './support/kill'
@@ -276,11 +276,11 @@ describe.runIf(binaries.ok)('fault: replica stopped and restarted mid-run [postg
     cluster = await startLocalCluster()
     const scratch = await createScratchDatabase(cluster.adminUrl)
     await migrate(scratch.url)
-    primaryUrl = scratch.url
-    replicaUrl = withDatabase(cluster.replicaUrl, scratch.name)
+    primaryUrl = await runtimeLoginUrl(scratch.url)
+    replicaUrl = asRuntimeLogin(withDatabase(cluster.replicaUrl, scratch.name))
     dropScratch = scratch.drop
     const { default: postgres } = await import('postgres')
-    const sql = postgres(primaryUrl, { max: 1, onnotice: () => {} })
+    const sql = postgres(scratch.url, { max: 1, onnotice: () => {} })
     ownerSql = postgresRunner(sql)
     closeOwner = () => sql.end({ timeout: 5 })
     await cluster.waitForReplicaCatchUp()

@@ -11,7 +11,7 @@ import { catalogViolations } from './support/catalog'
 
 async function migrateAgain(engine: TestEngine): Promise<void> {
   if (engine.pglite) await migrate(engine.pglite)
-  else if (engine.url) await migrate(engine.url)
+  else if (engine.ownerUrl) await migrate(engine.ownerUrl)
 }
 
 describeEachEngine('migrate()', (engine) => {
@@ -57,8 +57,8 @@ describeEachEngine('migrate()', (engine) => {
   })
 
   it('refuses a nonsensical partition horizon', async () => {
-    await expect(migrate(engine().pglite ?? engine().url, { auditPartitionMonthsAhead: -1 })).rejects.toSatisfy((e) =>
-      isCallsheetDbError(e, 'INVALID_CONFIGURATION'),
+    await expect(migrate(engine().pglite ?? engine().ownerUrl, { auditPartitionMonthsAhead: -1 })).rejects.toSatisfy(
+      (e) => isCallsheetDbError(e, 'INVALID_CONFIGURATION'),
     )
   })
 })

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDatabase, isCallsheetDbError, type Database } from '../src'
+import postgres from 'postgres'
 import { migrate } from '../src/database/migrate'
 import { describeEachDatabase } from './harness/engines'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from './harness/local-cluster'
-import { createScratchDatabase, withDatabase } from './harness/postgres-server'
+import { asRuntimeLogin, createScratchDatabase, runtimeLoginUrl, withDatabase } from './harness/postgres-server'
 
 const LIBRARY_TABLES = [
   'api_keys',
@@ -177,16 +178,20 @@ describe.runIf(binaries.ok)('monitoring with pg_stat_statements and a replica [p
     const scratch = await createScratchDatabase(cluster.adminUrl)
     dropScratch = scratch.drop
     await migrate(scratch.url)
-    const setup = createDatabase({ primary: scratch.url })
+    const runtimeUrl = await runtimeLoginUrl(scratch.url)
+    const owner = postgres(scratch.url, { max: 1, onnotice: () => {} })
     try {
-      await setup.$primary.execute('create extension pg_stat_statements')
+      await owner.unsafe('create extension pg_stat_statements')
     } finally {
-      await setup.close()
+      await owner.end({ timeout: 5 })
     }
     await cluster.waitForReplicaCatchUp()
+    // Units run as callsheet_app, whose statement texts pg_stat_statements shows only to itself and to
+    // pg_read_all_stats: monitoring reads them on the admin (owner) connection when there is one.
     db = createDatabase({
-      primary: scratch.url,
-      replicas: [withDatabase(cluster.replicaUrl, scratch.name)],
+      primary: runtimeUrl,
+      admin: scratch.url,
+      replicas: [asRuntimeLogin(withDatabase(cluster.replicaUrl, scratch.name))],
       pool: { max: 4 },
     })
   })

@@ -6,7 +6,13 @@ import { createDatabase, isCallsheetDbError, type Database, type TenantClient } 
 import { migrate } from '../src/database/migrate'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from './harness/local-cluster'
 import { pgbouncerAvailable, startPgBouncer } from './harness/pgbouncer'
-import { createScratchDatabase, withDatabase } from './harness/postgres-server'
+import {
+  RUNTIME_LOGIN,
+  asRuntimeLogin,
+  createScratchDatabase,
+  runtimeLoginUrl,
+  withDatabase,
+} from './harness/postgres-server'
 import { waitFor } from './support/promises'
 import { rawRead } from './support/raw-read'
 import type { Router } from '../src/database/router'
@@ -35,6 +41,7 @@ const liveRows = (tenant: TenantClient, label: string) => tenant.productions.cre
 describe.runIf(binaries.ok)('replica routing [postgres]', () => {
   let cluster: LocalClusterHandle
   let primaryUrl: string
+  let ownerUrl: string
   let replicaUrl: string
   let dropScratch: () => Promise<void>
   const opened: Database[] = []
@@ -53,8 +60,9 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
     cluster = await startLocalCluster({ replicaSettings: { max_standby_streaming_delay: '100ms' } })
     const scratch = await createScratchDatabase(cluster.adminUrl)
     await migrate(scratch.url)
-    primaryUrl = scratch.url
-    replicaUrl = withDatabase(cluster.replicaUrl, new URL(scratch.url).pathname.slice(1))
+    ownerUrl = scratch.url
+    primaryUrl = await runtimeLoginUrl(scratch.url)
+    replicaUrl = asRuntimeLogin(withDatabase(cluster.replicaUrl, new URL(scratch.url).pathname.slice(1)))
     dropScratch = scratch.drop
     await cluster.waitForReplicaCatchUp()
   })
@@ -358,7 +366,7 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
     const p = await liveRows(tenant, 'conflict')
     await tenant.contacts.create({ productionId: p.id, name: 'Conflicted' })
     await cluster.waitForReplicaCatchUp()
-    const admin = postgres(primaryUrl, { max: 1, onnotice: () => {} })
+    const admin = postgres(ownerUrl, { max: 1, onnotice: () => {} })
     let runs = 0
     const recoveries: boolean[] = []
     let holding!: () => void
@@ -448,7 +456,9 @@ describe.runIf(binaries.ok && bouncer.ok)('through PgBouncer [postgres]', () => 
     dropScratch = scratch.drop
     scratchUrl = scratch.url
     const pgb = await startPgBouncer({ targetUrl: scratch.url, poolSize: 2, poolMode: 'transaction' })
-    bouncerUrl = pgb.url
+    // As production: the runtime login through PgBouncer (auth_query finds it).
+    await runtimeLoginUrl(scratch.url)
+    bouncerUrl = asRuntimeLogin(pgb.url)
     stopBouncer = pgb.stop
   })
   afterAll(async () => {
@@ -480,14 +490,16 @@ describe.runIf(binaries.ok && bouncer.ok)('through PgBouncer [postgres]', () => 
         const hits = await tenant.contacts.search(`Person ${i}-`)
         for (const hit of hits) if (!hit.name.startsWith(`Person ${i}-`)) violations++
       })
-      // Meanwhile, count the server connections to this database (other than our own).
+      // Meanwhile, count the runtime login's server connections to this database (PgBouncer's auth_query
+      // runs on a connection of the owner's).
       const direct = postgres(scratchUrl, { max: 1, onnotice: () => {} })
       let most = 0
       let running = true
       const sampling = (async () => {
         while (running) {
           const [row] = await direct<{ n: number }[]>`
-            select count(*)::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`
+            select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and pid <> pg_backend_pid() and usename = ${RUNTIME_LOGIN}`
           most = Math.max(most, row?.n ?? 0)
           await new Promise((r) => setTimeout(r, 5))
         }

@@ -18,7 +18,7 @@ import { migrate } from '../../src/database/migrate'
 import { APP_ROLE } from '../../src/schema/columns'
 import type { CreateContactInput } from '../../src/repositories/contacts-repository'
 import type { TenantClient } from '../../src/tenant/tenant-client'
-import { createScratchDatabase } from '../../test/harness/postgres-server'
+import { createScratchDatabase, runtimeLoginUrl } from '../../test/harness/postgres-server'
 import { generateContacts, toCreateInput } from '../fixtures/contacts'
 import {
   formatMs,
@@ -129,7 +129,7 @@ async function openSide(context: SuiteContext, audited: boolean): Promise<Side> 
     }
     const applicationName = `bench-audit-${audited ? 'on' : 'off'}`
     db = createDatabase({
-      primary: { url: scratch.url, connection: { application_name: applicationName } },
+      primary: { url: await runtimeLoginUrl(scratch.url), connection: { application_name: applicationName } },
       pool: { max: POOL_MAX, idleTimeoutSeconds: 0 },
     })
     const organization = await db.organizations.create({ name: 'Audit Bench Pictures', slug: 'audit-bench' })

@@ -78,7 +78,7 @@ export const batchInsert: BenchSuite = {
       return sql
     }
     const db = createDatabase({
-      primary: { url: context.url, connection: { application_name: appName(OURS) } },
+      primary: { url: context.runtimeUrl, connection: { application_name: appName(OURS) } },
       pool: { max: 2, idleTimeoutSeconds: 0 },
     })
     const loadBefore = loadavg()

@@ -28,7 +28,12 @@ import { APP_ROLE } from '../../src/schema/columns'
 import type { FallbackReason, RoutingStats } from '../../src/database/router'
 import type { TenantClient } from '../../src/tenant/tenant-client'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from '../../test/harness/local-cluster'
-import { createScratchDatabase, withDatabase } from '../../test/harness/postgres-server'
+import {
+  asRuntimeLogin,
+  createScratchDatabase,
+  runtimeLoginUrl,
+  withDatabase,
+} from '../../test/harness/postgres-server'
 import { generateContacts, toCreateInput } from '../fixtures/contacts'
 import {
   formatMs,
@@ -97,8 +102,9 @@ export const replicaRouting: BenchSuite = {
       try {
         context.log(`migrating ${scratch.name} on the private primary`)
         await migrate(scratch.url)
+        const runtimeUrl = await runtimeLoginUrl(scratch.url)
         await cluster.waitForReplicaCatchUp(30_000)
-        return await measure(context, cluster, scratch.url, withDatabase(cluster.replicaUrl, scratch.name))
+        return await measure(context, cluster, scratch.url, runtimeUrl, withDatabase(cluster.replicaUrl, scratch.name))
       } finally {
         await cluster.setReplicaApplyDelay(0).catch(() => undefined)
         await scratch.drop()
@@ -213,6 +219,8 @@ async function measure(
   context: SuiteContext,
   cluster: LocalClusterHandle,
   primaryUrl: string,
+  /** The primary as the runtime login: what the library's databases connect as (owner URLs stay for probes). */
+  runtimeUrl: string,
   replicaUrl: string,
 ): Promise<SuiteReport> {
   const sizes = context.quick ? SIZES.quick : SIZES.default
@@ -220,12 +228,12 @@ async function measure(
   const admin = postgres(primaryUrl, { max: 1, onnotice: () => {} })
   const replicaAdmin = postgres(replicaUrl, { max: 1, onnotice: () => {} })
   const routed = createDatabase({
-    primary: { url: primaryUrl, connection: { application_name: APP.primary } },
-    replicas: [{ url: replicaUrl, connection: { application_name: APP.replica } }],
+    primary: { url: runtimeUrl, connection: { application_name: APP.primary } },
+    replicas: [{ url: asRuntimeLogin(replicaUrl), connection: { application_name: APP.replica } }],
     pool: { max: POOL_MAX, idleTimeoutSeconds: 0 },
   })
   const direct = createDatabase({
-    primary: { url: replicaUrl, connection: { application_name: APP.direct } },
+    primary: { url: asRuntimeLogin(replicaUrl), connection: { application_name: APP.direct } },
     pool: { max: POOL_MAX, idleTimeoutSeconds: 0 },
   })
   try {

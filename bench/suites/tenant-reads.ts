@@ -18,6 +18,7 @@ import { and, asc, eq, getTableColumns, isNull, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { uuidv7 } from 'uuidv7'
+import { asRuntimeLogin } from '../../test/harness/postgres-server'
 import { createDatabase } from '../../src/database/create-database'
 import { APP_ROLE } from '../../src/schema/columns'
 import { contacts } from '../../src/schema/contacts'
@@ -373,8 +374,9 @@ const ours: Contender = {
   name: OURS,
   open(url, max, applicationName) {
     // Idle connections are kept (as postgres.js's own default does) so no pool shrinks between rounds.
+    // As production connects: the runtime login (bench/run.ts created it); the raw baselines stay the owner.
     const db = createDatabase({
-      primary: { url, connection: { application_name: applicationName } },
+      primary: { url: asRuntimeLogin(url), connection: { application_name: applicationName } },
       pool: { max, idleTimeoutSeconds: 0 },
     })
     return {
@@ -583,7 +585,7 @@ async function startCountingProxy(
 /** Node CPU (µs) of one `db.tenant(orgId).contacts`: what every operation of ours pays before its unit of work. */
 async function measureTenantClient(url: string, organizations: readonly SeededOrganization[]): Promise<number> {
   // postgres.js connects lazily: building tenant clients opens no connection.
-  const db = createDatabase({ primary: url })
+  const db = createDatabase({ primary: asRuntimeLogin(url) })
   try {
     const ids = organizations.map((o) => o.id)
     const perCall: number[] = []

@@ -161,7 +161,10 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 async function main(): Promise<void> {
   const url = process.env.DATABASE_URL
   const pglite = url ? undefined : await createPglite()
-  const db = createDatabase({ primary: pglite ?? url! })
+  // On a server, DATABASE_URL is the runtime login and DATABASE_ADMIN_URL the owner, which migrates
+  // (README "Deployment: two roles"); createDatabase refuses an owner or superuser DATABASE_URL.
+  const admin = process.env.DATABASE_ADMIN_URL || undefined
+  const db = createDatabase({ primary: pglite ?? url!, ...(pglite || !admin ? {} : { admin }) })
   await db.migrate()
   if (pglite) {
     const org = await db.organizations.create({ name: 'Demo Pictures', slug: `demo-${Date.now().toString(36)}` })

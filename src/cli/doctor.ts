@@ -1,6 +1,12 @@
 import { connect, errorText, redactUrl, type CliSql } from './connection'
 import { migrationStatus } from './status'
 import { TENANT_TABLE_NAMES } from '../schema/table-names'
+import {
+  LOGIN_PRIVILEGES_SQL,
+  loginPrivilegeProblems,
+  loginPrivilegesParams,
+  type LoginPrivileges,
+} from '../database/login-check'
 
 /** Tables that carry tenant rows: RLS must be enabled and forced on each, with the tenant policy. */
 export const TENANT_TABLES = TENANT_TABLE_NAMES
@@ -20,6 +26,12 @@ export interface Check {
 export interface DoctorOptions {
   /** The app role the library switches to. @default 'callsheet_app' */
   readonly appRole?: string
+  /**
+   * The login the app serves requests as. Unset: every login that is a direct member of the app role,
+   * other than the tables' owner, is checked (and none at all is a failure: the app then serves as the
+   * owner).
+   */
+  readonly runtimeLogin?: string
   /** Replica URLs: each must be reachable and in recovery. */
   readonly replicas?: readonly string[]
   /** A replica further behind than this (ms) fails its check. Unset: lag is reported only. */
@@ -142,6 +154,9 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
     `${appRole} owns no tenant table`,
   )
 
+  // The runtime login(s): only a member of the app role, never privileged.
+  checks.push(...(await checkRuntimeLogins(sql, appRole, options.runtimeLogin)))
+
   // Audit partitions.
   const required = requiredAuditPartitions(options.now ?? new Date())
   const hasAudit = tables.some((t) => t.table === 'audit_logs')
@@ -226,4 +241,53 @@ async function checkReplica(primary: CliSql, url: string, maxLagMs: number | und
   } finally {
     await replica.end({ timeout: 5 }).catch(() => undefined)
   }
+}
+
+async function checkRuntimeLogins(sql: CliSql, appRole: string, named: string | undefined): Promise<Check[]> {
+  let logins: string[]
+  if (named !== undefined) logins = [named]
+  else {
+    const members = await sql<{ login: string }[]>`
+      select r.rolname::text as login from pg_auth_members m
+      join pg_roles r on r.oid = m.member join pg_roles a on a.oid = m.roleid
+      where a.rolname = ${appRole} and r.rolcanlogin
+        and r.oid not in (select c.relowner from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                          where n.nspname = 'public' and c.relname = any(${[...TENANT_TABLES]}))
+      order by 1`
+    logins = members.map((m) => m.login)
+    if (logins.length === 0)
+      return [
+        {
+          name: 'runtime login',
+          ok: false,
+          detail: `no login other than the tables' owner is a member of ${appRole}: the app would serve requests as the owner (create one: callsheet-db runtime-login <name>)`,
+        },
+      ]
+  }
+  const checks: Check[] = []
+  for (const login of logins) {
+    const name = `runtime login ${login}`
+    const [role] = await sql<{ login: boolean; member: boolean; inherit: boolean }[]>`
+      select rolcanlogin as login, pg_has_role(oid, ${appRole}, 'MEMBER') as member, rolinherit as inherit
+      from pg_roles where rolname = ${login}`
+    if (!role) {
+      checks.push({ name, ok: false, detail: `role ${login} does not exist` })
+      continue
+    }
+    const [privileges] = (await sql.unsafe(LOGIN_PRIVILEGES_SQL, loginPrivilegesParams(login))) as unknown as [
+      LoginPrivileges,
+    ]
+    const problems = loginPrivilegeProblems(privileges)
+    if (!role.login) problems.push(`${login} cannot log in`)
+    if (!role.member) problems.push(`${login} is not a member of ${appRole}`)
+    checks.push({
+      name,
+      ok: problems.length === 0,
+      detail:
+        problems.length > 0
+          ? `${problems.join('; ')} (SQL injected into a tenant unit could RESET ROLE to it)`
+          : `member of ${appRole}, not superuser, no BYPASSRLS or CREATEROLE, not the owner${role.inherit ? '; INHERIT (NOINHERIT leaves RESET ROLE nothing)' : ', NOINHERIT'}`,
+    })
+  }
+  return checks
 }

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import { createDatabase } from '../database/create-database'
-import { migrate } from '../database/migrate'
+import { createRuntimeLogin, migrate, type RuntimeLoginOptions } from '../database/migrate'
 import { CliConnectionError, connect, errorText, isPostgresUrl, redactUrl, withConnection } from './connection'
 import { DEFAULT_APP_ROLE, runDoctor } from './doctor'
 import { formatTable, type CliIo } from './output'
@@ -17,20 +17,25 @@ export const EXIT_USAGE = 2
 export const USAGE = `Usage: callsheet-db <command> [options]
 
 Commands:
-  migrate                              apply pending migrations, then ensure audit partitions
+  migrate [--runtime-login <name>]     apply pending migrations, then ensure audit partitions (and the runtime login)
+  runtime-login <name>                 create (or bring in line) the login that serves requests: a NOINHERIT
+                                       member of the app role, nothing more; password from $CALLSHEET_RUNTIME_PASSWORD
   status                               list applied and pending migrations
-  doctor                               check RLS, policies, the app role, audit partitions, indexes, replicas
+  doctor                               check RLS, policies, the app role, the runtime login, audit partitions,
+                                       indexes, replicas
   partitions ensure [--months N] [--from YYYY-MM-DD]
                                        create monthly audit partitions (default: 3 months ahead)
   partitions drop-before <YYYY-MM-DD>  drop monthly audit partitions that end on or before the date
   stats                                pool/routing stats, table sizes and row estimates
 
 Options:
-  --url <url>          PostgreSQL URL (default: $DATABASE_URL)
+  --url <url>          PostgreSQL URL of the owner (the role that migrates; default: $DATABASE_URL)
   --json               print one JSON document on stdout
   --replica <url>      doctor, stats: a replica to check (repeatable)
   --max-lag <ms>       doctor: fail a replica whose replay lag exceeds this
-  --app-role <name>    doctor: the app role (default: ${DEFAULT_APP_ROLE})
+  --app-role <name>    doctor, runtime-login: the app role (default: ${DEFAULT_APP_ROLE})
+  --runtime-login <n>  doctor: the login the app serves as (default: every login that is a member of the
+                       app role, other than the owner); migrate: create it too
   --audit-months <N>   migrate: audit partition months ahead (default: 3)
   -h, --help           show this help
 
@@ -42,6 +47,7 @@ const OPTIONS = {
   replica: { type: 'string', multiple: true },
   'max-lag': { type: 'string' },
   'app-role': { type: 'string' },
+  'runtime-login': { type: 'string' },
   'audit-months': { type: 'string' },
   months: { type: 'string' },
   from: { type: 'string' },
@@ -51,9 +57,10 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS
 const COMMON: OptionName[] = ['url', 'json', 'help']
 const ALLOWED: Record<string, OptionName[]> = {
-  migrate: [...COMMON, 'audit-months'],
+  migrate: [...COMMON, 'audit-months', 'runtime-login'],
+  'runtime-login': [...COMMON, 'app-role'],
   status: COMMON,
-  doctor: [...COMMON, 'replica', 'max-lag', 'app-role'],
+  doctor: [...COMMON, 'replica', 'max-lag', 'app-role', 'runtime-login'],
   'partitions ensure': [...COMMON, 'months', 'from'],
   'partitions drop-before': COMMON,
   stats: [...COMMON, 'replica'],
@@ -66,6 +73,7 @@ interface Invocation {
   readonly args: readonly string[]
   readonly url: string
   readonly json: boolean
+  readonly env: Readonly<Record<string, string | undefined>>
   readonly values: {
     readonly [K in OptionName]?: K extends 'replica' ? string[] : K extends 'json' | 'help' ? boolean : string
   }
@@ -132,11 +140,13 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
   if (!allowed) throw new UsageError(`unknown command "${first}"`)
   for (const name of Object.keys(values) as OptionName[])
     if (!allowed.includes(name)) throw new UsageError(`--${name} does not apply to ${command}`)
-  const expectedArgs = command === 'partitions drop-before' ? 1 : 0
+  const expectedArgs = command === 'partitions drop-before' || command === 'runtime-login' ? 1 : 0
   if (args.length !== expectedArgs)
     throw new UsageError(
       expectedArgs === 1
-        ? `${command} needs exactly one date (YYYY-MM-DD)`
+        ? command === 'runtime-login'
+          ? 'runtime-login needs exactly one login name'
+          : `${command} needs exactly one date (YYYY-MM-DD)`
         : `unexpected argument "${args[0]}" for ${command}`,
     )
   const url = values.url ?? env.DATABASE_URL
@@ -144,7 +154,7 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
   if (!isPostgresUrl(url)) throw new UsageError(`not a PostgreSQL URL: ${redactUrl(url)} (expected postgres://…)`)
   for (const replica of values.replica ?? [])
     if (!isPostgresUrl(replica)) throw new UsageError(`not a PostgreSQL URL: --replica ${redactUrl(replica)}`)
-  return { command, args, url, json: values.json ?? false, values }
+  return { command, args, url, json: values.json ?? false, values, env }
 }
 
 function integerOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
@@ -173,7 +183,11 @@ async function execute(inv: Invocation, out: (text: string) => void): Promise<nu
     case 'migrate': {
       const months = integerOption(inv.values['audit-months'], 'audit-months', 0, 120)
       const before = await withConnection(inv.url, migrationStatus)
-      await migrate(inv.url, months === undefined ? {} : { auditPartitionMonthsAhead: months })
+      const login = inv.values['runtime-login']
+      await migrate(inv.url, {
+        ...(months === undefined ? {} : { auditPartitionMonthsAhead: months }),
+        ...(login === undefined ? {} : { runtimeLogin: runtimeLoginOptions(login, undefined, inv.env) }),
+      })
       const after = await withConnection(inv.url, migrationStatus)
       const applied = after.migrations
         .filter((m) => m.state === 'applied' && before.migrations.find((b) => b.tag === m.tag)?.state !== 'applied')
@@ -185,6 +199,19 @@ async function execute(inv: Invocation, out: (text: string) => void): Promise<nu
       )
       return after.upToDate ? EXIT_OK : EXIT_FAILURE
     }
+    case 'runtime-login': {
+      const name = inv.args[0] ?? ''
+      const options = runtimeLoginOptions(name, inv.values['app-role'], inv.env)
+      await withConnection(inv.url, async () => undefined) // a bad URL fails as a connection error
+      await createRuntimeLogin(inv.url, options)
+      print(
+        { ok: true, login: name, passwordSet: options.password !== undefined },
+        () =>
+          `Runtime login ${name} is a NOINHERIT member of ${options.appRole ?? DEFAULT_APP_ROLE} and nothing more` +
+          (options.password === undefined ? ' (password unchanged: set CALLSHEET_RUNTIME_PASSWORD to set one).' : '.'),
+      )
+      return EXIT_OK
+    }
     case 'doctor': {
       const maxLagMs = integerOption(inv.values['max-lag'], 'max-lag', 0, 86_400_000)
       const report = await withConnection(inv.url, (sql) =>
@@ -192,6 +219,7 @@ async function execute(inv: Invocation, out: (text: string) => void): Promise<nu
           replicas: inv.values.replica ?? [],
           ...(maxLagMs === undefined ? {} : { maxLagMs }),
           ...(inv.values['app-role'] === undefined ? {} : { appRole: inv.values['app-role'] }),
+          ...(inv.values['runtime-login'] === undefined ? {} : { runtimeLogin: inv.values['runtime-login'] }),
         }),
       )
       print(report, () => {
@@ -242,6 +270,22 @@ async function execute(inv: Invocation, out: (text: string) => void): Promise<nu
   }
 }
 
+/** The runtime login to create; its password comes from the environment, never from the command line. */
+function runtimeLoginOptions(
+  name: string,
+  appRole: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): RuntimeLoginOptions {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name))
+    throw new UsageError(`the runtime login must be a plain lower-case role name, got "${name}"`)
+  const password = env.CALLSHEET_RUNTIME_PASSWORD
+  return {
+    name,
+    ...(password === undefined || password === '' ? {} : { password }),
+    ...(appRole === undefined ? {} : { appRole }),
+  }
+}
+
 /** A library Database on `url` (checked reachable first, so a bad URL fails as a connection error). */
 async function withDatabase<T>(
   url: string,
@@ -250,7 +294,8 @@ async function withDatabase<T>(
 ): Promise<T> {
   const probe = await connect(url)
   await probe.end({ timeout: 5 }).catch(() => undefined)
-  const db = createDatabase({ primary: url, replicas: [...replicas], pool: { max: 1 } })
+  // The CLI is given the owner's URL: it is the admin connection too (partitions are the owner's work).
+  const db = createDatabase({ primary: url, admin: url, replicas: [...replicas], pool: { max: 1 } })
   try {
     return await fn(db)
   } finally {

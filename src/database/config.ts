@@ -31,6 +31,25 @@ export interface DatabaseConfig {
   readonly replicas?: readonly (string | (PostgresOptions & { url?: string }))[]
   /** How reads are routed across the replicas. */
   readonly routing?: RoutingConfig
+  /**
+   * The owner's connection (the role that ran `migrate`), used only for the operations that are no
+   * tenant's and need it: `organizations.list()` (across tenants), `maintenance` (audit partitions) and
+   * `migrate()`. Give it to the processes that run those (admin tools, jobs); a process that only serves
+   * tenants leaves it out. One connection, opened on first use. PostgreSQL server only.
+   * Without it those operations fail with `InvalidConfigurationError` on a server (unless
+   * `dangerouslyAllowPrivilegedLogin` is set: they then run on the primary's login).
+   */
+  readonly admin?: string | (PostgresOptions & { url?: string })
+  /**
+   * Serve requests even when the primary's (or a replica's) login is privileged: a superuser, BYPASSRLS,
+   * CREATEROLE, or (a member of) the owner of the library's tables. Dangerous: SQL injected into a tenant
+   * unit can then `RESET ROLE` and read, change or truncate every tenant's rows, audit log included.
+   * For development only. Without it `createDatabase` checks the login once, before its first unit of
+   * work, and refuses a privileged one with `PrivilegedLoginError` (code `PRIVILEGED_LOGIN`).
+   * PGlite is exempt: its only user is a superuser, so there SQL injected into a unit can `RESET ROLE`.
+   * @default false
+   */
+  readonly dangerouslyAllowPrivilegedLogin?: boolean
   readonly pool?: {
     /**
      * Connections per server.
@@ -140,6 +159,9 @@ export interface RoutingConfig {
 export interface ResolvedConfig {
   readonly primary: ResolvedTarget
   readonly replicas: readonly ResolvedTarget[]
+  /** The owner's connection for admin work (`admin`), if given. */
+  readonly admin: Extract<ResolvedTarget, { kind: 'postgres' }> | undefined
+  readonly dangerouslyAllowPrivilegedLogin: boolean
   readonly routing: Required<RoutingConfig>
   readonly pool: { readonly max: number; readonly acquireTimeoutMs: number; readonly idleTimeoutSeconds: number }
   readonly statementTimeoutMs: number
@@ -230,6 +252,18 @@ export function resolveConfig(config: DatabaseConfig): ResolvedConfig {
   if (primary.kind === 'pglite' && replicas.length > 0) {
     throw new InvalidConfigurationError('replicas cannot be used with a PGlite primary: PGlite has no replication')
   }
+  let admin: Extract<ResolvedTarget, { kind: 'postgres' }> | undefined
+  if (config.admin !== undefined) {
+    const resolved = resolveTarget(config.admin, 'admin')
+    if (resolved.kind === 'pglite' || primary.kind === 'pglite')
+      throw new InvalidConfigurationError(
+        'admin is for PostgreSQL servers: on PGlite every operation already runs as its only (superuser) user',
+      )
+    admin = resolved
+  }
+  const dangerous = config.dangerouslyAllowPrivilegedLogin ?? false
+  if (typeof dangerous !== 'boolean')
+    throw new InvalidConfigurationError('dangerouslyAllowPrivilegedLogin must be a boolean')
   const pool = poolSchema.safeParse(config.pool ?? {})
   if (!pool.success) throw new InvalidConfigurationError(`pool.${describe(pool.error)}`)
   const routing = routingSchema.safeParse(config.routing ?? {})
@@ -257,6 +291,8 @@ export function resolveConfig(config: DatabaseConfig): ResolvedConfig {
   return {
     primary,
     replicas,
+    admin,
+    dangerouslyAllowPrivilegedLogin: dangerous,
     routing: routing.data,
     pool: pool.data,
     ...scalars.data,

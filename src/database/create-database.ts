@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { parseId, parseTenantContext, type TenantContext } from './tenant-context'
-import { InvalidConfigurationError, mapDatabaseError } from '../errors'
+import { InvalidConfigurationError, InvalidStateError, mapDatabaseError } from '../errors'
 import { hashApiKey, looksLikeApiKey } from '../repositories/api-keys-repository'
 import { onlyKeys } from '../repositories/validate'
 import { OrganizationsRepository } from '../repositories/organizations-repository'
@@ -50,7 +50,10 @@ export interface DatabaseStats {
 export interface Database {
   /** Which engine the primary is. */
   readonly engine: 'postgres' | 'pglite'
-  /** The tenants themselves (runs as the connecting role, outside any tenant). */
+  /**
+   * The tenants themselves. Each operation on one organization runs as the app role, scoped to that
+   * organization; `list()` spans organizations and needs the owner's connection (`admin`).
+   */
   readonly organizations: OrganizationsRepository
   readonly apiKeys: {
     /**
@@ -65,17 +68,28 @@ export interface Database {
    * @throws ValidationError when the id is not a UUID, or the context, consistency or token is malformed.
    */
   tenant(organizationId: string, context?: TenantContext, options?: TenantOptions): TenantClient
-  /** Audit partition upkeep and retention. */
+  /**
+   * Audit partition upkeep and retention. Owner's work: runs on the `admin` connection (on PGlite, on
+   * the database itself).
+   * @throws InvalidConfigurationError (from each method) on a server without `admin`.
+   */
   readonly maintenance: Maintenance
-  /** Applies the migrations to the primary (see `migrate`). */
+  /** Applies the migrations, as the owner: on `admin` when given, else on the primary (see `migrate`). */
   migrate(options?: MigrateOptions): Promise<void>
   /** Pool statistics of the primary, and replica routing counters. */
   stats(): DatabaseStats
   /** Measures each replica's replay lag now (otherwise measured on the back of reads), for `stats()`. */
   measureReplicaLag(): Promise<void>
-  /** Health and tuning reports: slow statements, index usage, table sizes, connections, replica lag, pool. */
+  /**
+   * Health and tuning reports: slow statements, index usage, table sizes, connections, replica lag, pool.
+   * Read on the `admin` connection when there is one, else as the primary's login, which PostgreSQL shows
+   * only its own sessions and statements (the app role's statement texts read `<insufficient privilege>`).
+   */
   readonly monitoring: Monitoring
-  /** Escape hatch: Drizzle over the connecting role, outside tenant context and RLS's tenant setting. */
+  /**
+   * Escape hatch: Drizzle over the connecting login, outside any unit of work and tenant context. As the
+   * runtime login (a NOINHERIT member of the app role) it holds no privilege on the library's tables.
+   */
   readonly $primary: Db
   /** Closes every connection (a PGlite passed in stays open: its owner closes it). Idempotent. */
   close(): Promise<void>
@@ -97,13 +111,35 @@ export function createDatabase(config: DatabaseConfig): Database {
   const router = new Router(engine, resolved)
   const tokens = new TokenCodec(resolved.secret)
   let closing: Promise<void> | undefined
-  // The owner's statements outside units, refused inside a unit of this database (they would wait for
-  // the connection it holds: forever on PGlite, or with pool.max 1).
-  const ownerDb = (): Db => {
+  let adminEngine: Engine | undefined
+  // Owner's work (organizations.list, maintenance): on the admin connection; on PGlite, its only user.
+  // Refused inside a unit of this database (it would wait for the connection that unit holds: forever on
+  // PGlite, or with pool.max 1).
+  const adminDb = (operation: string): Db => {
     engine.refuseInsideUnit()
-    return engine.db
+    if (resolved.primary.kind === 'pglite') return engine.db
+    if (resolved.admin !== undefined) {
+      // Opened on first use; never after close(), which would leave it open.
+      if (closing !== undefined && adminEngine === undefined)
+        throw new InvalidStateError(`${operation}: the database is closed`)
+      adminEngine ??= createEngine(resolved.admin, resolved, { name: 'admin', checkLogin: false, max: 2 })
+      return adminEngine.db
+    }
+    if (resolved.dangerouslyAllowPrivilegedLogin) return engine.db
+    throw new InvalidConfigurationError(
+      `${operation} is the owner's work and this database has no admin connection: set admin (the URL of the ` +
+        'role that ran migrate) in the config of the process that runs it, or use the callsheet-db CLI with the owner URL',
+    )
   }
-  const organizations = new OrganizationsRepository(ownerDb)
+  const organizations = new OrganizationsRepository({
+    unit: (id, readOnly, fn) =>
+      engine.unit(
+        { role: resolved.appRole, organizationId: id, actorId: '', apiKeyId: '', requestId: '', ip: '' },
+        { readOnly },
+        fn,
+      ),
+    admin: adminDb,
+  })
   const stats = (): DatabaseStats => ({
     pool: { ...engine.stats(), max: resolved.primary.kind === 'pglite' ? 1 : resolved.pool.max },
     routing: router.stats(),
@@ -113,7 +149,7 @@ export function createDatabase(config: DatabaseConfig): Database {
     engine: engine.kind,
     organizations,
     apiKeys: { verify: (plaintext) => verifyApiKey(engine, resolved, plaintext) },
-    maintenance: createMaintenance(ownerDb),
+    maintenance: createMaintenance(() => adminDb('maintenance')),
     tenant(organizationId, context, options = {}) {
       const org = parseId(organizationId, 'organizationId')
       const parsedContext = parseTenantContext(context)
@@ -127,10 +163,12 @@ export function createDatabase(config: DatabaseConfig): Database {
       return new TenantClient(new TenantRuntime(router, resolved, org, parsedContext, session, consistency))
     },
     async migrate(options) {
-      const target = resolved.primary
+      const target = resolved.admin ?? resolved.primary
       if (target.kind === 'pglite') return migrate(target.pglite, options)
       if (target.url === undefined) {
-        throw new InvalidConfigurationError('migrate() needs the primary as a URL (or call migrate(url) yourself)')
+        throw new InvalidConfigurationError(
+          'migrate() needs the owner (admin, else the primary) as a URL (or call migrate(url) yourself)',
+        )
       }
       return migrate(target.url, options)
     },
@@ -138,14 +176,18 @@ export function createDatabase(config: DatabaseConfig): Database {
     measureReplicaLag: () => router.measureLag(),
     monitoring: createMonitoring({
       kind: engine.kind,
-      db: ownerDb,
+      // The owner sees every role's statements and sessions; the runtime login only its own.
+      db: () => {
+        engine.refuseInsideUnit()
+        return resolved.admin !== undefined ? adminDb('monitoring') : engine.db
+      },
       pool: () => stats().pool,
       replicas: () => router.stats().replicas,
       measureReplicaLag: () => router.measureLag(),
     }),
     $primary: engine.db,
     close() {
-      closing ??= router.close()
+      closing ??= Promise.all([router.close(), adminEngine?.close()]).then(() => undefined)
       return closing
     },
   }

@@ -6,8 +6,9 @@ import { createDatabase, type Database, type TenantOptions } from './create-data
 let shared: Database | undefined
 
 /**
- * The process-wide database configured from the environment: `DATABASE_URL` (primary) and
- * `DATABASE_REPLICA_URLS` (comma-separated). Created on first use.
+ * The process-wide database configured from the environment: `DATABASE_URL` (primary: the runtime
+ * login), `DATABASE_REPLICA_URLS` (comma-separated) and, for processes that do the owner's work,
+ * `DATABASE_ADMIN_URL` (see `DatabaseConfig.admin`). Created on first use.
  * @throws InvalidConfigurationError when `DATABASE_URL` is not set.
  */
 export function getDefaultDatabase(): Database {
@@ -22,7 +23,8 @@ export function getDefaultDatabase(): Database {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
-  shared = createDatabase({ primary: url, replicas })
+  const admin = process.env.DATABASE_ADMIN_URL || undefined
+  shared = createDatabase({ primary: url, replicas, ...(admin === undefined ? {} : { admin }) })
   return shared
 }
 

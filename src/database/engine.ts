@@ -6,9 +6,22 @@ import { drizzle as drizzlePglite, PgliteDatabase, PgliteSession } from 'drizzle
 import { drizzle as drizzlePostgres, PostgresJsDatabase, PostgresJsSession } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import * as schema from '../schema/drizzle-schema'
-import { AcquireTimeoutError, InvalidStateError, isCallsheetDbError, mapDatabaseError, toLibraryError } from '../errors'
+import {
+  AcquireTimeoutError,
+  InvalidStateError,
+  PrivilegedLoginError,
+  isCallsheetDbError,
+  mapDatabaseError,
+  toLibraryError,
+} from '../errors'
 import type { QueryEvent, ResolvedConfig, ResolvedTarget } from './config'
 import { closeUnit, openUnit, refuseInsideUnit, runInUnit } from './unit-scope'
+import {
+  LOGIN_PRIVILEGES_SQL,
+  loginPrivilegeProblems,
+  loginPrivilegesParams,
+  type LoginPrivileges,
+} from './login-check'
 
 /** The Drizzle schema the library queries with (tables + relations). */
 export type Schema = typeof schema
@@ -234,7 +247,14 @@ function timed<T extends PromiseLike<unknown>>(
 export function createEngine(
   target: ResolvedTarget,
   config: ResolvedConfig,
-  overrides: { readonly acquireTimeoutMs?: number; readonly name?: string; readonly scope?: object } = {},
+  overrides: {
+    readonly acquireTimeoutMs?: number
+    readonly name?: string
+    readonly scope?: object
+    /** Refuse a privileged login before the first unit (see `dangerouslyAllowPrivilegedLogin`). @default true */
+    readonly checkLogin?: boolean
+    readonly max?: number
+  } = {},
 ): Engine {
   const scope = overrides.scope ?? {}
   return target.kind === 'pglite'
@@ -245,6 +265,8 @@ export function createEngine(
         overrides.acquireTimeoutMs ?? config.pool.acquireTimeoutMs,
         overrides.name ?? 'primary',
         scope,
+        (overrides.checkLogin ?? true) && !config.dangerouslyAllowPrivilegedLogin,
+        overrides.max ?? config.pool.max,
       )
 }
 
@@ -268,12 +290,14 @@ function postgresEngine(
   acquireTimeoutMs: number,
   targetName: string,
   scope: object,
+  checkLogin: boolean,
+  max: number,
 ): Engine {
   const owners = [scope]
   const options: postgres.Options<Record<string, postgres.PostgresType>> = {
     onnotice: () => {},
     ...target.options,
-    max: config.pool.max,
+    max,
     idle_timeout: config.pool.idleTimeoutSeconds,
     prepare: config.prepare,
     connection: {
@@ -294,6 +318,16 @@ function postgresEngine(
   const relational = { fullSchema: schema, schema: tables.tables, tableNamesMap: tables.tableNamesMap }
   let waiting = 0
   let inUse = 0
+  // The login is checked once, before the first unit; units after a passed check pay nothing. A failed
+  // check (refused, or the server unreachable) is tried again by the next unit.
+  let loginChecked = !checkLogin
+  let checkingLogin: Promise<void> | undefined
+  const checkTheLogin = async (): Promise<void> => {
+    const [row] = (await client.unsafe(LOGIN_PRIVILEGES_SQL, loginPrivilegesParams())) as unknown as LoginPrivileges[]
+    const problems = row ? loginPrivilegeProblems(row) : []
+    if (row && problems.length > 0) throw new PrivilegedLoginError(row.login, problems)
+    loginChecked = true
+  }
 
   async function acquire(): Promise<postgres.ReservedSql> {
     waiting++
@@ -339,6 +373,13 @@ function postgresEngine(
     },
     async unit(settings, { readOnly, onCommitted, replica, appCode }, fn) {
       const mark = openUnit(owners)
+      if (!loginChecked) {
+        checkingLogin ??= checkTheLogin().catch((error: unknown) => {
+          checkingLogin = undefined
+          throw mapDatabaseError(error)
+        })
+        await checkingLogin
+      }
       let conn: postgres.ReservedSql
       try {
         // postgres.js (3.4.9) keeps the fatal error of a connection the server closed mid-statement and

@@ -6,6 +6,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { InvalidConfigurationError, MigrationError } from '../errors'
 import { migrationsFolder } from './migrations-folder'
+import { APP_ROLE } from '../schema/columns'
 
 /** Where {@link migrate} applies the migrations. */
 export type MigrationTarget = string | PGlite
@@ -17,7 +18,30 @@ export interface MigrateOptions {
    * @default 3
    */
   auditPartitionMonthsAhead?: number
+  /**
+   * After migrating, create (or bring in line) the login that serves requests: see
+   * {@link createRuntimeLogin}. PostgreSQL server only.
+   */
+  runtimeLogin?: RuntimeLoginOptions
 }
+
+/** The runtime login {@link createRuntimeLogin} creates. */
+export interface RuntimeLoginOptions {
+  /** Its name: a plain lower-case role name. */
+  name: string
+  /**
+   * Its password (stored as the server's `password_encryption` hash). Omitted: an existing login keeps
+   * its password; a new one has none (it can then only log in where `pg_hba.conf` does not ask for one).
+   */
+  password?: string
+  /**
+   * The app role it becomes a member of.
+   * @default 'callsheet_app'
+   */
+  appRole?: string
+}
+
+const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 
 // Any stable 64-bit number: it serialises concurrent migrate() calls against one database.
 const MIGRATION_LOCK_KEY = 7_301_946_015_231_214n
@@ -53,10 +77,13 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
   const folder = migrationsFolder()
   try {
     if (resolved instanceof PGlite) {
+      if (options.runtimeLogin !== undefined)
+        throw new InvalidConfigurationError('runtimeLogin is for PostgreSQL servers: PGlite has a single user')
       await migratePglite(drizzlePglite(resolved), { migrationsFolder: folder })
       await resolved.query('select callsheet_ensure_audit_partitions($1)', [monthsAhead])
       return
     }
+    if (options.runtimeLogin !== undefined) checkRuntimeLoginOptions(options.runtimeLogin)
     // One dedicated connection: the advisory lock, the migrations and the unlock must share a session.
     const client = postgres(resolved, { max: 1, onnotice: () => {} })
     try {
@@ -64,6 +91,7 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
       try {
         await migratePostgres(drizzlePostgres(client), { migrationsFolder: folder })
         await client`select callsheet_ensure_audit_partitions(${monthsAhead})`
+        if (options.runtimeLogin !== undefined) await ensureRuntimeLogin(client, options.runtimeLogin)
       } finally {
         // A lost connection has released the lock already; do not let the unlock hide the real error.
         await client`select pg_advisory_unlock(${MIGRATION_LOCK_KEY.toString()}::bigint)`.catch(() => undefined)
@@ -78,3 +106,106 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
     throw new MigrationError(`migration failed: ${detail}`, { cause: error })
   }
 }
+
+function checkRuntimeLoginOptions(login: RuntimeLoginOptions): void {
+  if (typeof login !== 'object' || login === null)
+    throw new InvalidConfigurationError('runtimeLogin must be an object { name, password? }')
+  if (typeof login.name !== 'string' || !ROLE_NAME.test(login.name))
+    throw new InvalidConfigurationError('runtimeLogin.name must be a plain lower-case role name')
+  const appRole = login.appRole ?? APP_ROLE
+  if (typeof appRole !== 'string' || !ROLE_NAME.test(appRole))
+    throw new InvalidConfigurationError('runtimeLogin.appRole must be a plain lower-case role name')
+  if (login.name === appRole) throw new InvalidConfigurationError('runtimeLogin.name must differ from the app role')
+  if (login.password !== undefined && (typeof login.password !== 'string' || login.password === ''))
+    throw new InvalidConfigurationError('runtimeLogin.password must be a non-empty string')
+}
+
+/**
+ * Creates the login that serves requests, or brings an existing one in line: LOGIN, NOSUPERUSER,
+ * NOCREATEDB, NOCREATEROLE, NOBYPASSRLS, NOREPLICATION and NOINHERIT, a member of the app role, with
+ * CONNECT on the database. NOINHERIT: the login holds no privilege of its own, so SQL injected into a
+ * tenant unit that runs `RESET ROLE` is left with nothing (not even the app role's grants); the library
+ * switches to the app role inside every unit. Idempotent, and safe to run from several processes at once.
+ *
+ * Run it as the owner that ran {@link migrate} (it needs CREATEROLE or superuser, and the right to grant
+ * the app role). `migrate(url, { runtimeLogin })` does the same after migrating.
+ *
+ * @param target the owner's connection URL; defaults to `DATABASE_URL`.
+ * @throws InvalidConfigurationError on a bad name or password, or no target.
+ * @throws MigrationError when the server refuses (e.g. the connecting role may not create roles).
+ *
+ * @example
+ * ```ts
+ * await createRuntimeLogin(process.env.OWNER_URL, { name: 'callsheet_runtime', password: process.env.RUNTIME_PASSWORD })
+ * // the app then connects as postgres://callsheet_runtime:…@host/db
+ * ```
+ */
+export async function createRuntimeLogin(target: string | undefined, login: RuntimeLoginOptions): Promise<void> {
+  checkRuntimeLoginOptions(login)
+  const url = target ?? process.env.DATABASE_URL
+  if (url === undefined || url === '')
+    throw new InvalidConfigurationError("createRuntimeLogin() needs the owner's URL, or DATABASE_URL set")
+  if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url))
+    throw new InvalidConfigurationError('createRuntimeLogin() needs a postgres:// URL (PGlite has a single user)')
+  const client = postgres(url, { max: 1, onnotice: () => {} })
+  try {
+    await ensureRuntimeLogin(client, login)
+  } catch (error) {
+    const detail =
+      error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)
+    throw new MigrationError(`creating runtime login ${login.name} failed: ${detail}`, { cause: error })
+  } finally {
+    await client.end({ timeout: 5 })
+  }
+}
+
+// The names are checked against ROLE_NAME before they reach this SQL, so they need no quoting beyond
+// %I. The password travels as a transaction-local setting rather than in the statement text, so that a
+// statement log does not show it.
+async function ensureRuntimeLogin(client: postgres.Sql, login: RuntimeLoginOptions): Promise<void> {
+  const appRole = login.appRole ?? APP_ROLE
+  await client.begin(async (tx) => {
+    await tx`select set_config('callsheet.runtime_login', ${login.name}, true),
+                    set_config('callsheet.runtime_app_role', ${appRole}, true),
+                    set_config('callsheet.runtime_password', ${login.password ?? ''}, true)`
+    await tx.unsafe(RUNTIME_LOGIN_SQL)
+  })
+}
+
+const RUNTIME_LOGIN_SQL = `DO $runtime_login$
+DECLARE
+  login text := current_setting('callsheet.runtime_login');
+  app_role text := current_setting('callsheet.runtime_app_role');
+  secret text := current_setting('callsheet.runtime_password');
+  r pg_catalog.pg_roles%ROWTYPE;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = app_role) THEN
+    RAISE EXCEPTION 'role % does not exist: run migrate() first', app_role;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = login) THEN
+    BEGIN
+      EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION NOINHERIT', login);
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+      NULL; -- created by a concurrent run
+    END;
+  END IF;
+  SELECT * INTO r FROM pg_catalog.pg_roles WHERE rolname = login;
+  -- Only what differs is altered: a non-superuser with CREATEROLE may not even name SUPERUSER or BYPASSRLS.
+  IF r.rolsuper THEN EXECUTE format('ALTER ROLE %I NOSUPERUSER', login); END IF;
+  IF r.rolbypassrls THEN EXECUTE format('ALTER ROLE %I NOBYPASSRLS', login); END IF;
+  IF r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolinherit OR NOT r.rolcanlogin THEN
+    EXECUTE format('ALTER ROLE %I LOGIN NOCREATEROLE NOCREATEDB NOREPLICATION NOINHERIT', login);
+  END IF;
+  IF secret <> '' THEN
+    EXECUTE format('ALTER ROLE %I PASSWORD %L', login, secret);
+  END IF;
+  IF NOT pg_catalog.pg_has_role(login, app_role, 'MEMBER') THEN
+    BEGIN
+      EXECUTE format('GRANT %I TO %I', app_role, login);
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+      NULL;
+    END;
+  END IF;
+  EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), login);
+END
+$runtime_login$`

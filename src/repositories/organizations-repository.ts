@@ -21,12 +21,28 @@ export interface ListOrganizationsOptions extends FindOptions {
   readonly cursor?: string
 }
 
+/** Where the organizations repository runs its statements. */
+export interface OrganizationsAccess {
+  /**
+   * Runs `fn` in a unit of work as the app role, scoped to the organization `id` itself: the
+   * organizations policy (`id` = the unit's tenant) then shows and lets it change that one row only.
+   */
+  unit<T>(id: string, readOnly: boolean, fn: (db: Db) => Promise<T>): Promise<T>
+  /**
+   * The owner's connection, for work across organizations (`list`).
+   * @throws InvalidConfigurationError when the database has none (see `DatabaseConfig.admin`).
+   */
+  admin(operation: string): Db
+}
+
 /**
- * The tenants themselves — the one repository outside any tenant: it runs as the connecting (owner)
- * role, for sign-up, administration and jobs.
+ * The tenants themselves, for sign-up, administration and jobs. Each operation on one organization
+ * runs as the app role in a unit scoped to that organization (so the runtime login needs no privilege
+ * of its own, and an organization's unit cannot reach another organization); `list`, which spans
+ * organizations, runs on the owner's `admin` connection.
  */
 export class OrganizationsRepository {
-  constructor(private readonly db: () => Db) {}
+  constructor(private readonly access: OrganizationsAccess) {}
 
   /**
    * Creates an organization.
@@ -34,11 +50,14 @@ export class OrganizationsRepository {
    * @throws ValidationError on bad input.
    */
   async create(input: CreateOrganizationInput): Promise<Organization> {
-    const values = this.parse(organizationInsertSchema, input, 'organization')
-    return this.run(async (db) => {
+    const values = this.parse(organizationInsertSchema, input, 'organization') as z.output<
+      typeof organizationInsertSchema
+    >
+    const id = values.id ?? newId()
+    return this.run(id, false, async (db) => {
       const [row] = await db
         .insert(organizations)
-        .values({ id: newId(), ...(values as z.output<typeof organizationInsertSchema>) })
+        .values({ ...values, id })
         .returning()
       return row as Organization
     })
@@ -47,7 +66,7 @@ export class OrganizationsRepository {
   /** The organization, or `undefined`. @throws ValidationError when `id` is not a UUID. */
   async findById(id: string, options: FindOptions = {}): Promise<Organization | undefined> {
     const key = parseId(id)
-    return this.run(async (db) => {
+    return this.run(key, true, async (db) => {
       const [row] = await db
         .select()
         .from(organizations)
@@ -69,7 +88,7 @@ export class OrganizationsRepository {
     const values = this.parse(organizationUpdateSchema, patch, 'organization update')
     if (Object.keys(values).length === 0)
       throw new ValidationError('nothing to update: the patch is empty', [{ path: [], message: 'empty patch' }])
-    return this.run(async (db) => {
+    return this.run(key, false, async (db) => {
       const [row] = await db
         .update(organizations)
         .set(values)
@@ -112,7 +131,7 @@ export class OrganizationsRepository {
       after = sql`(${organizations.createdAt}, ${organizations.id}) > (${at}::timestamptz, ${id}::uuid)`
     }
     // The cursor keeps created_at as PostgreSQL prints it (microseconds), not as a JS Date (milliseconds).
-    const rows = await this.run((db) =>
+    const rows = await this.runAdmin('organizations.list()', (db) =>
       db
         .select({ ...getTableColumns(organizations), cursorAt: sql<string>`${organizations.createdAt}::text` })
         .from(organizations)
@@ -129,7 +148,7 @@ export class OrganizationsRepository {
 
   private async setDeleted(id: string, deleted: boolean): Promise<Organization> {
     const key = parseId(id)
-    return this.run(async (db) => {
+    return this.run(key, false, async (db) => {
       const [row] = await db
         .update(organizations)
         .set({ deletedAt: deleted ? sql`now()` : null })
@@ -149,9 +168,18 @@ export class OrganizationsRepository {
     return validate(schema, input, what)
   }
 
-  private async run<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+  private async run<T>(id: string, readOnly: boolean, fn: (db: Db) => Promise<T>): Promise<T> {
     try {
-      return await fn(this.db())
+      return await this.access.unit(id, readOnly, fn)
+    } catch (error) {
+      throw mapDatabaseError(error)
+    }
+  }
+
+  private async runAdmin<T>(operation: string, fn: (db: Db) => Promise<T>): Promise<T> {
+    const db = this.access.admin(operation)
+    try {
+      return await fn(db)
     } catch (error) {
       throw mapDatabaseError(error)
     }

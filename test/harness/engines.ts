@@ -5,7 +5,7 @@ import { createPglite } from '../../src/database/create-pglite'
 import { migrate } from '../../src/database/migrate'
 import { createDatabase, type Database } from '../../src/database/create-database'
 import type { DatabaseConfig } from '../../src/database/config'
-import { createScratchDatabase } from './postgres-server'
+import { createScratchDatabase, runtimeLoginUrl } from './postgres-server'
 import { pgliteRunner, postgresRunner, type SqlRunner } from './sql-runner'
 
 /** The engines every suite runs on. */
@@ -30,8 +30,13 @@ export interface TestEngine {
   readonly name: EngineName
   /** Runs SQL as the database owner (a superuser in tests: RLS does not apply to it). */
   readonly admin: SqlRunner
-  /** postgres: the scratch database's URL; pglite: undefined. */
+  /**
+   * postgres: the scratch database's URL as the runtime login (`callsheet_runtime`: a NOINHERIT member of
+   * callsheet_app, no privilege of its own), as production connects; pglite: undefined.
+   */
   readonly url: string | undefined
+  /** postgres: the scratch database's URL as its owner (the migrating superuser); pglite: undefined. */
+  readonly ownerUrl: string | undefined
   /** postgres: the underlying postgres.js client; pglite: the PGlite instance. */
   readonly pglite: PGlite | undefined
   readonly sql: postgres.Sql | undefined
@@ -64,12 +69,21 @@ export async function openEngine(name: EngineName): Promise<TestEngine> {
     const pg = await createPglite()
     await migrate(pg)
     await applyMutation(pgliteRunner(pg))
-    return { name, admin: pgliteRunner(pg), url: undefined, pglite: pg, sql: undefined, close: () => pg.close() }
+    return {
+      name,
+      admin: pgliteRunner(pg),
+      url: undefined,
+      ownerUrl: undefined,
+      pglite: pg,
+      sql: undefined,
+      close: () => pg.close(),
+    }
   }
   const server = inject('postgresServer')
   if (!server) throw new Error('no PostgreSQL server in this run')
   const scratch = await createScratchDatabase(server.adminUrl)
   await migrate(scratch.url)
+  const url = await runtimeLoginUrl(scratch.url)
   const sql = postgres(scratch.url, { max: 4, onnotice: () => {} })
   await applyMutation(postgresRunner(sql)).catch(async (error: unknown) => {
     await sql.end({ timeout: 5 })
@@ -79,7 +93,8 @@ export async function openEngine(name: EngineName): Promise<TestEngine> {
   return {
     name,
     admin: postgresRunner(sql),
-    url: scratch.url,
+    url,
+    ownerUrl: scratch.url,
     pglite: undefined,
     sql,
     async close() {
@@ -127,7 +142,9 @@ export interface TestDatabase {
 
 /**
  * Like {@link describeEachEngine}, with a `Database` (createDatabase) open on each engine's database.
- * `config` is merged into the database config (e.g. hooks, logger).
+ * `config` is merged into the database config (e.g. hooks, logger). On PostgreSQL the database connects
+ * as the runtime login, with the owner as its `admin` connection (for organizations.list and
+ * maintenance) unless `config` names `admin` itself (`admin: undefined` for none).
  */
 export function describeEachDatabase(
   title: string,
@@ -141,7 +158,8 @@ export function describeEachDatabase(
         const engine = await openEngine(name)
         const primary = engine.pglite ?? engine.url
         if (!primary) throw new Error('engine has no target')
-        current = { engine, db: createDatabase({ pool: { max: 4 }, ...config, primary }) }
+        const admin = engine.ownerUrl !== undefined && !('admin' in config) ? { admin: engine.ownerUrl } : {}
+        current = { engine, db: createDatabase({ pool: { max: 4 }, ...admin, ...config, primary }) }
       })
       afterAll(async () => {
         await current?.db.close()

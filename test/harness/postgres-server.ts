@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
 import postgres from 'postgres'
+import { createRuntimeLogin } from '../../src/database/migrate'
 // Type-only: erased at runtime, so testcontainers is loaded only when that source is tried.
 import type * as TestcontainersPostgres from '@testcontainers/postgresql'
 import type * as Testcontainers from 'testcontainers'
@@ -125,6 +126,42 @@ export async function createScratchDatabase(
       return dropped
     },
   }
+}
+
+/** The login the server suites serve requests as (issue 14: two roles), one per cluster. */
+export const RUNTIME_LOGIN = 'callsheet_runtime'
+const RUNTIME_PASSWORD = 'callsheet-runtime-test-only'
+
+/**
+ * Creates (idempotently) the runtime login with the library's own `createRuntimeLogin`, as the owner of
+ * the migrated database at `ownerUrl`, and returns that database's URL as the runtime login. Several
+ * test files do this at once: role DDL racing on the shared catalog may fail with "tuple concurrently
+ * updated", so it is tried again.
+ */
+export async function runtimeLoginUrl(ownerUrl: string): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await createRuntimeLogin(ownerUrl, { name: RUNTIME_LOGIN, password: RUNTIME_PASSWORD })
+      break
+    } catch (error) {
+      if (attempt >= 8) throw error
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80))
+    }
+  }
+  return asRuntimeLogin(ownerUrl)
+}
+
+/** `url` (e.g. a replica's) as the runtime login {@link runtimeLoginUrl} created. */
+export function asRuntimeLogin(url: string): string {
+  return withLogin(url, RUNTIME_LOGIN, RUNTIME_PASSWORD)
+}
+
+/** Returns `url` with its user and password replaced. */
+export function withLogin(url: string, user: string, password: string): string {
+  const parsed = new URL(url)
+  parsed.username = encodeURIComponent(user)
+  parsed.password = encodeURIComponent(password)
+  return parsed.toString()
 }
 
 /** Returns `url` with its database name replaced by `dbName`. */
