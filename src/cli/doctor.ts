@@ -33,10 +33,11 @@ export interface DoctorReport {
   readonly checks: readonly Check[]
 }
 
-const POLICY_SETTING = "nullif(current_setting('app.organization_id'::text, true), ''::text)"
-// pg_get_expr prints NULLIF in upper case on some versions; compare case-insensitively.
+// The whole predicate, as pg_get_expr prints it: the tenant proven by callsheet_tenant() (migration 0012),
+// nothing OR-ed to it. Compared case- and space-insensitively.
+const TENANT_PREDICATE = '(organization_id = ( select callsheet_tenant() as callsheet_tenant))'
 const hasTenantPredicate = (expr: string | null): boolean =>
-  expr !== null && expr.toLowerCase().includes(POLICY_SETTING) && /\borganization_id = \( select/i.test(expr)
+  expr !== null && expr.replace(/\s+/g, ' ').trim().toLowerCase() === TENANT_PREDICATE
 
 /** `audit_logs_YYYY_MM` for `now`'s month (UTC) and the `ahead` months after it. */
 export function requiredAuditPartitions(now: Date, ahead = AUDIT_MONTHS_REQUIRED_AHEAD): string[] {
