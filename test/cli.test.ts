@@ -142,8 +142,8 @@ describe.runIf(server)('cli [postgres]', () => {
     } finally {
       await engine.admin.exec(
         `create policy tenant_isolation on contacts as permissive for all to public
-           using (organization_id = (select nullif(current_setting('app.organization_id', true), '')::uuid))
-           with check (organization_id = (select nullif(current_setting('app.organization_id', true), '')::uuid))`,
+           using (organization_id = (select callsheet_tenant()))
+           with check (organization_id = (select callsheet_tenant()))`,
       )
     }
     expect((await cli(['doctor', '--url', url])).code).toBe(0)
