@@ -143,6 +143,47 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
     `${appRole} owns no tenant table`,
   )
 
+  // Issue 14: what SQL injected into a tenant unit could otherwise use.
+  const [temp] = await sql<{ database: string; app: boolean; everyone: boolean }[]>`
+    select current_database() as database,
+           case when exists (select 1 from pg_roles where rolname = ${appRole})
+                then has_database_privilege(${appRole}, current_database(), 'TEMPORARY') else false end as app,
+           exists (select 1 from pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+                   where d.datname = current_database() and a.grantee = 0 and a.privilege_type = 'TEMPORARY') as everyone`
+  const tempHolders = [...(temp?.everyone ? ['PUBLIC'] : []), ...(temp?.app && !temp.everyone ? [appRole] : [])]
+  add(
+    'temporary tables',
+    tempHolders.length > 0
+      ? [
+          `${tempHolders.join(' and ')} may create temporary tables, which can shadow the library's tables ` +
+            `(run as the database owner: REVOKE TEMPORARY ON DATABASE "${temp?.database ?? ''}" FROM PUBLIC, ${appRole})`,
+        ]
+      : [],
+    `${appRole} and PUBLIC have no TEMPORARY`,
+  )
+  const unpinned = await sql<{ name: string }[]>`
+    select p.proname as name from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname = 'public' and p.prosecdef
+      and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c
+                      where c like 'search_path=%' and c ~ '(^search_path=|,\s*)pg_temp$' and c !~ 'pg_temp\s*,')`
+  add(
+    'security definer functions',
+    unpinned.map((f) => `${f.name} is SECURITY DEFINER without a search_path ending with pg_temp`),
+    'every SECURITY DEFINER function pins search_path (pg_temp last)',
+  )
+  const keys = await sql<{ n: number }[]>`select count(*)::int as n from callsheet_private.tenant_keys`.catch(
+    () => undefined,
+  )
+  add(
+    'tenant keys',
+    keys === undefined
+      ? ['callsheet_private.tenant_keys cannot be read (not migrated, or not run as the owner)']
+      : (keys[0]?.n ?? 0) === 0
+        ? ['no tenant key installed: tenant units will fail (run migrate(url, { secret }) with the deployment secret)']
+        : [],
+    `${keys?.[0]?.n ?? 0} key(s) installed`,
+  )
+
   // Audit partitions.
   const required = requiredAuditPartitions(options.now ?? new Date())
   const hasAudit = tables.some((t) => t.table === 'audit_logs')
