@@ -117,11 +117,13 @@ export function createDatabase(config: DatabaseConfig): Database {
     },
     async migrate(options) {
       const target = resolved.primary
-      if (target.kind === 'pglite') return migrate(target.pglite, options)
+      // This database's own secret is the one to install, unless the caller names another.
+      const withSecret = { ...(resolved.secret === undefined ? {} : { secret: resolved.secret }), ...options }
+      if (target.kind === 'pglite') return migrate(target.pglite, withSecret)
       if (target.url === undefined) {
         throw new InvalidConfigurationError('migrate() needs the primary as a URL (or call migrate(url) yourself)')
       }
-      return migrate(target.url, options)
+      return migrate(target.url, withSecret)
     },
     stats,
     measureReplicaLag: () => router.measureLag(),
