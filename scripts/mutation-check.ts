@@ -1,6 +1,7 @@
 /**
  * Mutation check of the isolation suites: breaks one database guarantee at a time and expects
- * `test/isolation-raw-sql.test.ts` + `test/tenant-isolation-api.test.ts` + `test/attacks.test.ts` to fail.
+ * `test/isolation-raw-sql.test.ts` + `test/tenant-isolation-api.test.ts` + `test/attacks.test.ts` +
+ * `test/catalog.test.ts` to fail.
  *
  *   npx tsx scripts/mutation-check.ts [--only <mutation id>,…]
  *
@@ -70,6 +71,12 @@ const MUTATIONS: Mutation[] = [
     sql: 'alter function callsheet_audit() set search_path = pg_catalog, public',
   },
   {
+    id: 'audit-as-0007',
+    what: 'callsheet_audit() back to unqualified audit_logs and pg_temp searched first (0007)',
+    sql: `do $$ begin execute replace(replace(pg_get_functiondef('callsheet_audit'::regproc),
+            'public.audit_logs', 'audit_logs'), 'pg_temp', 'public'); end $$`,
+  },
+  {
     id: 'temp-to-public',
     what: 'TEMPORARY on the database granted back to PUBLIC',
     sql: `do $$ begin execute format('grant temporary on database %I to public', current_database()); end $$`,
@@ -102,7 +109,14 @@ const MUTATIONS: Mutation[] = [
   },
 ]
 
-const SUITES = ['test/isolation-raw-sql.test.ts', 'test/tenant-isolation-api.test.ts', 'test/attacks.test.ts']
+// The catalog suite catches what no attack can show: a defence that another one still covers (the
+// audit function's pinned path behind its qualified table names).
+const SUITES = [
+  'test/isolation-raw-sql.test.ts',
+  'test/tenant-isolation-api.test.ts',
+  'test/attacks.test.ts',
+  'test/catalog.test.ts',
+]
 
 interface RunResult {
   exitCode: number

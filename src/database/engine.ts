@@ -494,7 +494,7 @@ function pgliteEngine(pg: PGlite, config: ResolvedConfig): Engine {
     },
     async unit(settings, { readOnly }, fn) {
       try {
-        if (!keyReady && settings.organizationId !== '') await ensureKey()
+        if (!keyReady) await ensureKey()
         // PGlite is one session: its transaction() serialises units. The setup statements go straight
         // to PGlite so that the query log shows only the unit's own queries, as on the server.
         return await pg.transaction(async (tx) => {
