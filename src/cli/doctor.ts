@@ -161,11 +161,18 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
       : [],
     `${appRole} and PUBLIC have no TEMPORARY`,
   )
-  const unpinned = await sql<{ name: string }[]>`
-    select p.proname as name from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-    where n.nspname = 'public' and p.prosecdef
-      and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c
-                      where c like 'search_path=%' and c ~ '(^search_path=|,\s*)pg_temp$' and c !~ 'pg_temp\s*,')`
+  const definers = await sql<{ name: string; config: string[] | null }[]>`
+    select p.proname as name, p.proconfig as config from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname = 'public' and p.prosecdef`
+  const unpinned = definers.filter((f) => {
+    const path = (f.config ?? []).find((c) => c.startsWith('search_path='))
+    const entries =
+      path
+        ?.slice('search_path='.length)
+        .split(',')
+        .map((e) => e.trim().replace(/^"|"$/g, '')) ?? []
+    return entries.indexOf('pg_temp') !== entries.length - 1 || entries.length === 0
+  })
   add(
     'security definer functions',
     unpinned.map((f) => `${f.name} is SECURITY DEFINER without a search_path ending with pg_temp`),
