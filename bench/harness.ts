@@ -9,6 +9,7 @@
 import { cpus } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import type { PostgresServer } from '../test/harness/postgres-server'
+import { tenantProof } from '../src/database/tenant-proof'
 
 /** One contender. `setup` and `teardown` run around every run (warm-up included) and are not timed. */
 export interface BenchCase {
@@ -351,4 +352,14 @@ export function formatPercent(fraction: number): string {
 
 function perSecond(ops: number, ms: number): number {
   return ms > 0 ? (ops * 1000) / ms : Number.NaN
+}
+
+/**
+ * The tenant proof raw SQL must send with `app.organization_id` (migration 0012), for this run's secret
+ * (`CALLSHEET_SECRET`, which bench/run.ts sets when it is unset). Good for ten minutes: sent per unit.
+ */
+export function benchProof(organizationId: string): string {
+  const secret = process.env.CALLSHEET_SECRET
+  if (secret === undefined || secret === '') throw new Error('CALLSHEET_SECRET is not set (bench/run.ts sets it)')
+  return tenantProof(secret, organizationId, Math.floor(Date.now() / 1000) + 600)
 }

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { uuidv7 } from 'uuidv7'
+import { randomBytes } from 'node:crypto'
 import { migrate } from '../src/database/migrate'
 import { acquirePostgresServer, createScratchDatabase, runtimeLoginUrl } from '../test/harness/postgres-server'
 import { updateBenchmarksFile } from './benchmarks-file'
@@ -31,6 +32,9 @@ import { batchInsert } from './suites/batch-insert'
 import { insertReference } from './suites/insert-reference'
 import { replicaRouting } from './suites/replica-routing'
 import { tenantReads } from './suites/tenant-reads'
+
+// One deployment secret for the run: migrate() installs it and every createDatabase() proves tenants with it.
+process.env.CALLSHEET_SECRET ||= randomBytes(24).toString('hex')
 
 const SUITES: readonly BenchSuite[] = [insertReference, tenantReads, auditOverhead, batchInsert, replicaRouting]
 

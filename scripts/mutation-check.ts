@@ -1,12 +1,13 @@
 /**
  * Mutation check of the isolation suites: breaks one database guarantee at a time and expects
- * `test/isolation-raw-sql.test.ts` + `test/tenant-isolation-api.test.ts` to fail.
+ * `test/isolation-raw-sql.test.ts` + `test/tenant-isolation-api.test.ts` + `test/attacks.test.ts` +
+ * `test/catalog.test.ts` to fail.
  *
  *   npx tsx scripts/mutation-check.ts [--only <mutation id>,…]
  *
  * How: a PostgreSQL server comes from the test harness (`DATABASE_URL`, testcontainers or local
  * binaries). Each mutation is first validated (applied and rolled back on a migrated scratch database,
- * so a typo is an error, not a "caught" mutation). Then vitest runs the two suites on the PostgreSQL engine
+ * so a typo is an error, not a "caught" mutation). Then vitest runs the suites on the PostgreSQL engine
  * only (`CALLSHEET_ENGINES=postgres`), with `CALLSHEET_MUTATION_SQL` set: the harness (`openEngine`)
  * runs it as the owner right after migrating each scratch database. A mutation is caught when the run
  * has failing tests and otherwise ran the same number of tests as the unmutated baseline (a suite that
@@ -33,6 +34,8 @@ interface Mutation {
 }
 
 const POLICY_WITHOUT_NULLIF = `organization_id = current_setting('app.organization_id', true)::uuid`
+const POLICY_UNPROVEN_VALUE = `nullif(current_setting('app.organization_id', true), '')::uuid`
+const POLICY_UNPROVEN = `organization_id = (select ${POLICY_UNPROVEN_VALUE})`
 
 const MUTATIONS: Mutation[] = [
   {
@@ -61,6 +64,42 @@ const MUTATIONS: Mutation[] = [
     what: 'composite FK contacts (organization_id, production_id) → productions dropped',
     sql: 'alter table contacts drop constraint contacts_production_fk',
   },
+  // Issue 14: the defences against SQL injected into a tenant unit.
+  {
+    id: 'audit-path-unpinned',
+    what: 'callsheet_audit() searches pg_temp first again (search_path = pg_catalog, public)',
+    sql: 'alter function callsheet_audit() set search_path = pg_catalog, public',
+  },
+  {
+    id: 'audit-as-0007',
+    what: 'callsheet_audit() back to unqualified audit_logs and pg_temp searched first (0007)',
+    sql: `do $$ begin execute replace(replace(pg_get_functiondef('callsheet_audit'::regproc),
+            'public.audit_logs', 'audit_logs'), 'pg_temp', 'public'); end $$`,
+  },
+  {
+    id: 'temp-to-public',
+    what: 'TEMPORARY on the database granted back to PUBLIC',
+    sql: `do $$ begin execute format('grant temporary on database %I to public', current_database()); end $$`,
+  },
+  {
+    id: 'policy-unproven',
+    what: 'contacts policy compares with the plain app.organization_id setting (no proof)',
+    sql: `alter policy tenant_isolation on contacts using (${POLICY_UNPROVEN}) with check (${POLICY_UNPROVEN})`,
+  },
+  {
+    id: 'tenant-fn-unproven',
+    what: 'callsheet_tenant() returns the setting without checking its proof',
+    sql: `create or replace function callsheet_tenant() returns uuid language sql stable security definer
+            set search_path = pg_catalog, pg_temp as $$ select ${POLICY_UNPROVEN_VALUE} $$`,
+  },
+  {
+    id: 'enter-unchecked',
+    what: 'callsheet_enter_tenant() sets the tenant without checking organization, actor or key',
+    sql: `create or replace function callsheet_enter_tenant(p_org text, p_proof text, p_actor text, p_api_key text)
+            returns boolean language sql volatile security definer set search_path = pg_catalog, pg_temp as $$
+            select set_config('app.organization_id', p_org, true) is not null
+               and set_config('app.tenant_proof', p_proof, true) is not null $$`,
+  },
   {
     id: 'policy-without-nullif',
     what: 'contacts policy without nullif (empty setting → error)',
@@ -70,7 +109,14 @@ const MUTATIONS: Mutation[] = [
   },
 ]
 
-const SUITES = ['test/isolation-raw-sql.test.ts', 'test/tenant-isolation-api.test.ts']
+// The catalog suite catches what no attack can show: a defence that another one still covers (the
+// audit function's pinned path behind its qualified table names).
+const SUITES = [
+  'test/isolation-raw-sql.test.ts',
+  'test/tenant-isolation-api.test.ts',
+  'test/attacks.test.ts',
+  'test/catalog.test.ts',
+]
 
 interface RunResult {
   exitCode: number

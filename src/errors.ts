@@ -26,6 +26,9 @@ export type CallsheetDbErrorCode =
   | 'TIMEOUT'
   | 'DATABASE_ERROR'
   | 'PRIVILEGED_LOGIN'
+  | 'TENANT_PROOF_REJECTED'
+  | 'TENANT_UNAVAILABLE'
+  | 'INVALID_ACTOR'
 
 /** Base class of every error the library throws. */
 export class CallsheetDbError extends Error {
@@ -242,6 +245,42 @@ export class DatabaseError extends CallsheetDbError {
   }
 }
 
+/**
+ * The database refused the unit's tenant proof (SQLSTATE CS001), or no deployment secret is configured:
+ * nothing was read or written. The secret (`secret` / `CALLSHEET_SECRET`) must be the one `migrate()`
+ * installed, and the app's and database's clocks must agree within a few minutes.
+ */
+export class TenantProofError extends CallsheetDbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TENANT_PROOF_REJECTED', message, options)
+  }
+
+  /** No secret on a server: a tenant unit cannot prove its tenant. */
+  static noSecret(): TenantProofError {
+    return new TenantProofError(
+      'no deployment secret: set `secret` (or CALLSHEET_SECRET) to the secret migrate() installed ' +
+        '(migrate(url, { secret }) installs it); tenant units cannot run without it',
+    )
+  }
+}
+
+/** The organization does not exist or is soft-deleted (SQLSTATE CS002): nothing was read or written. */
+export class TenantUnavailableError extends CallsheetDbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TENANT_UNAVAILABLE', message, options)
+  }
+}
+
+/**
+ * The tenant context's `actorId` is not a live user of the organization, or its `apiKeyId` not an
+ * unrevoked, unexpired key of it (SQLSTATE CS003): nothing was read or written.
+ */
+export class InvalidActorError extends CallsheetDbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INVALID_ACTOR', message, options)
+  }
+}
+
 interface DriverErrorFields {
   code?: unknown
   message?: unknown
@@ -334,6 +373,17 @@ export function mapDatabaseError(error: unknown): CallsheetDbError {
     case '57014':
     case '55P03':
       return new TimeoutError(message, { cause: error })
+    // Raised by callsheet_enter_tenant (migration 0012), the first statement of every unit.
+    case 'CS001':
+      return new TenantProofError(
+        `${message}: the app's secret (\`secret\` / CALLSHEET_SECRET) is not the one migrate() installed ` +
+          "(run migrate(url, { secret }) with it), or the app's and database's clocks differ by minutes",
+        { cause: error },
+      )
+    case 'CS002':
+      return new TenantUnavailableError(message, { cause: error })
+    case 'CS003':
+      return new InvalidActorError(message, { cause: error })
   }
   // Class 08 (connection exception) and 57P01-57P03 (admin shutdown, crash, cannot connect now).
   if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') {
@@ -362,6 +412,9 @@ export interface ErrorByCode {
   TIMEOUT: TimeoutError
   DATABASE_ERROR: DatabaseError
   PRIVILEGED_LOGIN: PrivilegedLoginError
+  TENANT_PROOF_REJECTED: TenantProofError
+  TENANT_UNAVAILABLE: TenantUnavailableError
+  INVALID_ACTOR: InvalidActorError
 }
 
 /**

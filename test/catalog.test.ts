@@ -97,6 +97,32 @@ describeEachEngine('catalog', (engine) => {
       'alter table audit_logs detach partition audit_logs_default',
       'audit_logs: no DEFAULT partition',
     ],
+    [
+      'the audit function with pg_temp searched first (issue 14)',
+      'alter function callsheet_audit() set search_path = pg_catalog, public',
+      'callsheet_audit: SECURITY DEFINER without a search_path that ends with pg_temp',
+    ],
+    [
+      'a SECURITY DEFINER function without a pinned path',
+      `create function callsheet_sneaky() returns int language sql security definer as 'select 1'`,
+      'callsheet_sneaky: SECURITY DEFINER without a search_path that ends with pg_temp',
+    ],
+    [
+      'a SECURITY DEFINER function with pg_temp before its schemas',
+      `create function public.sneaky_definer() returns int language sql security definer set search_path = pg_temp, pg_catalog as 'select 1'`,
+      'sneaky_definer: SECURITY DEFINER without a search_path that ends with pg_temp',
+    ],
+    [
+      'TEMPORARY granted back to PUBLIC',
+      "do $$ begin execute format('grant temporary on database %I to public', current_database()); end $$",
+      'database: PUBLIC may create temporary tables',
+    ],
+    [
+      'a policy that compares with the unproven setting',
+      `alter policy tenant_isolation on contacts using (organization_id = (select nullif(current_setting('app.organization_id', true), '')::uuid))
+         with check (organization_id = (select nullif(current_setting('app.organization_id', true), '')::uuid))`,
+      'contacts: no permissive policy covers all commands',
+    ],
   ])('fails on %s', async (_label, mutation, expected) => {
     const found = await violationsAfter(engine().admin, mutation)
     expect(found.join('\n')).toContain(expected)

@@ -142,8 +142,8 @@ describe.runIf(server)('cli [postgres]', () => {
     } finally {
       await engine.admin.exec(
         `create policy tenant_isolation on contacts as permissive for all to public
-           using (organization_id = (select nullif(current_setting('app.organization_id', true), '')::uuid))
-           with check (organization_id = (select nullif(current_setting('app.organization_id', true), '')::uuid))`,
+           using (organization_id = (select callsheet_tenant()))
+           with check (organization_id = (select callsheet_tenant()))`,
       )
     }
     expect((await cli(['doctor', '--url', url])).code).toBe(0)
@@ -161,6 +161,35 @@ describe.runIf(server)('cli [postgres]', () => {
     } finally {
       await engine.admin.exec('alter table uploads force row level security')
     }
+  })
+
+  it('doctor: TEMPORARY granted back, an unpinned SECURITY DEFINER function and no tenant key are named, with the fix', async () => {
+    const grant = (verb: string) =>
+      engine.admin.exec(
+        `do $$ begin execute format('${verb} temporary on database %I ${verb === 'grant' ? 'to' : 'from'} public', current_database()); end $$`,
+      )
+    await grant('grant')
+    await engine.admin.exec('alter function callsheet_audit() set search_path = pg_catalog, public')
+    const keys = await engine.admin.query<Record<string, unknown>>('select * from callsheet_private.tenant_keys')
+    await engine.admin.exec('delete from callsheet_private.tenant_keys')
+    try {
+      const run = await cli(['doctor', '--json', '--url', url])
+      expect(run.code).toBe(1)
+      const failed = (run.json() as unknown as DoctorJson).checks.filter((c) => !c.ok)
+      expect(failed.map((c) => c.name)).toEqual(['temporary tables', 'security definer functions', 'tenant keys'])
+      expect(failed[0]?.detail).toMatch(/REVOKE TEMPORARY ON DATABASE "[^"]+" FROM PUBLIC, callsheet_app/)
+      expect(failed[1]?.detail).toContain('callsheet_audit')
+      expect(failed[2]?.detail).toContain('migrate(url, { secret })')
+    } finally {
+      await grant('revoke')
+      await engine.admin.exec('alter function callsheet_audit() set search_path = pg_catalog, pg_temp')
+      for (const key of keys)
+        await engine.admin.query(
+          'insert into callsheet_private.tenant_keys (id, inner_pad, outer_pad, installed_at) values ($1, $2, $3, $4)',
+          [key.id, key.inner_pad, key.outer_pad, key.installed_at],
+        )
+    }
+    expect((await cli(['doctor', '--url', url])).code).toBe(0)
   })
 
   it('doctor: a missing app role and an invalid index are named', async () => {

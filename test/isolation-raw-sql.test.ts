@@ -3,6 +3,7 @@ import { describeEachEngine } from './harness/engines'
 import postgres from 'postgres'
 import { asAppRole, expectSqlState, postgresRunner, type SqlRunner } from './harness/sql-runner'
 import { seedTenant, type SeededTenant } from './support/seed'
+import { testProof } from './harness/secret'
 
 // These tests bypass the library entirely and talk SQL as the app role: they prove the database
 // itself keeps tenants apart, whatever the code above it does.
@@ -140,8 +141,8 @@ describeEachEngine('isolation by raw SQL as the app role', (engine) => {
       db().transaction(async (tx) => {
         await tx.exec('alter table users disable trigger users_set_updated_at')
         await tx.query(
-          `select set_config('role', 'callsheet_app', true), set_config('app.organization_id', $1, true)`,
-          [a.organizationId],
+          `select set_config('role', 'callsheet_app', true), set_config('app.organization_id', $1, true), set_config('app.tenant_proof', $2, true)`,
+          [a.organizationId, testProof(a.organizationId)],
         )
         await tx.query(`update users set organization_id = $1 where id = $2`, [b.organizationId, a.userId])
       }),
@@ -248,7 +249,10 @@ describeEachEngine('isolation by raw SQL as the app role', (engine) => {
     await db()
       .transaction(async (tx) => {
         await tx.exec(`create role ${owner} nologin; alter table ${table} owner to ${owner}; set local role ${owner}`)
-        await tx.query(`select set_config('app.organization_id', $1, true)`, [a.organizationId])
+        await tx.query(`select set_config('app.organization_id', $1, true), set_config('app.tenant_proof', $2, true)`, [
+          a.organizationId,
+          testProof(a.organizationId),
+        ])
         expect(await count(tx, table, 'id = $1', [a[ID_OF[table]]])).toBe(1)
         expect(await count(tx, table, 'organization_id <> $1', [a.organizationId])).toBe(0)
         throw rollback

@@ -8,6 +8,8 @@ import postgres from 'postgres'
 import { withDatabase } from './harness/postgres-server'
 import { postgresRunner } from './harness/sql-runner'
 import { catalogViolations } from './support/catalog'
+import { testProof } from './harness/secret'
+import { createDatabase } from '../src/database/create-database'
 
 async function migrateAgain(engine: TestEngine): Promise<void> {
   if (engine.pglite) await migrate(engine.pglite)
@@ -118,13 +120,37 @@ if (server) {
           db.query(`insert into departments (organization_id, name, code) values ($1, 'Camera', 'CAM')`, [org?.id]),
         ).rejects.toMatchObject({ code: '42501' })
         await db.transaction(async (tx) => {
-          await tx.query(`select set_config('app.organization_id', $1, true)`, [org?.id])
+          await tx.query(
+            `select set_config('app.organization_id', $1, true), set_config('app.tenant_proof', $2, true)`,
+            [org?.id, testProof(org?.id ?? '')],
+          )
           await tx.query(`insert into departments (organization_id, name, code) values ($1, 'Camera', 'CAM')`, [
             org?.id,
           ])
         })
         const [visible] = await db.query<{ n: number }>('select count(*)::int as n from departments')
         expect(visible?.n).toBe(0)
+        // The library on that owner: the SECURITY DEFINER functions (tenant check, audit, key
+        // verification) run as a non-superuser under FORCE row level security too.
+        const lib = createDatabase({ primary: url })
+        try {
+          const tenant = lib.tenant(org?.id ?? '')
+          const user = await tenant.users.create({ email: 'o@owned.example', name: 'Owner', role: 'owner' })
+          const key = await tenant.apiKeys.create({ name: 'k', scopes: [], createdBy: user.id })
+          expect(await lib.apiKeys.verify(key.plaintext)).toMatchObject({ apiKeyId: key.id, organizationId: org?.id })
+          const dept = await tenant
+            .withContext({ actorId: user.id, apiKeyId: key.id })
+            .departments.create({ name: 'Grip', code: 'GRP' })
+          expect((await tenant.auditLogs.history('departments', dept.id)).rows).toHaveLength(1)
+          await expect(tenant.withContext({ actorId: org?.id ?? '' }).departments.count()).rejects.toMatchObject({
+            code: 'INVALID_ACTOR',
+          })
+          await lib.organizations.softDelete(org?.id ?? '')
+          expect(await lib.apiKeys.verify(key.plaintext)).toBeNull()
+          await expect(tenant.departments.count()).rejects.toMatchObject({ code: 'TENANT_UNAVAILABLE' })
+        } finally {
+          await lib.close()
+        }
       } finally {
         await sql.end({ timeout: 5 })
       }

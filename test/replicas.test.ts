@@ -427,6 +427,7 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
         apiKeyId: '',
         requestId: '',
         ip: '',
+        proof: runtime.router.primary.proofs.proof(tenant.organizationId),
       },
       session,
       'read-your-writes',

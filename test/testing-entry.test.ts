@@ -1,3 +1,4 @@
+import { testProof } from './harness/secret'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import {
   createTestDatabase,
@@ -41,7 +42,10 @@ describe('@callsheet/db/testing: createTestDatabase', () => {
     expect(await b.tenant.contacts.findById(contact.id)).toBeUndefined()
     // RLS itself, not only the repository's filter: raw SQL as the app role with B's tenant set.
     const rows = await first.pglite.transaction(async (tx) => {
-      await tx.query(`select set_config('app.organization_id', $1, true)`, [b.organization.id])
+      await tx.query(`select set_config('app.organization_id', $1, true), set_config('app.tenant_proof', $2, true)`, [
+        b.organization.id,
+        testProof(b.organization.id),
+      ])
       await tx.query('set local role callsheet_app')
       return (await tx.query<{ id: string }>('select id from contacts')).rows
     })

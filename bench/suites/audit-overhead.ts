@@ -21,6 +21,7 @@ import type { TenantClient } from '../../src/tenant/tenant-client'
 import { createScratchDatabase, runtimeLoginUrl } from '../../test/harness/postgres-server'
 import { generateContacts, toCreateInput } from '../fixtures/contacts'
 import {
+  benchProof,
   formatMs,
   formatRatio,
   runBench,
@@ -133,6 +134,11 @@ async function openSide(context: SuiteContext, audited: boolean): Promise<Side> 
       pool: { max: POOL_MAX, idleTimeoutSeconds: 0 },
     })
     const organization = await db.organizations.create({ name: 'Audit Bench Pictures', slug: 'audit-bench' })
+    // The audit actor must be a live user of the organization (issue 14).
+    await admin.unsafe(
+      "insert into users (id, organization_id, email, name, role) values ($1, $2, 'bench@audit.example', 'Bench Actor', 'owner')",
+      [CONTEXT.actorId, organization.id],
+    )
     const tenant = db.tenant(organization.id, CONTEXT)
     const production = await tenant.productions.create({ title: 'The Audit', code: 'AUDIT-1', status: 'production' })
     return {
@@ -547,6 +553,7 @@ async function explainOnce(
       }
       await tx`
         select set_config('role', ${APP_ROLE}, true), set_config('app.organization_id', ${side.organizationId}, true),
+               set_config('app.tenant_proof', ${benchProof(side.organizationId)}, true),
                set_config('app.actor_id', ${CONTEXT.actorId}, true), set_config('app.ip', ${CONTEXT.ip}, true),
                set_config('app.request_id', ${CONTEXT.requestId}, true)`
       const rows = await tx.unsafe<{ 'QUERY PLAN': ExplainJson }[]>(

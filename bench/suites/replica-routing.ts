@@ -244,6 +244,11 @@ async function measure(
 
     // One tenant, one production, the contacts; the ryw reader writes (it holds a token from then on).
     const organization = await routed.organizations.create({ name: 'Routing Pictures', slug: 'routing-bench' })
+    // The audit actor must be a live user of the organization (issue 14).
+    await admin.unsafe(
+      "insert into users (id, organization_id, email, name, role) values ($1, $2, 'bench@routing.example', 'Bench Actor', 'owner')",
+      [CONTEXT.actorId, organization.id],
+    )
     const writer = routed.tenant(organization.id, CONTEXT)
     const production = await writer.productions.create({ title: 'The Replica', code: 'ROUTE-1', status: 'production' })
     context.log(`seeding ${sizes.contacts.toLocaleString('en-US')} contacts through the library`)

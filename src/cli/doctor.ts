@@ -45,10 +45,11 @@ export interface DoctorReport {
   readonly checks: readonly Check[]
 }
 
-const POLICY_SETTING = "nullif(current_setting('app.organization_id'::text, true), ''::text)"
-// pg_get_expr prints NULLIF in upper case on some versions; compare case-insensitively.
+// The whole predicate, as pg_get_expr prints it: the tenant proven by callsheet_tenant() (migration 0012),
+// nothing OR-ed to it. Compared case- and space-insensitively.
+const TENANT_PREDICATE = '(organization_id = ( select callsheet_tenant() as callsheet_tenant))'
 const hasTenantPredicate = (expr: string | null): boolean =>
-  expr !== null && expr.toLowerCase().includes(POLICY_SETTING) && /\borganization_id = \( select/i.test(expr)
+  expr !== null && expr.replace(/\s+/g, ' ').trim().toLowerCase() === TENANT_PREDICATE
 
 /** `audit_logs_YYYY_MM` for `now`'s month (UTC) and the `ahead` months after it. */
 export function requiredAuditPartitions(now: Date, ahead = AUDIT_MONTHS_REQUIRED_AHEAD): string[] {
@@ -156,6 +157,53 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
 
   // The runtime login(s): only a member of the app role, never privileged.
   checks.push(...(await checkRuntimeLogins(sql, appRole, options.runtimeLogin)))
+  // Issue 14: what SQL injected into a tenant unit could otherwise use.
+  const [temp] = await sql<{ database: string; app: boolean; everyone: boolean }[]>`
+    select current_database() as database,
+           case when exists (select 1 from pg_roles where rolname = ${appRole})
+                then has_database_privilege(${appRole}, current_database(), 'TEMPORARY') else false end as app,
+           exists (select 1 from pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+                   where d.datname = current_database() and a.grantee = 0 and a.privilege_type = 'TEMPORARY') as everyone`
+  const tempHolders = [...(temp?.everyone ? ['PUBLIC'] : []), ...(temp?.app && !temp.everyone ? [appRole] : [])]
+  add(
+    'temporary tables',
+    tempHolders.length > 0
+      ? [
+          `${tempHolders.join(' and ')} may create temporary tables, which can shadow the library's tables ` +
+            `(run as the database owner: REVOKE TEMPORARY ON DATABASE "${temp?.database ?? ''}" FROM PUBLIC, ${appRole})`,
+        ]
+      : [],
+    `${appRole} and PUBLIC have no TEMPORARY`,
+  )
+  const definers = await sql<{ name: string; config: string[] | null }[]>`
+    select p.proname as name, p.proconfig as config from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname = 'public' and p.prosecdef`
+  const unpinned = definers.filter((f) => {
+    const path = (f.config ?? []).find((c) => c.startsWith('search_path='))
+    const entries =
+      path
+        ?.slice('search_path='.length)
+        .split(',')
+        .map((e) => e.trim().replace(/^"|"$/g, '')) ?? []
+    return entries.indexOf('pg_temp') !== entries.length - 1 || entries.length === 0
+  })
+  add(
+    'security definer functions',
+    unpinned.map((f) => `${f.name} is SECURITY DEFINER without a search_path ending with pg_temp`),
+    'every SECURITY DEFINER function pins search_path (pg_temp last)',
+  )
+  const keys = await sql<{ n: number }[]>`select count(*)::int as n from callsheet_private.tenant_keys`.catch(
+    () => undefined,
+  )
+  add(
+    'tenant keys',
+    keys === undefined
+      ? ['callsheet_private.tenant_keys cannot be read (not migrated, or not run as the owner)']
+      : (keys[0]?.n ?? 0) === 0
+        ? ['no tenant key installed: tenant units will fail (run migrate(url, { secret }) with the deployment secret)']
+        : [],
+    `${keys?.[0]?.n ?? 0} key(s) installed`,
+  )
 
   // Audit partitions.
   const required = requiredAuditPartitions(options.now ?? new Date())

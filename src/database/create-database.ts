@@ -134,8 +134,16 @@ export function createDatabase(config: DatabaseConfig): Database {
   const organizations = new OrganizationsRepository({
     unit: (id, readOnly, fn) =>
       engine.unit(
-        { role: resolved.appRole, organizationId: id, actorId: '', apiKeyId: '', requestId: '', ip: '' },
-        { readOnly },
+        {
+          role: resolved.appRole,
+          organizationId: id,
+          actorId: '',
+          apiKeyId: '',
+          requestId: '',
+          ip: '',
+          proof: engine.proofs.proof(id),
+        },
+        { readOnly, organizationAdmin: true },
         fn,
       ),
     admin: adminDb,
@@ -164,13 +172,15 @@ export function createDatabase(config: DatabaseConfig): Database {
     },
     async migrate(options) {
       const target = resolved.admin ?? resolved.primary
-      if (target.kind === 'pglite') return migrate(target.pglite, options)
+      // This database's own secret is the one to install, unless the caller names another.
+      const withSecret = { ...(resolved.secret === undefined ? {} : { secret: resolved.secret }), ...options }
+      if (target.kind === 'pglite') return migrate(target.pglite, withSecret)
       if (target.url === undefined) {
         throw new InvalidConfigurationError(
           'migrate() needs the owner (admin, else the primary) as a URL (or call migrate(url) yourself)',
         )
       }
-      return migrate(target.url, options)
+      return migrate(target.url, withSecret)
     },
     stats,
     measureReplicaLag: () => router.measureLag(),
@@ -196,22 +206,30 @@ export function createDatabase(config: DatabaseConfig): Database {
 async function verifyApiKey(engine: Engine, config: ResolvedConfig, plaintext: string): Promise<VerifiedApiKey | null> {
   if (!looksLikeApiKey(plaintext)) return null
   const hash = hashApiKey(plaintext)
-  const settings = { role: config.appRole, organizationId: '', actorId: '', apiKeyId: '', requestId: '', ip: '' }
+  const settings = {
+    role: config.appRole,
+    organizationId: '',
+    actorId: '',
+    apiKeyId: '',
+    requestId: '',
+    ip: '',
+    proof: '',
+  }
   try {
     return await engine.unit(settings, { readOnly: false }, async (db) => {
-      await db.execute(sql`select set_config('app.api_key_hash', ${hash}, true)`)
+      // SECURITY DEFINER (migration 0012): the key's row only when it is unrevoked, unexpired and its
+      // organization is live.
       const found = await db.execute(
-        sql`select id, organization_id, name, scopes, (revoked_at is null and (expires_at is null or expires_at > now())) as usable
-            from api_keys where key_hash = ${hash}`,
+        sql`select api_key_id, org_id, key_name, key_scopes from callsheet_verify_api_key(${hash})`,
       )
       const row = rowsOf<KeyRow>(found)[0]
-      if (!row || !row.usable) return null
-      // Recording the use is ordinary tenant work: switch the transaction to the key's tenant.
+      if (!row) return null
+      // Recording the use is ordinary tenant work: enter the key's tenant, with its proof.
       await db.execute(
-        sql`select set_config('app.organization_id', ${row.organization_id}, true), set_config('app.api_key_id', ${row.id}, true), set_config('app.api_key_hash', '', true)`,
+        sql`select set_config('app.api_key_id', ${row.api_key_id}, true), callsheet_enter_tenant(${row.org_id}, ${engine.proofs.proof(row.org_id)}, '', ${row.api_key_id})`,
       )
-      await db.execute(sql`update api_keys set last_used_at = now() where id = ${row.id}`)
-      return { apiKeyId: row.id, organizationId: row.organization_id, name: row.name, scopes: row.scopes }
+      await db.execute(sql`update api_keys set last_used_at = now() where id = ${row.api_key_id}`)
+      return { apiKeyId: row.api_key_id, organizationId: row.org_id, name: row.key_name, scopes: row.key_scopes }
     })
   } catch (error) {
     throw mapDatabaseError(error)
@@ -219,11 +237,10 @@ async function verifyApiKey(engine: Engine, config: ResolvedConfig, plaintext: s
 }
 
 interface KeyRow {
-  id: string
-  organization_id: string
-  name: string
-  scopes: string[]
-  usable: boolean
+  api_key_id: string
+  org_id: string
+  key_name: string
+  key_scopes: string[]
 }
 
 // postgres.js returns the rows array itself; PGlite returns { rows }.

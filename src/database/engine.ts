@@ -12,6 +12,7 @@ import {
   PrivilegedLoginError,
   isCallsheetDbError,
   mapDatabaseError,
+  TenantProofError,
   toLibraryError,
 } from '../errors'
 import type { QueryEvent, ResolvedConfig, ResolvedTarget } from './config'
@@ -22,6 +23,7 @@ import {
   loginPrivilegesParams,
   type LoginPrivileges,
 } from './login-check'
+import { installKeyStatements, pgliteSecret, TenantProofs } from './tenant-proof'
 
 /** The Drizzle schema the library queries with (tables + relations). */
 export type Schema = typeof schema
@@ -37,23 +39,35 @@ export interface UnitSettings {
   readonly apiKeyId: string
   readonly requestId: string
   readonly ip: string
+  /** `app.tenant_proof` for `organizationId` (see tenant-proof.ts); '' with no tenant. */
+  readonly proof: string
 }
 
 // One statement sets everything, transaction-locally (never session SET: it would leak through
 // PgBouncer transaction pooling). The text is constant, so it is prepared once per connection.
 // statement_timeout is set here too, transaction-locally: PgBouncer (1.18) refuses it as a startup
 // parameter, and a unit must not depend on what the last user of a pooled server connection set.
-const SETTINGS_SQL =
-  "select set_config('role', $1, true), set_config('app.organization_id', $2, true), " +
-  "set_config('app.actor_id', $3, true), set_config('app.api_key_id', $4, true), " +
-  "set_config('app.request_id', $5, true), set_config('app.ip', $6, true), " +
-  "set_config('statement_timeout', $7, true)"
+// search_path is pinned with pg_temp last, so that no temp table (one left on a pooled connection, or
+// a session-level SET search_path) can shadow the library's tables; the statement itself names its
+// functions' schemas. callsheet_enter_tenant (migration 0012) comes last: it sets the tenant and its
+// proof, and refuses the unit (bad proof, deleted organization, foreign actor) before any row is read.
+const SETTINGS_HEAD =
+  "select pg_catalog.set_config('role', $1, true), pg_catalog.set_config('search_path', 'pg_catalog, public, pg_temp', true), " +
+  "pg_catalog.set_config('app.actor_id', $3, true), pg_catalog.set_config('app.api_key_id', $4, true), " +
+  "pg_catalog.set_config('app.request_id', $5, true), pg_catalog.set_config('app.ip', $6, true), "
+const ENTER_TENANT = 'public.callsheet_enter_tenant($2, $8, $3, $4)'
 
-// PGlite: the same without statement_timeout.
-const PGLITE_SETTINGS_SQL =
-  "select set_config('role', $1, true), set_config('app.organization_id', $2, true), " +
-  "set_config('app.actor_id', $3, true), set_config('app.api_key_id', $4, true), " +
-  "set_config('app.request_id', $5, true), set_config('app.ip', $6, true)"
+const SETTINGS_SQL = `${SETTINGS_HEAD}pg_catalog.set_config('statement_timeout', $7, true), ${ENTER_TENANT}`
+
+// An organization's own administration (db.organizations: create, restore, reads of a deleted one): the
+// same, but the organization need not exist or be live (callsheet_enter_organization, migration 0014,
+// checks the proof only). Never used for tenant work, so a deleted organization's tenant units still fail.
+const ENTER_ORGANIZATION = 'public.callsheet_enter_organization($2, $8, $3, $4)'
+const ORGANIZATION_SETTINGS_SQL = `${SETTINGS_HEAD}pg_catalog.set_config('statement_timeout', $7, true), ${ENTER_ORGANIZATION}`
+const PGLITE_ORGANIZATION_SETTINGS_SQL = `${SETTINGS_HEAD}$7::text, ${ENTER_ORGANIZATION}`
+
+// PGlite: the same without statement_timeout ($7 is sent and unused, so the numbering stays).
+const PGLITE_SETTINGS_SQL = `${SETTINGS_HEAD}$7::text, ${ENTER_TENANT}`
 
 const settingsParams = (s: UnitSettings, statementTimeoutMs: number) => [
   s.role,
@@ -63,16 +77,15 @@ const settingsParams = (s: UnitSettings, statementTimeoutMs: number) => [
   s.requestId,
   s.ip,
   String(statementTimeoutMs),
+  s.proof,
 ]
 
 // On a replica the same statement also passes the read-your-writes gate (migration 0009): it returns
-// the replay position once it has reached $7, or fails with ZR001 after $8 ms. The unit's queries are
-// pipelined behind it and run after it, so they see every write up to $7.
+// the replay position once it has reached $9, or fails with ZR001 after $10 ms. The unit's queries are
+// pipelined behind it and run after it, so they see every write up to $9.
 const REPLICA_SETTINGS_SQL =
-  "select set_config('role', $1, true), set_config('app.organization_id', $2, true), " +
-  "set_config('app.actor_id', $3, true), set_config('app.api_key_id', $4, true), " +
-  "set_config('app.request_id', $5, true), set_config('app.ip', $6, true), " +
-  "set_config('statement_timeout', $7, true), callsheet_wait_for_replay($8::pg_lsn, $9::int)::text as replayed"
+  `${SETTINGS_HEAD}pg_catalog.set_config('statement_timeout', $7, true), ` +
+  `public.callsheet_wait_for_replay($9::pg_lsn, $10::int)::text as replayed, ${ENTER_TENANT}`
 
 // Sent right behind a write's COMMIT (same packet, no extra round trip): the position a replica must
 // have replayed to show this write. A commit with synchronous_commit on (or local, remote_*) has flushed
@@ -92,6 +105,11 @@ export interface UnitOptions {
    * (marking costs Node CPU on every promise while a marked unit is open); they are still checked.
    */
   readonly appCode?: boolean
+  /**
+   * The organization's own administration (`db.organizations`): its proof is checked, but it need not
+   * exist yet or be live. Primary only.
+   */
+  readonly organizationAdmin?: boolean
   /**
    * A write on a primary that has replicas: receives the WAL position read right after COMMIT, or
    * `undefined` when the commit succeeded but the position could not be read.
@@ -117,6 +135,8 @@ export interface Engine {
   readonly scope: object
   /** Drizzle over the connecting (owner) role, outside any tenant context. */
   readonly db: Db
+  /** The proofs of this database's tenants (PGlite: for the secret this engine installs). */
+  readonly proofs: TenantProofs
   /**
    * Throws InvalidStateError when called from inside a unit of this engine's database: for statements
    * that run outside units ({@link db}), which would wait for the connection that unit holds.
@@ -363,6 +383,7 @@ function postgresEngine(
     scope,
     db,
     refuseInsideUnit: () => void refuseInsideUnit(owners),
+    proofs: new TenantProofs(config.secret),
     stats: () => ({ inUse, waiting }),
     async probe<T extends Record<string, unknown>>(text: string): Promise<T[]> {
       try {
@@ -371,8 +392,9 @@ function postgresEngine(
         throw mapDatabaseError(error)
       }
     },
-    async unit(settings, { readOnly, onCommitted, replica, appCode }, fn) {
+    async unit(settings, { readOnly, onCommitted, replica, appCode, organizationAdmin }, fn) {
       const mark = openUnit(owners)
+      if (settings.organizationId !== '' && settings.proof === '') throw TenantProofError.noSecret()
       if (!loginChecked) {
         checkingLogin ??= checkTheLogin().catch((error: unknown) => {
           checkingLogin = undefined
@@ -479,7 +501,12 @@ function postgresEngine(
                 replica.waitMs,
               ])
               .execute()
-          : prepared.unsafe(SETTINGS_SQL, settingsParams(settings, config.statementTimeoutMs)).execute()
+          : prepared
+              .unsafe(
+                organizationAdmin ? ORGANIZATION_SETTINGS_SQL : SETTINGS_SQL,
+                settingsParams(settings, config.statementTimeoutMs),
+              )
+              .execute()
         // Awaited below through guarded(), which does not subscribe once the connection is lost.
         begin.catch(() => undefined)
         settingsApplied.catch(() => undefined)
@@ -555,24 +582,49 @@ function pgliteEngine(pg: PGlite, config: ResolvedConfig, scope: object): Engine
   const dialect = new PgDialect()
   const tables = extractTablesRelationalConfig(schema, createTableRelationsHelpers)
   const relational = { fullSchema: schema, schema: tables.tables, tableNamesMap: tables.tableNamesMap }
+  // PGlite's login is a superuser: the database installs its own key (a random secret when none is
+  // configured), once, before its first unit. A failure (not migrated yet) is not kept: the next unit
+  // tries again, and meanwhile units fail on their own.
+  const secret = pgliteSecret(pg, config.secret)
+  let installed: Promise<void> | undefined
+  let keyReady = false
+  const install = async () => {
+    for (const statement of installKeyStatements(secret)) await pg.query(statement.text, statement.params)
+    keyReady = true
+  }
+  const ensureKey = () => {
+    if (!installed) {
+      const attempt = install()
+      installed = attempt
+      attempt.catch(() => {
+        if (installed === attempt) installed = undefined
+      })
+    }
+    return installed.catch(() => undefined)
+  }
   return {
     kind: 'pglite',
     scope,
     db,
     refuseInsideUnit: () => void refuseInsideUnit(owners),
+    proofs: new TenantProofs(secret),
     stats: () => ({ inUse: 0, waiting: 0 }),
     probe() {
       return Promise.reject(new Error('probe() is for PostgreSQL servers'))
     },
-    async unit(settings, { readOnly, appCode }, fn) {
+    async unit(settings, { readOnly, appCode, organizationAdmin }, fn) {
       const mark = openUnit(owners)
       try {
+        if (!keyReady) await ensureKey()
         // PGlite is one session: its transaction() serialises units. The setup statements go straight
         // to PGlite so that the query log shows only the unit's own queries, as on the server.
         return await pg.transaction(async (tx) => {
           if (readOnly) await tx.query('set transaction read only')
           // PGlite has no statement timeout (no signals in WebAssembly): the setting is left alone.
-          await tx.query(PGLITE_SETTINGS_SQL, settingsParams(settings, 0).slice(0, 6))
+          await tx.query(
+            organizationAdmin ? PGLITE_ORGANIZATION_SETTINGS_SQL : PGLITE_SETTINGS_SQL,
+            settingsParams(settings, 0),
+          )
           // PGlite refuses a query on an ended transaction itself, but with a plain Error: refuse it here
           // first with the same typed error as the server engine.
           let ended = false

@@ -7,6 +7,7 @@ import postgres from 'postgres'
 import { InvalidConfigurationError, MigrationError } from '../errors'
 import { migrationsFolder } from './migrations-folder'
 import { APP_ROLE } from '../schema/columns'
+import { installKeyStatements } from './tenant-proof'
 
 /** Where {@link migrate} applies the migrations. */
 export type MigrationTarget = string | PGlite
@@ -23,6 +24,15 @@ export interface MigrateOptions {
    * {@link createRuntimeLogin}. PostgreSQL server only.
    */
   runtimeLogin?: RuntimeLoginOptions
+  /**
+   * The deployment secret whose key the database keeps to verify tenant proofs (see
+   * `DatabaseConfig.secret`): installed (or made current again) by this run, keeping the one installed
+   * before it valid too, so that a rotation can roll out. Every process of the deployment must then be
+   * given the same secret. Without one, no key is installed and tenant units on a server fail with
+   * `TENANT_PROOF_REJECTED` until one is.
+   * @default process.env.CALLSHEET_SECRET
+   */
+  secret?: string
 }
 
 /** The runtime login {@link createRuntimeLogin} creates. */
@@ -47,7 +57,8 @@ const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 const MIGRATION_LOCK_KEY = 7_301_946_015_231_214n
 
 /**
- * Applies the committed migrations in `drizzle/` and creates the coming months' audit-log partitions.
+ * Applies the committed migrations in `drizzle/`, creates the coming months' audit-log partitions and
+ * installs the deployment secret's key (see {@link MigrateOptions.secret}).
  * Idempotent: a second run changes nothing. Concurrent runs against one database wait for each other
  * (advisory lock); several databases in one cluster can each be migrated (the app role is created
  * idempotently).
@@ -58,7 +69,7 @@ const MIGRATION_LOCK_KEY = 7_301_946_015_231_214n
  *
  * @example
  * ```ts
- * await migrate(process.env.DATABASE_URL)
+ * await migrate(process.env.DATABASE_URL, { secret: process.env.CALLSHEET_SECRET })
  * ```
  */
 export async function migrate(target?: MigrationTarget, options: MigrateOptions = {}): Promise<void> {
@@ -74,6 +85,11 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
       'migrate() needs a target: pass a URL or a PGlite instance, or set DATABASE_URL',
     )
   }
+  const secret = options.secret ?? (process.env.CALLSHEET_SECRET || undefined)
+  if (secret !== undefined && (secret.length < 32 || secret.length > 1024 || !/^[\x21-\x7E]+$/.test(secret))) {
+    throw new InvalidConfigurationError('secret must be 32 to 1024 printable ASCII characters without spaces')
+  }
+  const keyStatements = secret === undefined ? [] : installKeyStatements(secret)
   const folder = migrationsFolder()
   try {
     if (resolved instanceof PGlite) {
@@ -81,6 +97,7 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
         throw new InvalidConfigurationError('runtimeLogin is for PostgreSQL servers: PGlite has a single user')
       await migratePglite(drizzlePglite(resolved), { migrationsFolder: folder })
       await resolved.query('select callsheet_ensure_audit_partitions($1)', [monthsAhead])
+      for (const statement of keyStatements) await resolved.query(statement.text, statement.params)
       return
     }
     if (options.runtimeLogin !== undefined) checkRuntimeLoginOptions(options.runtimeLogin)
@@ -92,6 +109,7 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
         await migratePostgres(drizzlePostgres(client), { migrationsFolder: folder })
         await client`select callsheet_ensure_audit_partitions(${monthsAhead})`
         if (options.runtimeLogin !== undefined) await ensureRuntimeLogin(client, options.runtimeLogin)
+        for (const statement of keyStatements) await client.unsafe(statement.text, statement.params)
       } finally {
         // A lost connection has released the lock already; do not let the unlock hide the real error.
         await client`select pg_advisory_unlock(${MIGRATION_LOCK_KEY.toString()}::bigint)`.catch(() => undefined)

@@ -14,11 +14,16 @@ export const appRole = pgRole(APP_ROLE).existing()
 /** The transaction-local setting that carries the current tenant. */
 export const TENANT_SETTING = 'app.organization_id'
 
+/** The transaction-local setting that carries the proof of {@link TENANT_SETTING} (migration 0012). */
+export const TENANT_PROOF_SETTING = 'app.tenant_proof'
+
 /**
- * The tenant predicate every policy uses. `nullif` because a setting that a finished transaction set
- * reads back as `''`, and `''::uuid` throws; `(select …)` so PostgreSQL evaluates it once per statement.
+ * The tenant predicate every policy uses: `callsheet_tenant()` (migration 0012) returns the
+ * organization of {@link TENANT_SETTING} only when {@link TENANT_PROOF_SETTING} proves it (an HMAC
+ * of the deployment secret), else NULL — SQL injected into a unit can change the setting, not forge
+ * its proof. `(select …)` so PostgreSQL evaluates it once per statement.
  */
-export const POLICY_PREDICATE = `(select nullif(current_setting('${TENANT_SETTING}', true), '')::uuid)`
+export const POLICY_PREDICATE = '(select callsheet_tenant())'
 
 /** Case-insensitive text (the `citext` extension), used for e-mail addresses. */
 export const citext = customType<{ data: string; driverData: string }>({

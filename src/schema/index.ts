@@ -8,7 +8,7 @@
  * const input = contactInsertSchema.parse({ productionId, name: 'Jon Smith' })
  * ```
  */
-export { APP_ROLE, POLICY_PREDICATE, TENANT_SETTING, appRole, citext } from './columns'
+export { APP_ROLE, POLICY_PREDICATE, TENANT_PROOF_SETTING, TENANT_SETTING, appRole, citext } from './columns'
 export { apiKeys } from './api-keys'
 export { AUDIT_ACTIONS, AUDITED_ENTITY_TYPES, auditLogs, type AuditAction, type AuditEntityType } from './audit-logs'
 export { contacts, type ContactMetadata } from './contacts'

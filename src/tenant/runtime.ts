@@ -53,6 +53,7 @@ export class TenantRuntime {
       apiKeyId: this.context.apiKeyId ?? '',
       requestId: this.context.requestId ?? '',
       ip: this.context.ip ?? '',
+      proof: this.router.primary.proofs.proof(this.organizationId),
     }
   }
 

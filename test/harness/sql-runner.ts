@@ -1,3 +1,4 @@
+import { testProof } from './secret'
 import type { PGlite, Transaction } from '@electric-sql/pglite'
 import type postgres from 'postgres'
 
@@ -46,7 +47,7 @@ export function pgliteRunner(pg: PGlite | Transaction): SqlRunner {
 
 /**
  * Runs `fn` in a transaction as the app role with tenant `orgId` (or no tenant when `null`), set the
- * way the library sets it: transaction-local, in one statement.
+ * way the library sets it: transaction-local, in one statement, with its proof.
  */
 export async function asAppRole<T>(
   runner: SqlRunner,
@@ -54,9 +55,10 @@ export async function asAppRole<T>(
   fn: (tx: SqlRunner) => Promise<T>,
 ): Promise<T> {
   return runner.transaction(async (tx) => {
-    await tx.query(`select set_config('role', 'callsheet_app', true), set_config('app.organization_id', $1, true)`, [
-      orgId ?? '',
-    ])
+    await tx.query(
+      `select set_config('role', 'callsheet_app', true), set_config('app.organization_id', $1, true), set_config('app.tenant_proof', $2, true)`,
+      [orgId ?? '', orgId === null ? '' : testProof(orgId)],
+    )
     return fn(tx)
   })
 }

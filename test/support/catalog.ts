@@ -18,10 +18,11 @@ export const SCHEMA_TABLES: Record<string, PgTable> = {
   audit_logs: auditLogs,
 }
 const APP_ROLE = 'callsheet_app'
-const POLICY_SETTING = "nullif(current_setting('app.organization_id'::text, true), ''::text)"
-// pg_get_expr prints NULLIF in upper case on some versions; compare case-insensitively.
+// The whole predicate, as pg_get_expr prints it: the tenant proven by callsheet_tenant() (migration 0012),
+// nothing OR-ed to it. Compared case- and space-insensitively.
+const TENANT_PREDICATE = '(organization_id = ( select callsheet_tenant() as callsheet_tenant))'
 const hasTenantPredicate = (expr: string | null): boolean =>
-  expr !== null && expr.toLowerCase().includes(POLICY_SETTING) && /\borganization_id = \( select/i.test(expr)
+  expr !== null && expr.replace(/\s+/g, ' ').trim().toLowerCase() === TENANT_PREDICATE
 
 /**
  * Reads pg_catalog and returns every way the database breaks the schema's promises (an empty list
@@ -216,5 +217,38 @@ export async function catalogViolations(db: SqlRunner): Promise<string[]> {
     [APP_ROLE],
   )
   if (membership && membership.n > 0) problems.push(`${APP_ROLE}: is a member of the role that owns the tables`)
+
+  // No relation lookup of a function that runs with its owner's rights (or is the owner's maintenance)
+  // may go through pg_temp: the path is pinned and ends with pg_temp (PostgreSQL searches pg_temp first
+  // for relations unless the path names it).
+  const functions = await db.query<{ name: string; definer: boolean; config: string[] | null }>(`
+    select p.proname as name, p.prosecdef as definer, p.proconfig as config
+    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname in ('public', 'callsheet_private') and (p.prosecdef or p.proname like 'callsheet%')`)
+  for (const f of functions) {
+    const path = (f.config ?? []).find((c) => c.startsWith('search_path='))
+    const entries =
+      path
+        ?.slice('search_path='.length)
+        .split(',')
+        .map((e) => e.trim().replace(/^"|"$/g, '')) ?? []
+    const pinned =
+      entries.length > 0 &&
+      entries[entries.length - 1] === 'pg_temp' &&
+      entries.indexOf('pg_temp') === entries.length - 1
+    if (f.definer && !pinned) problems.push(`${f.name}: SECURITY DEFINER without a search_path that ends with pg_temp`)
+    else if (!f.definer && path !== undefined && !pinned)
+      problems.push(`${f.name}: search_path does not end with pg_temp`)
+  }
+
+  // SQL run as the app role must not be able to create the temp tables that would shadow the library's.
+  const [temp] = await db.query<{ app: boolean; everyone: boolean }>(
+    `select has_database_privilege($1, current_database(), 'TEMPORARY') as app,
+            exists (select 1 from pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+                    where d.datname = current_database() and a.grantee = 0 and a.privilege_type = 'TEMPORARY') as everyone`,
+    [APP_ROLE],
+  )
+  if (temp?.everyone) problems.push('database: PUBLIC may create temporary tables')
+  if (temp?.app) problems.push(`database: ${APP_ROLE} may create temporary tables`)
   return problems
 }

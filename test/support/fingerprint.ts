@@ -16,7 +16,7 @@ export type Fingerprint = Record<TableName, string>
 
 const FINGERPRINT_SQL = TABLES.map(
   (t) =>
-    `select '${t}' as t, count(*)::int || ':' || md5(coalesce(string_agg(md5(x::text), '' order by x.id), '')) as h from ${t} x`,
+    `select '${t}' as t, count(*)::int || ':' || md5(coalesce(string_agg(md5(x::text), '' order by x.id), '')) as h from public.${t} x`,
 ).join(' union all ')
 
 /** Row count and a hash of every row of every table, as the owner (RLS does not apply). */

@@ -1,0 +1,7 @@
+ALTER POLICY "tenant_isolation" ON "api_keys" TO public USING ("organization_id" = (select callsheet_tenant())) WITH CHECK ("organization_id" = (select callsheet_tenant()));--> statement-breakpoint
+ALTER POLICY "tenant_isolation" ON "contacts" TO public USING ("organization_id" = (select callsheet_tenant())) WITH CHECK ("organization_id" = (select callsheet_tenant()));--> statement-breakpoint
+ALTER POLICY "tenant_isolation" ON "departments" TO public USING ("organization_id" = (select callsheet_tenant())) WITH CHECK ("organization_id" = (select callsheet_tenant()));--> statement-breakpoint
+ALTER POLICY "tenant_isolation" ON "organizations" TO public USING ("id" = (select callsheet_tenant())) WITH CHECK ("id" = (select callsheet_tenant()));--> statement-breakpoint
+ALTER POLICY "tenant_isolation" ON "productions" TO public USING ("organization_id" = (select callsheet_tenant())) WITH CHECK ("organization_id" = (select callsheet_tenant()));--> statement-breakpoint
+ALTER POLICY "tenant_isolation" ON "uploads" TO public USING ("organization_id" = (select callsheet_tenant())) WITH CHECK ("organization_id" = (select callsheet_tenant()));--> statement-breakpoint
+ALTER POLICY "tenant_isolation" ON "users" TO public USING ("organization_id" = (select callsheet_tenant())) WITH CHECK ("organization_id" = (select callsheet_tenant()));

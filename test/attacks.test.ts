@@ -1,0 +1,372 @@
+import { sql } from 'drizzle-orm'
+import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
+import { createDatabase } from '../src/database/create-database'
+import { tenantProof } from '../src/database/tenant-proof'
+import { isCallsheetDbError } from '../src/errors'
+import type { TenantClient } from '../src/tenant/tenant-client'
+import type { TenantRuntime } from '../src/tenant/runtime'
+import { describeEachDatabase } from './harness/engines'
+import { TEST_SECRET } from './harness/secret'
+import { sqlState } from './harness/sql-runner'
+import { fingerprint } from './support/fingerprint'
+import { fillTenant, type FilledTenant } from './support/fixtures'
+
+// Issue 14: what SQL injected into a tenant unit (running as the app role) can do. Each attack must
+// fail, and leave every table as it was. The database is opened with a pool of one connection, so
+// whatever an attack leaves on its session is there for the next tenant's unit — as on a busy pool.
+
+type Query = (text: string) => Promise<Record<string, unknown>[]>
+
+const rowsOf = (result: unknown): Record<string, unknown>[] =>
+  Array.isArray(result) ? (result as Record<string, unknown>[]) : ((result as { rows?: [] }).rows ?? [])
+
+/** Runs `fn` inside one write unit of `tenant`, with raw SQL: what an injection in a custom query can do. */
+function inUnit<T>(tenant: TenantClient, fn: (q: Query) => Promise<T>): Promise<T> {
+  const runtime = (tenant as unknown as { runtime: TenantRuntime }).runtime
+  return runtime.write((db) => fn(async (text) => rowsOf(await db.execute(sql.raw(text)))))
+}
+
+/** Awaits `promise`, expecting a library error with `code`; returns it. */
+async function expectCode(promise: Promise<unknown>, code: string): Promise<unknown> {
+  try {
+    await promise
+  } catch (error) {
+    if (!isCallsheetDbError(error) || error.code !== code) {
+      throw new Error(`expected ${code}, got ${String((error as { code?: unknown }).code)}: ${String(error)}`, {
+        cause: error,
+      })
+    }
+    return error
+  }
+  throw new Error(`expected ${code}, but it succeeded`)
+}
+
+const nowSeconds = () => Math.floor(Date.now() / 1000)
+
+describeEachDatabase(
+  'attacks from SQL injected into a tenant unit',
+  (ctx) => {
+    let a: FilledTenant
+    let b: FilledTenant
+    const admin = () => ctx().engine.admin
+    const setTemp = (grant: boolean) =>
+      admin().exec(
+        `do $$ begin execute format('${grant ? 'grant' : 'revoke'} temporary on database %I ${grant ? 'to' : 'from'} callsheet_app', current_database()); end $$`,
+      )
+
+    beforeAll(async () => {
+      a = await fillTenant(ctx().db, 'attack-a')
+      b = await fillTenant(ctx().db, 'attack-b')
+    })
+
+    afterEach(async () => {
+      // Whatever an attack left on the session: TEMP, the session's search_path, its temp tables.
+      await setTemp(false)
+      await inUnit(a.tenant, async (q) => {
+        await q('reset search_path')
+        for (const table of ['audit_logs', 'contacts', 'callsheet_audit_moving'])
+          await q(`drop table if exists pg_temp.${table}`)
+      }).catch(() => undefined)
+    })
+
+    describe('temp tables', () => {
+      it('cannot create one: TEMPORARY is revoked from PUBLIC and the app role', async () => {
+        const before = await fingerprint(admin())
+        const error = await expectCode(
+          inUnit(a.tenant, (q) => q('create temp table audit_logs (like public.audit_logs)')),
+          'PERMISSION_DENIED',
+        )
+        expect(sqlState(error)).toBe('42501')
+        expect(await fingerprint(admin())).toEqual(before)
+      })
+
+      it('with TEMP granted back, a temp audit_logs neither swallows nor sees the audit of later units', async () => {
+        await setTemp(true)
+        await inUnit(a.tenant, async (q) => {
+          await q('create temp table audit_logs (like public.audit_logs including defaults)')
+          // The attacker also tries to put the temp schema first for the rest of the session.
+          await q('set search_path = pg_temp, public')
+        })
+        // The next units on this connection, A's own and B's.
+        const dept = await b.tenant.departments.create({ name: 'Grip', code: `GR${nowSeconds() % 1000}` })
+        const own = await a.tenant.departments.create({ name: 'Grip', code: `GR${nowSeconds() % 1000}` })
+        for (const [org, id] of [
+          [b.org.id, dept.id],
+          [a.org.id, own.id],
+        ] as const) {
+          const rows = await admin().query<{ n: number }>(
+            'select count(*)::int as n from public.audit_logs where organization_id = $1 and entity_id = $2',
+            [org, id],
+          )
+          expect(rows[0]?.n).toBe(1)
+        }
+        const captured = await inUnit(a.tenant, (q) => q('select count(*)::int as n from pg_temp.audit_logs'))
+        expect(captured[0]?.n).toBe(0)
+      })
+
+      it("with TEMP granted back, a temp contacts left on the connection does not capture another tenant's inserts", async () => {
+        await setTemp(true)
+        await inUnit(a.tenant, async (q) => {
+          await q('create temp table contacts (like public.contacts including defaults)')
+          await q('set search_path = pg_temp, public')
+        })
+        const contact = await b.tenant.contacts.create({ productionId: b.production.id, name: 'Not Captured' })
+        const found = await b.tenant.contacts.findById(contact.id)
+        expect(found?.name).toBe('Not Captured')
+        const [real] = await admin().query<{ n: number }>(
+          'select count(*)::int as n from public.contacts where id = $1 and organization_id = $2',
+          [contact.id, b.org.id],
+        )
+        expect(real?.n).toBe(1)
+        const captured = await inUnit(a.tenant, (q) => q('select count(*)::int as n from pg_temp.contacts'))
+        expect(captured[0]?.n).toBe(0)
+      })
+
+      it('a forged temp audit row never reaches the audit log through the partition job', async () => {
+        await setTemp(true)
+        const forgedId = '00000000-0000-4000-8000-00000000f0f0'
+        await inUnit(a.tenant, async (q) => {
+          await q('create temp table callsheet_audit_moving (like public.audit_logs)')
+          await q(
+            `insert into callsheet_audit_moving (id, organization_id, action, entity_type, entity_id, created_at)
+             values (gen_random_uuid(), '${b.org.id}', 'purge', 'contacts', '${forgedId}', '2091-05-10')`,
+          )
+        })
+        // A row of a month with no partition yet sits in DEFAULT; the owner's job (same connection) moves it.
+        const month = '2091-05-10T00:00:00Z'
+        await admin().query(
+          `insert into public.audit_logs (organization_id, action, entity_type, entity_id, created_at) values ($1, 'insert', 'contacts', $2, $3)`,
+          [a.org.id, a.contact.id, month],
+        )
+        await expect(
+          ctx().db.maintenance.ensureAuditPartitions({ from: new Date(month), monthsAhead: 0 }),
+        ).rejects.toThrow(/callsheet_audit_moving/)
+        const forged = await admin().query('select 1 from public.audit_logs where entity_id = $1', [forgedId])
+        expect(forged).toEqual([])
+        // Once the session is clean, the job moves the real row and only it.
+        await inUnit(a.tenant, (q) => q('drop table pg_temp.callsheet_audit_moving'))
+        expect(await ctx().db.maintenance.ensureAuditPartitions({ from: new Date(month), monthsAhead: 0 })).toEqual([
+          'audit_logs_2091_05',
+        ])
+        const moved = await admin().query<{ entity_id: string }>('select entity_id from public.audit_logs_2091_05')
+        expect(moved.map((r) => r.entity_id)).toEqual([a.contact.id])
+        await admin().exec('drop table public.audit_logs_2091_05')
+      })
+    })
+
+    describe('switching tenant', () => {
+      it("set_config('app.organization_id', B) inside A's unit: zero rows, writes refused, nothing written", async () => {
+        const before = await fingerprint(admin())
+        const seen = await inUnit(a.tenant, async (q) => {
+          await q(`select set_config('app.organization_id', '${b.org.id}', true)`)
+          return {
+            contacts: await q('select count(*)::int as n from contacts'),
+            organizations: await q('select count(*)::int as n from organizations'),
+            audit: await q('select count(*)::int as n from audit_logs'),
+            updated: await q(
+              `update contacts set name = 'Hijacked' where organization_id = '${b.org.id}' returning id`,
+            ),
+            deleted: await q(`delete from departments where organization_id = '${b.org.id}' returning id`),
+          }
+        })
+        expect(seen.contacts[0]?.n).toBe(0)
+        expect(seen.organizations[0]?.n).toBe(0)
+        expect(seen.audit[0]?.n).toBe(0)
+        expect(seen.updated).toEqual([])
+        expect(seen.deleted).toEqual([])
+        await expectCode(
+          inUnit(a.tenant, async (q) => {
+            await q(`select set_config('app.organization_id', '${b.org.id}', true)`)
+            await q(`insert into departments (organization_id, name, code) values ('${b.org.id}', 'Forged', 'FRG')`)
+          }),
+          'PERMISSION_DENIED',
+        )
+        expect(await fingerprint(admin())).toEqual(before)
+      })
+
+      it.each([
+        ['a forged proof (another secret)', (org: string) => tenantProof('x'.repeat(40), org, nowSeconds() + 300)],
+        ['an expired proof', (org: string) => tenantProof(TEST_SECRET, org, nowSeconds() - 5)],
+        ['a proof valid for a day', (org: string) => tenantProof(TEST_SECRET, org, nowSeconds() + 86_400)],
+        ["the unit's own proof (A's)", (_org: string, own: string) => own],
+        ['a tampered proof', (org: string) => tenantProof(TEST_SECRET, org, nowSeconds() + 300).replace(/.$/, '0')],
+      ])('set_config of B with %s: zero rows, writes refused', async (_label, makeProof) => {
+        const before = await fingerprint(admin())
+        const seen = await inUnit(a.tenant, async (q) => {
+          const [own] = await q(`select current_setting('app.tenant_proof') as proof`)
+          const proof = makeProof(b.org.id, String(own?.proof))
+          await q(
+            `select set_config('app.organization_id', '${b.org.id}', true), set_config('app.tenant_proof', '${proof}', true)`,
+          )
+          return q('select count(*)::int as n from contacts')
+        })
+        expect(seen[0]?.n).toBe(0)
+        await expectCode(
+          inUnit(a.tenant, async (q) => {
+            await q(
+              `select set_config('app.organization_id', '${b.org.id}', true), set_config('app.tenant_proof', '${tenantProof('y'.repeat(40), b.org.id, nowSeconds() + 300)}', true)`,
+            )
+            await q(`insert into departments (organization_id, name, code) values ('${b.org.id}', 'Forged', 'FRG')`)
+          }),
+          'PERMISSION_DENIED',
+        )
+        expect(await fingerprint(admin())).toEqual(before)
+      })
+
+      it("calling the unit's entry function for B with A's proof fails the unit", async () => {
+        const before = await fingerprint(admin())
+        await expectCode(
+          inUnit(a.tenant, async (q) => {
+            await q(`select callsheet_enter_tenant('${b.org.id}', current_setting('app.tenant_proof'), '', '')`)
+          }),
+          'TENANT_PROOF_REJECTED',
+        )
+        expect(await fingerprint(admin())).toEqual(before)
+      })
+
+      it('cannot read the key material or forge with it', async () => {
+        await expectCode(
+          inUnit(a.tenant, (q) => q('select * from callsheet_private.tenant_keys')),
+          'PERMISSION_DENIED',
+        )
+      })
+    })
+
+    describe('a deleted organization', () => {
+      it('is refused: its keys do not verify and its clients fail before reading or writing; restoring brings both back', async () => {
+        const c = await fillTenant(ctx().db, 'attack-deleted')
+        expect(await ctx().db.apiKeys.verify(c.apiKey.plaintext)).not.toBeNull()
+        await ctx().db.organizations.softDelete(c.org.id)
+        const before = await fingerprint(admin())
+        expect(await ctx().db.apiKeys.verify(c.apiKey.plaintext)).toBeNull()
+        await expectCode(c.tenant.departments.count(), 'TENANT_UNAVAILABLE')
+        await expectCode(c.tenant.departments.create({ name: 'Late', code: 'LATE' }), 'TENANT_UNAVAILABLE')
+        await expectCode(
+          c.tenant.transaction(async (t) => t.contacts.count()),
+          'TENANT_UNAVAILABLE',
+        )
+        expect(await fingerprint(admin())).toEqual(before)
+        await ctx().db.organizations.restore(c.org.id)
+        expect(await ctx().db.apiKeys.verify(c.apiKey.plaintext)).toMatchObject({ organizationId: c.org.id })
+        expect(await c.tenant.departments.count()).toBe(1)
+      })
+
+      it('an organization that does not exist is refused the same way', async () => {
+        const ghost = ctx().db.tenant('0190a4c2-0000-7000-8000-000000000001')
+        await expectCode(ghost.departments.count(), 'TENANT_UNAVAILABLE')
+      })
+    })
+
+    describe('the audit actor', () => {
+      it.each([
+        ["B's user as A's actor", () => ({ actorId: b.user.id })],
+        ["B's API key as A's key", () => ({ apiKeyId: b.apiKey.id })],
+        ['an unknown actor', () => ({ actorId: '0190a4c2-0000-7000-8000-00000000beef' })],
+      ])('refuses %s, and writes nothing', async (_label, context) => {
+        const before = await fingerprint(admin())
+        const t = a.tenant.withContext(context())
+        await expectCode(t.departments.create({ name: 'Foreign', code: 'FRN' }), 'INVALID_ACTOR')
+        await expectCode(t.departments.count(), 'INVALID_ACTOR')
+        expect(await fingerprint(admin())).toEqual(before)
+      })
+
+      it("refuses A's own revoked key and deleted user", async () => {
+        const key = await a.tenant.apiKeys.create({ name: 'soon revoked', scopes: [] })
+        await a.tenant.apiKeys.revoke(key.id)
+        const user = await a.tenant.users.create({
+          email: `gone-${nowSeconds()}@a.example`,
+          name: 'Gone',
+          role: 'member',
+        })
+        await a.tenant.users.softDelete(user.id)
+        const before = await fingerprint(admin())
+        await expectCode(
+          a.tenant.withContext({ apiKeyId: key.id }).departments.create({ name: 'Revoked', code: 'RVK' }),
+          'INVALID_ACTOR',
+        )
+        await expectCode(
+          a.tenant.withContext({ actorId: user.id }).departments.create({ name: 'Deleted', code: 'DEL' }),
+          'INVALID_ACTOR',
+        )
+        expect(await fingerprint(admin())).toEqual(before)
+      })
+
+      it("accepts A's own live user and key, and records them", async () => {
+        const t = a.tenant.withContext({ actorId: a.user.id, apiKeyId: a.apiKey.id })
+        const dept = await t.departments.create({ name: 'Own', code: `OWN${nowSeconds() % 1000}` })
+        const [row] = await admin().query<{ user_id: string; api_key_id: string }>(
+          'select user_id, api_key_id from public.audit_logs where entity_id = $1',
+          [dept.id],
+        )
+        expect(row).toEqual({ user_id: a.user.id, api_key_id: a.apiKey.id })
+      })
+    })
+  },
+  { pool: { max: 1 } },
+)
+
+// The PGlite login is a superuser that installs its own key; a server is told the secret by migrate().
+describe.runIf(inject('postgresServer') !== null && process.env.CALLSHEET_ENGINES !== 'pglite')(
+  'the deployment secret on a server',
+  () => {
+    let url: string
+    let organizationId: string
+    beforeAll(async () => {
+      const { openEngine } = await import('./harness/engines')
+      const engine = await openEngine('postgres')
+      url = engine.url ?? ''
+      const db = createDatabase({ primary: url })
+      organizationId = (await db.organizations.create({ name: 'Secretive', slug: `secretive-${nowSeconds()}` })).id
+      await db.tenant(organizationId).departments.create({ name: 'Camera', code: 'CAM' })
+      await db.close()
+      return async () => {
+        await engine.close()
+      }
+    })
+
+    it('a tenant unit without a secret fails with TENANT_PROOF_REJECTED, saying how to fix it', async () => {
+      const saved = process.env.CALLSHEET_SECRET
+      delete process.env.CALLSHEET_SECRET
+      const db = createDatabase({ primary: url })
+      try {
+        const error = await expectCode(db.tenant(organizationId).departments.count(), 'TENANT_PROOF_REJECTED')
+        expect(String(error)).toMatch(/CALLSHEET_SECRET/)
+      } finally {
+        process.env.CALLSHEET_SECRET = saved
+        await db.close()
+      }
+    })
+
+    it('a tenant unit with another secret than the installed one fails with TENANT_PROOF_REJECTED', async () => {
+      const db = createDatabase({ primary: url, secret: 'z'.repeat(48) })
+      try {
+        const error = await expectCode(db.tenant(organizationId).departments.count(), 'TENANT_PROOF_REJECTED')
+        expect(String(error)).toMatch(/migrate\(\)/)
+      } finally {
+        await db.close()
+      }
+    })
+
+    it('migrate({ secret }) installs a new secret and keeps the previous one valid (rotation)', async () => {
+      const { migrate } = await import('../src/database/migrate')
+      const next = 'n'.repeat(40)
+      await migrate(url, { secret: next })
+      for (const secret of [next, TEST_SECRET]) {
+        const db = createDatabase({ primary: url, secret })
+        try {
+          expect(await db.tenant(organizationId).departments.count()).toBe(1)
+        } finally {
+          await db.close()
+        }
+      }
+      // A third secret retires the oldest.
+      await migrate(url, { secret: 'm'.repeat(40) })
+      const old = createDatabase({ primary: url, secret: TEST_SECRET })
+      try {
+        await expectCode(old.tenant(organizationId).departments.count(), 'TENANT_PROOF_REJECTED')
+      } finally {
+        await old.close()
+      }
+    })
+  },
+)
