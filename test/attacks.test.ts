@@ -123,34 +123,50 @@ describeEachDatabase(
       })
 
       it('a forged temp audit row never reaches the audit log through the partition job', async () => {
-        await setTemp(true)
-        const forgedId = '00000000-0000-4000-8000-00000000f0f0'
-        await inUnit(a.tenant, async (q) => {
-          await q('create temp table callsheet_audit_moving (like public.audit_logs)')
-          await q(
-            `insert into callsheet_audit_moving (id, organization_id, action, entity_type, entity_id, created_at)
-             values (gen_random_uuid(), '${b.org.id}', 'purge', 'contacts', '${forgedId}', '2091-05-10')`,
+        // The job must share the attacker's session for the attack to mean anything: on a server that is
+        // the owner's login serving tenant units too (the dangerous set-up, with one connection); the
+        // recommended one runs the job on the separate admin connection, which no tenant unit touches.
+        const shared =
+          ctx().engine.name === 'postgres'
+            ? createDatabase({
+                primary: ctx().engine.ownerUrl!,
+                dangerouslyAllowPrivilegedLogin: true,
+                pool: { max: 1 },
+              })
+            : ctx().db
+        try {
+          await setTemp(true)
+          const forgedId = '00000000-0000-4000-8000-00000000f0f0'
+          const attacker = shared.tenant(a.org.id)
+          await inUnit(attacker, async (q) => {
+            await q('create temp table callsheet_audit_moving (like public.audit_logs)')
+            await q(
+              `insert into callsheet_audit_moving (id, organization_id, action, entity_type, entity_id, created_at)
+               values (gen_random_uuid(), '${b.org.id}', 'purge', 'contacts', '${forgedId}', '2091-05-10')`,
+            )
+          })
+          // A row of a month with no partition yet sits in DEFAULT; the owner's job (same session) moves it.
+          const month = '2091-05-10T00:00:00Z'
+          await admin().query(
+            `insert into public.audit_logs (organization_id, action, entity_type, entity_id, created_at) values ($1, 'insert', 'contacts', $2, $3)`,
+            [a.org.id, a.contact.id, month],
           )
-        })
-        // A row of a month with no partition yet sits in DEFAULT; the owner's job (same connection) moves it.
-        const month = '2091-05-10T00:00:00Z'
-        await admin().query(
-          `insert into public.audit_logs (organization_id, action, entity_type, entity_id, created_at) values ($1, 'insert', 'contacts', $2, $3)`,
-          [a.org.id, a.contact.id, month],
-        )
-        await expect(
-          ctx().db.maintenance.ensureAuditPartitions({ from: new Date(month), monthsAhead: 0 }),
-        ).rejects.toThrow(/callsheet_audit_moving/)
-        const forged = await admin().query('select 1 from public.audit_logs where entity_id = $1', [forgedId])
-        expect(forged).toEqual([])
-        // Once the session is clean, the job moves the real row and only it.
-        await inUnit(a.tenant, (q) => q('drop table pg_temp.callsheet_audit_moving'))
-        expect(await ctx().db.maintenance.ensureAuditPartitions({ from: new Date(month), monthsAhead: 0 })).toEqual([
-          'audit_logs_2091_05',
-        ])
-        const moved = await admin().query<{ entity_id: string }>('select entity_id from public.audit_logs_2091_05')
-        expect(moved.map((r) => r.entity_id)).toEqual([a.contact.id])
-        await admin().exec('drop table public.audit_logs_2091_05')
+          await expect(
+            shared.maintenance.ensureAuditPartitions({ from: new Date(month), monthsAhead: 0 }),
+          ).rejects.toThrow(/callsheet_audit_moving/)
+          const forged = await admin().query('select 1 from public.audit_logs where entity_id = $1', [forgedId])
+          expect(forged).toEqual([])
+          // Once the session is clean, the job moves the real row and only it.
+          await inUnit(attacker, (q) => q('drop table pg_temp.callsheet_audit_moving'))
+          expect(await shared.maintenance.ensureAuditPartitions({ from: new Date(month), monthsAhead: 0 })).toEqual([
+            'audit_logs_2091_05',
+          ])
+          const moved = await admin().query<{ entity_id: string }>('select entity_id from public.audit_logs_2091_05')
+          expect(moved.map((r) => r.entity_id)).toEqual([a.contact.id])
+          await admin().exec('drop table public.audit_logs_2091_05')
+        } finally {
+          if (shared !== ctx().db) await shared.close()
+        }
       })
     })
 
@@ -189,7 +205,12 @@ describeEachDatabase(
         ['an expired proof', (org: string) => tenantProof(TEST_SECRET, org, nowSeconds() - 5)],
         ['a proof valid for a day', (org: string) => tenantProof(TEST_SECRET, org, nowSeconds() + 86_400)],
         ["the unit's own proof (A's)", (_org: string, own: string) => own],
-        ['a tampered proof', (org: string) => tenantProof(TEST_SECRET, org, nowSeconds() + 300).replace(/.$/, '0')],
+        [
+          'a tampered proof',
+          // The last hex digit changed (to another digit: replacing it with a fixed one left it valid 1 time in 16).
+          (org: string) =>
+            tenantProof(TEST_SECRET, org, nowSeconds() + 300).replace(/.$/, (d) => (d === '0' ? '1' : '0')),
+        ],
       ])('set_config of B with %s: zero rows, writes refused', async (_label, makeProof) => {
         const before = await fingerprint(admin())
         const seen = await inUnit(a.tenant, async (q) => {
@@ -310,11 +331,13 @@ describe.runIf(inject('postgresServer') !== null && process.env.CALLSHEET_ENGINE
   'the deployment secret on a server',
   () => {
     let url: string
+    let ownerUrl: string
     let organizationId: string
     beforeAll(async () => {
       const { openEngine } = await import('./harness/engines')
       const engine = await openEngine('postgres')
       url = engine.url ?? ''
+      ownerUrl = engine.ownerUrl ?? ''
       const db = createDatabase({ primary: url })
       organizationId = (await db.organizations.create({ name: 'Secretive', slug: `secretive-${nowSeconds()}` })).id
       await db.tenant(organizationId).departments.create({ name: 'Camera', code: 'CAM' })
@@ -350,7 +373,7 @@ describe.runIf(inject('postgresServer') !== null && process.env.CALLSHEET_ENGINE
     it('migrate({ secret }) installs a new secret and keeps the previous one valid (rotation)', async () => {
       const { migrate } = await import('../src/database/migrate')
       const next = 'n'.repeat(40)
-      await migrate(url, { secret: next })
+      await migrate(ownerUrl, { secret: next })
       for (const secret of [next, TEST_SECRET]) {
         const db = createDatabase({ primary: url, secret })
         try {
@@ -360,7 +383,7 @@ describe.runIf(inject('postgresServer') !== null && process.env.CALLSHEET_ENGINE
         }
       }
       // A third secret retires the oldest.
-      await migrate(url, { secret: 'm'.repeat(40) })
+      await migrate(ownerUrl, { secret: 'm'.repeat(40) })
       const old = createDatabase({ primary: url, secret: TEST_SECRET })
       try {
         await expectCode(old.tenant(organizationId).departments.count(), 'TENANT_PROOF_REJECTED')

@@ -190,11 +190,11 @@ describe.runIf(server)('two roles [postgres] (server-only: PGlite has one superu
       expect((error as Error).message).toMatch(/set admin/)
     }
     const withAdmin = open({ admin: engine.ownerUrl! })
-    await withAdmin.organizations.create({ name: 'Listed', slug: `listed-${suffix}` })
+    const listed = await withAdmin.organizations.create({ name: 'Listed', slug: `listed-${suffix}` })
     expect((await withAdmin.organizations.list({ limit: 1000 })).rows.length).toBeGreaterThan(0)
     expect(await withAdmin.maintenance.ensureAuditPartitions({ monthsAhead: 1 })).toEqual([])
     // The admin connection is the owner's own business: it is not checked, and stays out of units.
-    expect(await withAdmin.tenant(randomUUIDv4()).productions.count()).toBe(0)
+    expect(await withAdmin.tenant(listed.id).productions.count()).toBe(0)
   })
 
   it('RESET ROLE inside a unit gains nothing: no table is readable, TRUNCATE is refused, nothing changes', async () => {
