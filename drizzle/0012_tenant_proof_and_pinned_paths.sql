@@ -33,7 +33,9 @@ REVOKE ALL ON TABLE "callsheet_private"."tenant_keys" FROM PUBLIC;
 --> statement-breakpoint
 COMMENT ON TABLE "callsheet_private"."tenant_keys" IS 'HMAC-SHA256 padded keys that verify tenant proofs (derived from the deployment secret). Owner only.';
 --> statement-breakpoint
--- The tenant of the current unit, when its proof verifies; NULL otherwise (no tenant: no rows).
+-- The tenant of the current unit, when its proof verifies; NULL otherwise (no tenant: no rows). The proof
+-- signs the tenant and the audit actor (app.actor_id, app.api_key_id): SQL injected into a unit that
+-- changes either loses the tenant, so it can neither switch tenant nor write audit rows in another's name.
 -- STABLE, and policies call it as (select callsheet_tenant()): once per statement.
 CREATE FUNCTION "public"."callsheet_tenant"() RETURNS uuid
 LANGUAGE plpgsql
@@ -65,7 +67,9 @@ BEGIN
   END IF;
   SELECT k.inner_pad, k.outer_pad INTO v_inner, v_outer FROM callsheet_private.tenant_keys k WHERE k.id = split_part(v_proof, '.', 1);
   IF v_inner IS NULL
-     OR encode(sha256(v_outer || sha256(v_inner || convert_to(v_org || '.' || v_expires, 'UTF8'))), 'hex') <> split_part(v_proof, '.', 3) THEN
+     OR encode(sha256(v_outer || sha256(v_inner || convert_to(
+          v_org || '.' || coalesce(current_setting('app.actor_id', true), '') || '.' ||
+          coalesce(current_setting('app.api_key_id', true), '') || '.' || v_expires, 'UTF8'))), 'hex') <> split_part(v_proof, '.', 3) THEN
     RETURN NULL;
   END IF;
   RETURN v_org::uuid;

@@ -312,6 +312,35 @@ describeEachDatabase(
         expect(await fingerprint(admin())).toEqual(before)
       })
 
+      it("changing the actor inside A's unit (to B's user, or to none) loses the tenant: nothing read, nothing written", async () => {
+        const before = await fingerprint(admin())
+        const t = a.tenant.withContext({ actorId: a.user.id, apiKeyId: a.apiKey.id })
+        for (const forged of [
+          `select set_config('app.actor_id', '${b.user.id}', true)`,
+          `select set_config('app.api_key_id', '${b.apiKey.id}', true)`,
+          `select set_config('app.actor_id', '', true)`,
+        ]) {
+          const seen = await inUnit(t, async (q) => {
+            await q(forged)
+            return q('select count(*)::int as n from contacts')
+          })
+          expect(seen[0]?.n, forged).toBe(0)
+          await expectCode(
+            inUnit(t, async (q) => {
+              await q(forged)
+              await q(`insert into departments (organization_id, name, code) values ('${a.org.id}', 'Forged', 'FRG')`)
+            }),
+            'PERMISSION_DENIED',
+          )
+          // An update matches no row once the tenant is lost: no audit row in anyone's name.
+          await inUnit(t, async (q) => {
+            await q(forged)
+            await q(`update contacts set name = 'Renamed' where organization_id = '${a.org.id}'`)
+          })
+        }
+        expect(await fingerprint(admin())).toEqual(before)
+      })
+
       it("accepts A's own live user and key, and records them", async () => {
         const t = a.tenant.withContext({ actorId: a.user.id, apiKeyId: a.apiKey.id })
         const dept = await t.departments.create({ name: 'Own', code: `OWN${nowSeconds() % 1000}` })

@@ -553,7 +553,7 @@ async function explainOnce(
       }
       await tx`
         select set_config('role', ${APP_ROLE}, true), set_config('app.organization_id', ${side.organizationId}, true),
-               set_config('app.tenant_proof', ${benchProof(side.organizationId)}, true),
+               set_config('app.tenant_proof', ${benchProof(side.organizationId, CONTEXT.actorId)}, true),
                set_config('app.actor_id', ${CONTEXT.actorId}, true), set_config('app.ip', ${CONTEXT.ip}, true),
                set_config('app.request_id', ${CONTEXT.requestId}, true)`
       const rows = await tx.unsafe<{ 'QUERY PLAN': ExplainJson }[]>(

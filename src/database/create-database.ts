@@ -226,7 +226,7 @@ async function verifyApiKey(engine: Engine, config: ResolvedConfig, plaintext: s
       if (!row) return null
       // Recording the use is ordinary tenant work: enter the key's tenant, with its proof.
       await db.execute(
-        sql`select set_config('app.api_key_id', ${row.api_key_id}, true), callsheet_enter_tenant(${row.org_id}, ${engine.proofs.proof(row.org_id)}, '', ${row.api_key_id})`,
+        sql`select set_config('app.api_key_id', ${row.api_key_id}, true), callsheet_enter_tenant(${row.org_id}, ${engine.proofs.proof(row.org_id, '', row.api_key_id)}, '', ${row.api_key_id})`,
       )
       await db.execute(sql`update api_keys set last_used_at = now() where id = ${row.api_key_id}`)
       return { apiKeyId: row.api_key_id, organizationId: row.org_id, name: row.key_name, scopes: row.key_scopes }

@@ -39,19 +39,37 @@ export function tenantKeyOf(secret: string): TenantKey {
 }
 
 /**
- * `<key id>.<expires, epoch seconds>.<hex HMAC-SHA256(derived key, organizationId + '.' + expires)>`:
- * what `app.tenant_proof` carries so that `callsheet_tenant()` accepts `organizationId`.
+ * What a proof signs: the tenant and the audit actor of the unit (`app.actor_id`, `app.api_key_id`), so
+ * that SQL injected into a unit can change neither without the unit losing its tenant. The database
+ * builds the same text from the unit's settings (`callsheet_tenant()`, migration 0012).
  */
-export function tenantProof(secret: string, organizationId: string, expiresEpochSeconds: number): string {
+function proofMessage(organizationId: string, actorId: string, apiKeyId: string, expires: number): string {
+  return `${organizationId}.${actorId}.${apiKeyId}.${expires}`
+}
+
+/**
+ * `<key id>.<expires, epoch seconds>.<hex HMAC-SHA256(derived key, org.actor.apiKey.expires)>`: what
+ * `app.tenant_proof` carries so that `callsheet_tenant()` accepts `organizationId` with that actor and key
+ * (`''` for none).
+ */
+export function tenantProof(
+  secret: string,
+  organizationId: string,
+  expiresEpochSeconds: number,
+  actorId = '',
+  apiKeyId = '',
+): string {
   const key = derive(secret)
   const keyId = createHash('sha256').update(key).digest('hex').slice(0, 16)
-  const mac = createHmac('sha256', key).update(`${organizationId}.${expiresEpochSeconds}`).digest('hex')
+  const mac = createHmac('sha256', key)
+    .update(proofMessage(organizationId, actorId, apiKeyId, expiresEpochSeconds))
+    .digest('hex')
   return `${keyId}.${expiresEpochSeconds}.${mac}`
 }
 
 /**
- * Proofs for one deployment secret, cached per organization until close to expiry: a unit pays a map
- * lookup, not an HMAC (issue 20: Node CPU per unit).
+ * Proofs for one deployment secret, cached per organization and actor until close to expiry: a unit pays
+ * a map lookup, not an HMAC (issue 20: Node CPU per unit).
  */
 export class TenantProofs {
   readonly #secret: string | undefined
@@ -76,16 +94,19 @@ export class TenantProofs {
    * The proof for `organizationId`; '' for the unit without a tenant, and when no secret is configured
    * (the engine then refuses the unit: `TenantProofError.noSecret()`).
    */
-  proof(organizationId: string): string {
+  proof(organizationId: string, actorId = '', apiKeyId = ''): string {
     if (organizationId === '' || this.#key === undefined || this.#keyId === undefined) return ''
     const now = Date.now()
-    const cached = this.#cache.get(organizationId)
+    const cacheKey = actorId === '' && apiKeyId === '' ? organizationId : `${organizationId}.${actorId}.${apiKeyId}`
+    const cached = this.#cache.get(cacheKey)
     if (cached !== undefined && cached.refreshAt > now) return cached.proof
     const expires = Math.floor(now / 1000) + PROOF_TTL_SECONDS
-    const mac = createHmac('sha256', this.#key).update(`${organizationId}.${expires}`).digest('hex')
+    const mac = createHmac('sha256', this.#key)
+      .update(proofMessage(organizationId, actorId, apiKeyId, expires))
+      .digest('hex')
     const proof = `${this.#keyId}.${expires}.${mac}`
     if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear()
-    this.#cache.set(organizationId, { proof, refreshAt: (expires - PROOF_REFRESH_SECONDS) * 1000 })
+    this.#cache.set(cacheKey, { proof, refreshAt: (expires - PROOF_REFRESH_SECONDS) * 1000 })
     return proof
   }
 }

@@ -46,14 +46,16 @@ export class TenantRuntime {
   }
 
   settings(): UnitSettings {
+    const actorId = this.context.actorId ?? ''
+    const apiKeyId = this.context.apiKeyId ?? ''
     return {
       role: this.config.appRole,
       organizationId: this.organizationId,
-      actorId: this.context.actorId ?? '',
-      apiKeyId: this.context.apiKeyId ?? '',
+      actorId,
+      apiKeyId,
       requestId: this.context.requestId ?? '',
       ip: this.context.ip ?? '',
-      proof: this.router.primary.proofs.proof(this.organizationId),
+      proof: this.router.primary.proofs.proof(this.organizationId, actorId, apiKeyId),
     }
   }
 
