@@ -178,15 +178,7 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
   const definers = await sql<{ name: string; config: string[] | null }[]>`
     select p.proname as name, p.proconfig as config from pg_proc p join pg_namespace n on n.oid = p.pronamespace
     where n.nspname = 'public' and p.prosecdef`
-  const unpinned = definers.filter((f) => {
-    const path = (f.config ?? []).find((c) => c.startsWith('search_path='))
-    const entries =
-      path
-        ?.slice('search_path='.length)
-        .split(',')
-        .map((e) => e.trim().replace(/^"|"$/g, '')) ?? []
-    return entries.indexOf('pg_temp') !== entries.length - 1 || entries.length === 0
-  })
+  const unpinned = definers.filter((f) => !searchPathPinned(f.config))
   add(
     'security definer functions',
     unpinned.map((f) => `${f.name} is SECURITY DEFINER without a search_path ending with pg_temp`),
@@ -338,4 +330,18 @@ async function checkRuntimeLogins(sql: CliSql, appRole: string, named: string | 
     })
   }
   return checks
+}
+
+/**
+ * Whether a function's `proconfig` pins `search_path` with `pg_temp` named last: PostgreSQL searches
+ * `pg_temp` first for relations unless the path names it, so only then can no temp table shadow one.
+ */
+export function searchPathPinned(config: readonly string[] | null): boolean {
+  const path = (config ?? []).find((c) => c.startsWith('search_path='))
+  const entries =
+    path
+      ?.slice('search_path='.length)
+      .split(',')
+      .map((e) => e.trim().replace(/^"|"$/g, '')) ?? []
+  return entries.length > 0 && entries.indexOf('pg_temp') === entries.length - 1
 }

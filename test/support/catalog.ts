@@ -1,5 +1,6 @@
 import { getTableConfig, type PgTable } from 'drizzle-orm/pg-core'
 import { apiKeys, auditLogs, contacts, departments, organizations, productions, uploads, users } from '../../src/schema'
+import { searchPathPinned } from '../../src/cli/doctor'
 import type { SqlRunner } from '../harness/sql-runner'
 
 /** Tables that carry tenant rows and must be isolated by RLS. */
@@ -227,15 +228,7 @@ export async function catalogViolations(db: SqlRunner): Promise<string[]> {
     where n.nspname in ('public', 'callsheet_private') and (p.prosecdef or p.proname like 'callsheet%')`)
   for (const f of functions) {
     const path = (f.config ?? []).find((c) => c.startsWith('search_path='))
-    const entries =
-      path
-        ?.slice('search_path='.length)
-        .split(',')
-        .map((e) => e.trim().replace(/^"|"$/g, '')) ?? []
-    const pinned =
-      entries.length > 0 &&
-      entries[entries.length - 1] === 'pg_temp' &&
-      entries.indexOf('pg_temp') === entries.length - 1
+    const pinned = searchPathPinned(f.config)
     if (f.definer && !pinned) problems.push(`${f.name}: SECURITY DEFINER without a search_path that ends with pg_temp`)
     else if (!f.definer && path !== undefined && !pinned)
       problems.push(`${f.name}: search_path does not end with pg_temp`)
