@@ -62,7 +62,7 @@ const { isCallsheetDbError } = require('@callsheet/db')
 import { createTestDatabase, seedTenant, expectTenantIsolation } from '@callsheet/db/testing'
 let db
 beforeAll(async () => { db = await createTestDatabase() })
-afterAll(() => db.close())
+afterAll(() => db?.close())
 it('seeds a tenant and keeps tenants apart', async () => {
   const { tenant, contacts } = await seedTenant(db, { productions: 1, contactsPerProduction: 3 })
   expect(await tenant.contacts.count()).toBe(3)
@@ -79,7 +79,15 @@ it('a second test database is a fresh copy', async () => {
 })
 `,
   )
-  process.stdout.write(run('npx', ['vitest', 'run', '--reporter=dot', 'app.test.mjs'], project))
+  // Generous hang bounds, not vitest's 10 s defaults: PGlite's cold start took longer than that on the
+  // shared 2-core CI machine under load. Passing with the defaults on such a machine is issue 19's target.
+  process.stdout.write(
+    run(
+      'npx',
+      ['vitest', 'run', '--reporter=dot', '--hookTimeout=300000', '--testTimeout=300000', 'app.test.mjs'],
+      project,
+    ),
+  )
   console.log('vitest test of the packed testing entry: createTestDatabase, seedTenant, expectTenantIsolation OK')
   const help = run('npx', ['callsheet-db', '--help'], project)
   if (!help.includes('doctor')) throw new Error('callsheet-db --help from the packed package: ' + help)
