@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createDatabase, isCallsheetDbError } from '../src'
+import { migrate } from '../src/database/migrate'
 import { formatLsn, parseLsn, TokenCodec } from '../src/database/consistency'
 import { describeEachDatabase } from './harness/engines'
 
@@ -131,6 +132,8 @@ describeEachDatabase(
   (ctx) => {
     it("accepts its organization's token, refuses it for another organization and from another secret", async () => {
       const { db, engine } = ctx()
+      // On a server the owner installs the deployment's secret (PGlite's engine installs its own).
+      if (engine.ownerUrl !== undefined) await migrate(engine.ownerUrl, { secret: SECRET })
       const a = await db.organizations.create({ name: 'tok a', slug: `tok-a-${Date.now().toString(36)}` })
       const b = await db.organizations.create({ name: 'tok b', slug: `tok-b-${Date.now().toString(36)}` })
       const codec = new TokenCodec(SECRET)

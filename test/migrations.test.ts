@@ -132,7 +132,9 @@ if (server) {
         expect(visible?.n).toBe(0)
         // The library on that owner: the SECURITY DEFINER functions (tenant check, audit, key
         // verification) run as a non-superuser under FORCE row level security too.
-        const lib = createDatabase({ primary: url })
+        // Deliberately as the owner (refused by default): this proves the SECURITY DEFINER functions hold
+        // under FORCE row level security for a non-superuser owner.
+        const lib = createDatabase({ primary: url, dangerouslyAllowPrivilegedLogin: true })
         try {
           const tenant = lib.tenant(org?.id ?? '')
           const user = await tenant.users.create({ email: 'o@owned.example', name: 'Owner', role: 'owner' })

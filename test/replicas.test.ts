@@ -60,6 +60,8 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
     cluster = await startLocalCluster({ replicaSettings: { max_standby_streaming_delay: '100ms' } })
     const scratch = await createScratchDatabase(cluster.adminUrl)
     await migrate(scratch.url)
+    // The deployment secret two "processes" below share, installed beside this run's own (both stay valid).
+    await migrate(scratch.url, { secret: SHARED_SECRET })
     ownerUrl = scratch.url
     primaryUrl = await runtimeLoginUrl(scratch.url)
     replicaUrl = asRuntimeLogin(withDatabase(cluster.replicaUrl, new URL(scratch.url).pathname.slice(1)))
