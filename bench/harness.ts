@@ -9,7 +9,7 @@
 import { cpus } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import type { PostgresServer } from '../test/harness/postgres-server'
-import { tenantProof } from '../src/database/tenant-proof'
+import { tenantProof } from '../src/engine/tenant-proof'
 
 /** One contender. `setup` and `teardown` run around every run (warm-up included) and are not timed. */
 export interface BenchCase {

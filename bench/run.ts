@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { uuidv7 } from 'uuidv7'
 import { randomBytes } from 'node:crypto'
-import { migrate } from '../src/database/migrate'
+import { migrate } from '../src/migrations/migrate'
 import { acquirePostgresServer, createScratchDatabase, runtimeLoginUrl } from '../test/harness/postgres-server'
 import { updateBenchmarksFile } from './benchmarks-file'
 import {

@@ -22,7 +22,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { migrate } from '../src/database/migrate'
+import { migrate } from '../src/migrations/migrate'
 import { acquirePostgresServer, createScratchDatabase, type PostgresServer } from '../test/harness/postgres-server'
 
 interface Mutation {

@@ -17,8 +17,8 @@ import v8 from 'node:v8'
 import vm from 'node:vm'
 import postgres from 'postgres'
 import { createDatabase, isCallsheetDbError, type Database } from '../src/index'
-import { migrate } from '../src/database/migrate'
-import type { TenantClient } from '../src/tenant/tenant-client'
+import { migrate } from '../src/migrations/migrate'
+import type { TenantClient } from '../src/client/tenant-client'
 import { acquirePostgresServer, createScratchDatabase, runtimeLoginUrl } from '../test/harness/postgres-server'
 
 const { values: args } = parseArgs({

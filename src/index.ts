@@ -15,15 +15,15 @@ export {
   type DatabaseStats,
   type TenantOptions,
   type VerifiedApiKey,
-} from './database/create-database'
-export type { ReadConsistency } from './database/consistency'
-export type { FallbackReason, ReplicaStats, RoutingStats } from './database/router'
+} from './client/create-database'
+export type { ReadConsistency } from './routing/consistency'
+export type { FallbackReason, ReplicaStats, RoutingStats } from './routing/router'
 export {
   closeDefaultDatabase,
   createTenantClient,
   getDefaultDatabase,
   type TenantClientOptions,
-} from './database/default-database'
+} from './client/default-database'
 export type {
   DatabaseConfig,
   DatabaseLogger,
@@ -31,17 +31,17 @@ export type {
   PostgresOptions,
   QueryEvent,
   RoutingConfig,
-} from './database/config'
-export type { TenantContext } from './database/tenant-context'
-export { createPglite, pgliteExtensions } from './database/create-pglite'
+} from './client/config'
+export type { TenantContext } from './unit-of-work/tenant-context'
+export { createPglite, pgliteExtensions } from './engine/pglite/create-pglite'
 export {
   createRuntimeLogin,
   migrate,
   type MigrateOptions,
   type MigrationTarget,
   type RuntimeLoginOptions,
-} from './database/migrate'
-export { TenantClient, type TenantRepositories, type TenantTransaction } from './tenant/tenant-client'
+} from './migrations/migrate'
+export { TenantClient, type TenantRepositories, type TenantTransaction } from './client/tenant-client'
 export type {
   AfterWriteContext,
   BeforeWriteContext,
@@ -50,7 +50,7 @@ export type {
   EntityName,
   HookContext,
   WriteOperation,
-} from './audit/hooks'
+} from './unit-of-work/hooks'
 export type {
   CreateManyOptions,
   DeletedFilter,
@@ -98,7 +98,7 @@ export type {
   UploadFilter,
   UploadSort,
 } from './repositories/uploads-repository'
-export type { IngestReport } from './repositories/extraction-ingest'
+export type { IngestReport } from './ingest/extraction-ingest'
 export type {
   ApiKeysRepository,
   CreateApiKeyInput,
@@ -118,7 +118,7 @@ export type {
   SlowQuery,
   TableSize,
 } from './monitoring'
-export type { AuditLogsRepository, AuditHistoryOptions, AuditListOptions } from './repositories/audit-logs-repository'
+export type { AuditLogsRepository, AuditHistoryOptions, AuditListOptions } from './audit/audit-logs-repository'
 export type {
   OrganizationsRepository,
   CreateOrganizationInput,
@@ -154,8 +154,8 @@ export {
   type ConstraintDetails,
   type ErrorByCode,
   type ValidationIssue,
-} from './errors'
-export { withRetry, type RetryOptions } from './retry'
+} from './errors/errors'
+export { withRetry, type RetryOptions } from './support/retry'
 export type * from './schema/types'
 export type { OneOrMany } from './repositories/filters'
-export type { Db, Schema as DrizzleSchema } from './database/engine'
+export type { Db, Schema as DrizzleSchema } from './engine/engine'

@@ -1,10 +1,10 @@
 import { sql } from 'drizzle-orm'
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
-import { createDatabase } from '../src/database/create-database'
-import { tenantProof } from '../src/database/tenant-proof'
-import { isCallsheetDbError } from '../src/errors'
-import type { TenantClient } from '../src/tenant/tenant-client'
-import type { TenantRuntime } from '../src/tenant/runtime'
+import { createDatabase } from '../src/client/create-database'
+import { tenantProof } from '../src/engine/tenant-proof'
+import { isCallsheetDbError } from '../src/errors/errors'
+import type { TenantClient } from '../src/client/tenant-client'
+import type { TenantRuntime } from '../src/unit-of-work/tenant-runtime'
 import { describeEachDatabase } from './harness/engines'
 import { TEST_SECRET } from './harness/secret'
 import { sqlState } from './harness/sql-runner'
@@ -400,7 +400,7 @@ describe.runIf(inject('postgresServer') !== null && process.env.CALLSHEET_ENGINE
     })
 
     it('migrate({ secret }) installs a new secret and keeps the previous one valid (rotation)', async () => {
-      const { migrate } = await import('../src/database/migrate')
+      const { migrate } = await import('../src/migrations/migrate')
       const next = 'n'.repeat(40)
       await migrate(ownerUrl, { secret: next })
       for (const secret of [next, TEST_SECRET]) {

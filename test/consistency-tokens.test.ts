@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createDatabase, isCallsheetDbError } from '../src'
-import { migrate } from '../src/database/migrate'
-import { formatLsn, parseLsn, TokenCodec } from '../src/database/consistency'
+import { migrate } from '../src/migrations/migrate'
+import { formatLsn, parseLsn, TokenCodec } from '../src/routing/consistency'
 import { describeEachDatabase } from './harness/engines'
 
 // Consistency tokens (issue 14): opaque (the WAL position is not readable) and authenticated (an altered

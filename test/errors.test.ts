@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CallsheetDbError, InvalidConfigurationError, isCallsheetDbError } from '../src/errors'
+import { CallsheetDbError, InvalidConfigurationError, isCallsheetDbError } from '../src/errors/errors'
 
 describe('errors', () => {
   it('carry a stable code and are recognised without instanceof', () => {

@@ -3,7 +3,7 @@ import { beforeAll, expect, it } from 'vitest'
 import { AUDIT_ACTIONS, AUDITED_ENTITY_TYPES } from '../src/schema/audit-logs'
 import { PRODUCTION_STATUSES } from '../src/schema/productions'
 import { USER_ROLES } from '../src/schema/users'
-import type { TenantClient } from '../src/tenant/tenant-client'
+import type { TenantClient } from '../src/client/tenant-client'
 import { describeEachDatabase } from './harness/engines'
 import { fillTenant, type FilledTenant } from './support/fixtures'
 import {

@@ -1,5 +1,5 @@
 import { beforeAll, expect, it } from 'vitest'
-import type { ChangeEvent, DatabaseHook } from '../src/audit/hooks'
+import type { ChangeEvent, DatabaseHook } from '../src/unit-of-work/hooks'
 import { describeEachDatabase } from './harness/engines'
 import { fillTenant, type FilledTenant } from './support/fixtures'
 

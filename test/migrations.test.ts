@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest'
-import { migrate } from '../src/database/migrate'
-import { isCallsheetDbError } from '../src/errors'
+import { migrate } from '../src/migrations/migrate'
+import { isCallsheetDbError } from '../src/errors/errors'
 import { describeEachEngine, type TestEngine } from './harness/engines'
 import { createScratchDatabase } from './harness/postgres-server'
 import { inject } from 'vitest'
@@ -9,7 +9,7 @@ import { withDatabase } from './harness/postgres-server'
 import { postgresRunner } from './harness/sql-runner'
 import { catalogViolations } from './support/catalog'
 import { testProof } from './harness/secret'
-import { createDatabase } from '../src/database/create-database'
+import { createDatabase } from '../src/client/create-database'
 
 async function migrateAgain(engine: TestEngine): Promise<void> {
   if (engine.pglite) await migrate(engine.pglite)

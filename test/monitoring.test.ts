@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDatabase, isCallsheetDbError, type Database } from '../src'
 import postgres from 'postgres'
-import { migrate } from '../src/database/migrate'
+import { migrate } from '../src/migrations/migrate'
 import { describeEachDatabase } from './harness/engines'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from './harness/local-cluster'
 import { asRuntimeLogin, createScratchDatabase, runtimeLoginUrl, withDatabase } from './harness/postgres-server'

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDatabase, isCallsheetDbError, type Database, type TenantClient } from '../src'
-import { migrate } from '../src/database/migrate'
+import { migrate } from '../src/migrations/migrate'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from './harness/local-cluster'
 import { pgbouncerAvailable, startPgBouncer } from './harness/pgbouncer'
 import {
@@ -15,8 +15,8 @@ import {
 } from './harness/postgres-server'
 import { waitFor } from './support/promises'
 import { rawRead } from './support/raw-read'
-import type { Router } from '../src/database/router'
-import { formatLsn, type ConsistencySession } from '../src/database/consistency'
+import type { Router } from '../src/routing/router'
+import { formatLsn, type ConsistencySession } from '../src/routing/consistency'
 
 // Read/write routing on a real primary + asynchronous streaming replica of this suite's own (it stops
 // the replica and delays its replay, which a shared server must not see), and through a real PgBouncer.

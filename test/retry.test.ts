@@ -1,19 +1,19 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { withRetry } from '../src'
-import type { Database } from '../src/database/create-database'
+import type { Database } from '../src/client/create-database'
 import {
   ConnectionError,
   NotFoundError,
   SerializationError,
   isCallsheetDbError,
   type CallsheetDbError,
-} from '../src/errors'
-import type { TenantClient } from '../src/tenant/tenant-client'
+} from '../src/errors/errors'
+import type { TenantClient } from '../src/client/tenant-client'
 import { describeEachDatabase, openEngine, type TestEngine } from './harness/engines'
-import { createDatabase } from '../src/database/create-database'
+import { createDatabase } from '../src/client/create-database'
 import type { SqlRunner } from './harness/sql-runner'
 
-// withRetry (src/retry.ts): only library errors marked retryable are retried, with capped exponential
+// withRetry (src/support/retry.ts): only library errors marked retryable are retried, with capped exponential
 // backoff; retries stop after `retries`. The database cases use real SQLSTATEs through the library's own
 // path: a trigger raising 40001 on both engines, and a real deadlock (40P01) between two tenant
 // transactions on the server.

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { isCallsheetDbError, type QueryEvent, type TenantClient } from '../src'
-import { toLibraryError } from '../src/errors'
-import type { TenantRuntime } from '../src/tenant/runtime'
+import { toLibraryError } from '../src/errors/errors'
+import type { TenantRuntime } from '../src/unit-of-work/tenant-runtime'
 import { describeEachDatabase } from './harness/engines'
 import { rawRead } from './support/raw-read'
 
@@ -186,7 +186,7 @@ describeEachDatabase('routing without replicas', (ctx) => {
 
 describe('WAL positions', () => {
   it('parse and format exactly, including 64-bit positions, and compare as WAL positions', async () => {
-    const { formatLsn, parseLsn } = await import('../src/database/consistency')
+    const { formatLsn, parseLsn } = await import('../src/routing/consistency')
     for (const text of ['0/0', '0/1', '16/B374D848', 'FFFFFFFF/FFFFFFFF']) {
       expect(formatLsn(parseLsn(text)!)).toBe(text)
     }

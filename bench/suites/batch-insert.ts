@@ -18,7 +18,7 @@ import { loadavg } from 'node:os'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { uuidv7 } from 'uuidv7'
-import { createDatabase, type Database } from '../../src/database/create-database'
+import { createDatabase, type Database } from '../../src/client/create-database'
 import { contacts as contactsTable } from '../../src/schema/contacts'
 import { BENCH_CONTACT_COLUMNS, generateContacts, toCreateInput } from '../fixtures/contacts'
 import {

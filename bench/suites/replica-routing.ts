@@ -20,13 +20,13 @@ import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import postgres from 'postgres'
 import { uuidv7 } from 'uuidv7'
-import { resolveConfig } from '../../src/database/config'
-import type { ReadConsistency } from '../../src/database/consistency'
-import { createDatabase, type Database } from '../../src/database/create-database'
-import { migrate } from '../../src/database/migrate'
+import { resolveConfig } from '../../src/client/config'
+import type { ReadConsistency } from '../../src/routing/consistency'
+import { createDatabase, type Database } from '../../src/client/create-database'
+import { migrate } from '../../src/migrations/migrate'
 import { APP_ROLE } from '../../src/schema/columns'
-import type { FallbackReason, RoutingStats } from '../../src/database/router'
-import type { TenantClient } from '../../src/tenant/tenant-client'
+import type { FallbackReason, RoutingStats } from '../../src/routing/router'
+import type { TenantClient } from '../../src/client/tenant-client'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from '../../test/harness/local-cluster'
 import {
   asRuntimeLogin,
@@ -535,7 +535,7 @@ async function measure(
   }
 }
 
-/** Settings statements as `src/database/engine.ts` sends them: without the gate, and on a replica (gate last). */
+/** Settings statements as `src/engine/` sends them: without the gate, and on a replica (gate last). */
 const SETTINGS_SQL =
   "select set_config('role', $1, true), set_config('app.organization_id', $2, true), " +
   "set_config('app.actor_id', $3, true), set_config('app.api_key_id', $4, true), " +

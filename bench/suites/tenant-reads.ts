@@ -19,7 +19,7 @@ import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { uuidv7 } from 'uuidv7'
 import { asRuntimeLogin } from '../../test/harness/postgres-server'
-import { createDatabase } from '../../src/database/create-database'
+import { createDatabase } from '../../src/client/create-database'
 import { APP_ROLE } from '../../src/schema/columns'
 import { contacts } from '../../src/schema/contacts'
 import * as schema from '../../src/schema/drizzle-schema'
@@ -926,7 +926,7 @@ function buildNotes(input: NotesInput): string[] {
       (waitsEqual
         ? 'Round trips are not what separates ours from raw drizzle: BEGIN, the settings and the query travel together.'
         : `Ours waits ${both((op) => count(waits(op, OURS) - waits(op, BASELINE)))} time(s) more than raw drizzle: ` +
-          'its unit of work is not pipelined as `src/database/engine.ts` intends.'),
+          'its unit of work is not pipelined as `src/engine/` intends.'),
     `- **Latency at c=1.** Ours − raw drizzle: ${both((op) => signed(latencyGap(op)))} µs median latency; ` +
       `${both((op) => signed(nodeGap1(op)))} µs/op Node CPU` +
       (cpuKnown ? `; ${both((op) => signed(serverGap1(op)))} µs/op server CPU` : '') +

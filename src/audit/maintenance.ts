@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
-import type { Db } from '../database/engine'
-import { ValidationError, mapDatabaseError } from '../errors'
+import type { Db } from '../engine/engine'
+import { ValidationError, mapDatabaseError } from '../errors/errors'
 
 /** Operations on the database as a whole, run as the connecting (owner) role. */
 export interface Maintenance {

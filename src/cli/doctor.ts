@@ -6,7 +6,7 @@ import {
   loginPrivilegeProblems,
   loginPrivilegesParams,
   type LoginPrivileges,
-} from '../database/login-check'
+} from '../engine/login-check'
 
 /** Tables that carry tenant rows: RLS must be enabled and forced on each, with the tenant policy. */
 export const TENANT_TABLES = TENANT_TABLE_NAMES

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
-import { createDatabase } from '../database/create-database'
-import { createRuntimeLogin, migrate, type RuntimeLoginOptions } from '../database/migrate'
+import { createDatabase } from '../client/create-database'
+import { createRuntimeLogin, migrate, type RuntimeLoginOptions } from '../migrations/migrate'
 import { CliConnectionError, connect, errorText, isPostgresUrl, redactUrl, withConnection } from './connection'
 import { DEFAULT_APP_ROLE, runDoctor } from './doctor'
 import { formatTable, type CliIo } from './output'

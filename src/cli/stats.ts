@@ -1,4 +1,4 @@
-import type { DatabaseStats } from '../database/create-database'
+import type { DatabaseStats } from '../client/create-database'
 import type { CliSql } from './connection'
 import { LIBRARY_TABLE_NAMES } from '../schema/table-names'
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { migrationsFolder } from '../database/migrations-folder'
+import { migrationsFolder } from '../migrations/migrations-folder'
 import type { CliSql } from './connection'
 
 /**

@@ -1,13 +1,13 @@
 import { and, asc, desc, eq, getTableColumns, isNull, sql } from 'drizzle-orm'
 import { z } from 'zod'
-import { parseId, uuidSchema } from '../database/tenant-context'
+import { parseId, uuidSchema } from '../unit-of-work/tenant-context'
 import { contacts } from '../schema/contacts'
 import type { Contact } from '../schema/types'
 import { contactInsertSchema, contactUpdateSchema } from '../schema/zod'
-import type { TenantRuntime } from '../tenant/runtime'
+import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { idFilter, optionalIdFilter, textFilter, type OneOrMany } from './filters'
 import { TenantRepository } from './tenant-repository'
-import { validate } from './validate'
+import { validate } from '../support/validate'
 
 export type CreateContactInput = z.input<typeof contactInsertSchema>
 export type UpdateContactInput = z.input<typeof contactUpdateSchema>

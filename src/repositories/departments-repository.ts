@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { departments } from '../schema/departments'
 import type { Department } from '../schema/types'
 import { departmentInsertSchema, departmentUpdateSchema } from '../schema/zod'
-import type { TenantRuntime } from '../tenant/runtime'
+import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { textFilter, type OneOrMany } from './filters'
 import { TenantRepository } from './tenant-repository'
 

@@ -1,15 +1,15 @@
 import { and, asc, eq, getTableColumns, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
 import type { z } from 'zod'
-import type { Db } from '../database/engine'
-import { parseId } from '../database/tenant-context'
-import { ConflictError, NotFoundError, ValidationError, isCallsheetDbError, mapDatabaseError } from '../errors'
+import type { Db } from '../engine/engine'
+import { parseId } from '../unit-of-work/tenant-context'
+import { ConflictError, NotFoundError, ValidationError, isCallsheetDbError, mapDatabaseError } from '../errors/errors'
 import { organizations } from '../schema/organizations'
 import type { Organization } from '../schema/types'
 import { organizationInsertSchema, organizationUpdateSchema } from '../schema/zod'
-import { newId } from '../tenant/runtime'
+import { newId } from '../unit-of-work/tenant-runtime'
 import type { DeletedFilter, FindOptions, Page } from './tenant-repository'
-import { decodeTimeCursor, encodeTimeCursor } from './time-cursor'
-import { validate, onlyKeys, shown } from './validate'
+import { decodeTimeCursor, encodeTimeCursor } from '../support/keyset-cursor'
+import { validate, onlyKeys, shown } from '../support/validate'
 
 export type CreateOrganizationInput = z.input<typeof organizationInsertSchema>
 export type UpdateOrganizationInput = z.input<typeof organizationUpdateSchema>

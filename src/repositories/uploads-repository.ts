@@ -1,16 +1,16 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import { z } from 'zod'
-import { parseId } from '../database/tenant-context'
-import { InvalidStateError, NotFoundError, isCallsheetDbError } from '../errors'
-import { ingestValidResult, type IngestReport } from './extraction-ingest'
+import { parseId } from '../unit-of-work/tenant-context'
+import { InvalidStateError, NotFoundError, isCallsheetDbError } from '../errors/errors'
+import { ingestValidResult, type IngestReport } from '../ingest/extraction-ingest'
 import { extractionResultSchema } from '../schema/extraction'
 import type { Upload } from '../schema/types'
 import { UPLOAD_STATUSES, uploads, type ExtractionResult, type UploadStatus } from '../schema/uploads'
 import { uploadInsertSchema, uploadUpdateSchema } from '../schema/zod'
-import type { TenantRuntime } from '../tenant/runtime'
+import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { idFilter, oneOrMany, optionalIdFilter, type OneOrMany } from './filters'
 import { TenantRepository } from './tenant-repository'
-import { validate, storableText } from './validate'
+import { validate, storableText } from '../support/validate'
 
 export type CreateUploadInput = z.input<typeof uploadInsertSchema>
 export type UpdateUploadInput = z.input<typeof uploadUpdateSchema>

@@ -4,7 +4,7 @@ import type { User } from '../schema/types'
 import { users } from '../schema/users'
 import { USER_ROLES, type UserRole } from '../schema/users'
 import { userInsertSchema, userUpdateSchema } from '../schema/zod'
-import type { TenantRuntime } from '../tenant/runtime'
+import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { oneOrMany, textFilter, type OneOrMany } from './filters'
 import { TenantRepository } from './tenant-repository'
 

@@ -1,7 +1,7 @@
-import type { Database } from '../database/create-database'
-import type { TenantContext } from '../database/tenant-context'
+import type { Database } from '../client/create-database'
+import type { TenantContext } from '../unit-of-work/tenant-context'
 import type { Contact, Department, Organization, Production } from '../schema/types'
-import type { TenantClient } from '../tenant/tenant-client'
+import type { TenantClient } from '../client/tenant-client'
 
 /** Options of {@link seedTenant}. */
 export interface SeedTenantOptions {

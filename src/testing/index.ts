@@ -12,8 +12,8 @@
  * ```
  */
 import type { PGlite } from '@electric-sql/pglite'
-import { createPglite } from '../database/create-pglite'
-import { migrate } from '../database/migrate'
+import { createPglite } from '../engine/pglite/create-pglite'
+import { migrate } from '../migrations/migrate'
 
 export { createTestDatabase, disposeTestTemplate, type TestDatabase, type TestDatabaseOptions } from './test-database'
 export { seedTenant, type SeedTenantOptions, type SeededTenant } from './fixtures'

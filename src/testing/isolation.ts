@@ -1,5 +1,5 @@
-import type { Database } from '../database/create-database'
-import type { TenantClient } from '../tenant/tenant-client'
+import type { Database } from '../client/create-database'
+import type { TenantClient } from '../client/tenant-client'
 import { seedTenant, type SeededTenant } from './fixtures'
 
 /** A's ids, handed to the probe as the ids an attacker in tenant B would try. */

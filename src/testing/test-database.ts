@@ -1,8 +1,8 @@
 import type { PGlite } from '@electric-sql/pglite'
-import { createPglite } from '../database/create-pglite'
-import { migrate } from '../database/migrate'
-import { createDatabase, type Database } from '../database/create-database'
-import type { DatabaseConfig } from '../database/config'
+import { createPglite } from '../engine/pglite/create-pglite'
+import { migrate } from '../migrations/migrate'
+import { createDatabase, type Database } from '../client/create-database'
+import type { DatabaseConfig } from '../client/config'
 
 /** Options of {@link createTestDatabase}: the parts of `DatabaseConfig` that make sense on PGlite. */
 export type TestDatabaseOptions = Pick<DatabaseConfig, 'hooks' | 'logger' | 'onHookError'>

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
 import postgres from 'postgres'
-import { createRuntimeLogin } from '../../src/database/migrate'
+import { createRuntimeLogin } from '../../src/migrations/migrate'
 // Type-only: erased at runtime, so testcontainers is loaded only when that source is tried.
 import type * as TestcontainersPostgres from '@testcontainers/postgresql'
 import type * as Testcontainers from 'testcontainers'

@@ -3,7 +3,7 @@
  * in the tests reads it from `CALLSHEET_SECRET` (their default), as production processes would, so the
  * key migrate installs and the proofs units send agree. A run may bring its own.
  */
-import { tenantProof } from '../../src/database/tenant-proof'
+import { tenantProof } from '../../src/engine/tenant-proof'
 
 /** The secret of this run (CALLSHEET_SECRET when set, else a fixed test value). */
 export const TEST_SECRET = process.env.CALLSHEET_SECRET || 'callsheet-test-secret-0123456789abcdef'

@@ -1,5 +1,5 @@
-import type { Database } from '../../src/database/create-database'
-import type { TenantClient } from '../../src/tenant/tenant-client'
+import type { Database } from '../../src/client/create-database'
+import type { TenantClient } from '../../src/client/tenant-client'
 import type { ApiKey, Contact, Department, Organization, Production, Upload, User } from '../../src/schema/types'
 
 /** One organization filled through the public API, with a row of every kind. */

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import type { TenantClient } from '../../src'
-import type { TenantRuntime } from '../../src/tenant/runtime'
+import type { TenantRuntime } from '../../src/unit-of-work/tenant-runtime'
 
 /**
  * Runs raw SQL through a tenant client's own read path — routed like its repository reads, as the app

@@ -1,8 +1,8 @@
 import { expect } from 'vitest'
-import type { Database } from '../../../src/database/create-database'
-import { isCallsheetDbError } from '../../../src/errors'
+import type { Database } from '../../../src/client/create-database'
+import { isCallsheetDbError } from '../../../src/errors/errors'
 import type { Contact } from '../../../src/schema/types'
-import type { TenantClient, TenantRepositories } from '../../../src/tenant/tenant-client'
+import type { TenantClient, TenantRepositories } from '../../../src/client/tenant-client'
 import { Model, similarity, type ExpectedAudit, type PatchInput, type Prediction, type RowInput } from './model'
 import { PRODUCTIONS_PER_TENANT, TENANTS, type Deleted, type Op, type Ref, type RowSpec, type WriteOp } from './ops'
 

@@ -14,8 +14,8 @@ import {
   mapDatabaseError,
   TenantProofError,
   toLibraryError,
-} from '../errors'
-import type { QueryEvent, ResolvedConfig, ResolvedTarget } from './config'
+} from '../errors/errors'
+import type { QueryEvent, ResolvedConfig, ResolvedTarget } from '../client/config'
 import { closeUnit, openUnit, refuseInsideUnit, runInUnit } from './unit-scope'
 import {
   LOGIN_PRIVILEGES_SQL,

@@ -1,11 +1,11 @@
 import { uuidv7 } from 'uuidv7'
-import type { AfterWriteContext, BeforeWriteContext, ChangeEvent, EntityName, WriteOperation } from '../audit/hooks'
-import type { ResolvedConfig } from '../database/config'
-import type { ConsistencySession, ReadConsistency } from '../database/consistency'
-import type { Db, Engine, UnitSettings } from '../database/engine'
-import type { Router } from '../database/router'
-import type { TenantContext } from '../database/tenant-context'
-import { InvalidStateError, toLibraryError } from '../errors'
+import type { AfterWriteContext, BeforeWriteContext, ChangeEvent, EntityName, WriteOperation } from './hooks'
+import type { ResolvedConfig } from '../client/config'
+import type { ConsistencySession, ReadConsistency } from '../routing/consistency'
+import type { Db, Engine, UnitSettings } from '../engine/engine'
+import type { Router } from '../routing/router'
+import type { TenantContext } from './tenant-context'
+import { InvalidStateError, toLibraryError } from '../errors/errors'
 
 /** The transaction a tenant client is bound to inside `tenant.transaction(fn)`. */
 export interface ActiveUnit {

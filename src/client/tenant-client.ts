@@ -1,14 +1,14 @@
-import { parseConsistency, type ReadConsistency } from '../database/consistency'
-import { parseTenantContext, type TenantContext } from '../database/tenant-context'
-import { ValidationError } from '../errors'
+import { parseConsistency, type ReadConsistency } from '../routing/consistency'
+import { parseTenantContext, type TenantContext } from '../unit-of-work/tenant-context'
+import { ValidationError } from '../errors/errors'
 import { ApiKeysRepository } from '../repositories/api-keys-repository'
-import { AuditLogsRepository } from '../repositories/audit-logs-repository'
+import { AuditLogsRepository } from '../audit/audit-logs-repository'
 import { ContactsRepository } from '../repositories/contacts-repository'
 import { DepartmentsRepository } from '../repositories/departments-repository'
 import { ProductionsRepository } from '../repositories/productions-repository'
 import { UploadsRepository } from '../repositories/uploads-repository'
 import { UsersRepository } from '../repositories/users-repository'
-import type { TenantRuntime } from './runtime'
+import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 
 /** The repositories of one tenant, inside or outside a transaction. */
 export interface TenantRepositories {

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { ValidationError } from '../errors'
-import { validate } from '../repositories/validate'
+import { ValidationError } from '../errors/errors'
+import { validate } from '../support/validate'
 
 /** Who is acting, for the audit trail. Every field is optional. */
 export interface TenantContext {

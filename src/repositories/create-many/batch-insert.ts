@@ -1,6 +1,6 @@
 import { getTableColumns, is, sql, SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
-import { newId } from '../tenant/runtime'
+import { newId } from '../../unit-of-work/tenant-runtime'
 
 /** A live-unique key a batch can conflict on (a partial unique index). */
 export interface NaturalKey {

@@ -1,6 +1,6 @@
-import { InvalidConfigurationError } from '../errors'
-import { parseId, parseTenantContext, type TenantContext } from './tenant-context'
-import type { TenantClient } from '../tenant/tenant-client'
+import { InvalidConfigurationError } from '../errors/errors'
+import { parseId, parseTenantContext, type TenantContext } from '../unit-of-work/tenant-context'
+import type { TenantClient } from './tenant-client'
 import { createDatabase, type Database, type TenantOptions } from './create-database'
 
 let shared: Database | undefined

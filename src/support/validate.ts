@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { ValidationError, type ValidationIssue } from '../errors'
+import { ValidationError, type ValidationIssue } from '../errors/errors'
 
 const MAX_MESSAGE = 300
 

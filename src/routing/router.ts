@@ -1,7 +1,7 @@
-import { isCallsheetDbError, toLibraryError, type CallsheetDbError } from '../errors'
+import { isCallsheetDbError, toLibraryError, type CallsheetDbError } from '../errors/errors'
 import { formatLsn, parseLsn, type ConsistencySession, type Lsn, type ReadConsistency } from './consistency'
-import type { ResolvedConfig, ResolvedTarget } from './config'
-import { createEngine, type Db, type Engine, type UnitSettings } from './engine'
+import type { ResolvedConfig, ResolvedTarget } from '../client/config'
+import { createEngine, type Db, type Engine, type UnitSettings } from '../engine/engine'
 
 /** Why a read that could have gone to a replica went to the primary. */
 export type FallbackReason =

@@ -1,14 +1,14 @@
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import type { z } from 'zod'
-import { NotFoundError } from '../errors'
+import { NotFoundError } from '../errors/errors'
 import { contacts } from '../schema/contacts'
 import { departments } from '../schema/departments'
 import type { extractedContactSchema, extractionResultSchema } from '../schema/extraction'
 import type { Upload } from '../schema/types'
 import { uploads } from '../schema/uploads'
-import type { TenantRuntime } from '../tenant/runtime'
-import { ContactsRepository } from './contacts-repository'
-import { DepartmentsRepository } from './departments-repository'
+import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
+import { ContactsRepository } from '../repositories/contacts-repository'
+import { DepartmentsRepository } from '../repositories/departments-repository'
 
 type Extracted = z.output<typeof extractedContactSchema>
 type Result = z.output<typeof extractionResultSchema>

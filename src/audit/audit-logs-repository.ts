@@ -1,7 +1,7 @@
 import { and, desc, eq, getTableColumns, gte, lt, sql, type SQL } from 'drizzle-orm'
 import { z } from 'zod'
-import { parseId, uuidSchema } from '../database/tenant-context'
-import { ValidationError } from '../errors'
+import { parseId, uuidSchema } from '../unit-of-work/tenant-context'
+import { ValidationError } from '../errors/errors'
 import {
   AUDIT_ACTIONS,
   AUDITED_ENTITY_TYPES,
@@ -10,10 +10,10 @@ import {
   type AuditEntityType,
 } from '../schema/audit-logs'
 import type { AuditLog } from '../schema/types'
-import type { TenantRuntime } from '../tenant/runtime'
-import type { Page } from './tenant-repository'
-import { decodeTimeCursor, encodeTimeCursor } from './time-cursor'
-import { validate } from './validate'
+import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
+import type { Page } from '../repositories/tenant-repository'
+import { decodeTimeCursor, encodeTimeCursor } from '../support/keyset-cursor'
+import { validate } from '../support/validate'
 
 /** Options of `auditLogs.history`. */
 export interface AuditHistoryOptions {

@@ -2,8 +2,8 @@ import { PGlite } from '@electric-sql/pglite'
 import type postgres from 'postgres'
 import { z } from 'zod'
 import { APP_ROLE } from '../schema/columns'
-import { InvalidConfigurationError } from '../errors'
-import type { DatabaseHook } from '../audit/hooks'
+import { InvalidConfigurationError } from '../errors/errors'
+import type { DatabaseHook } from '../unit-of-work/hooks'
 
 /** postgres.js options the library passes through (it sets `max`, `prepare` and timeouts itself). */
 export type PostgresOptions = Omit<postgres.Options<Record<string, postgres.PostgresType>>, 'max' | 'prepare'>

@@ -1,4 +1,4 @@
-import type { TenantContext } from '../database/tenant-context'
+import type { TenantContext } from './tenant-context'
 
 /** The repositories whose writes hooks observe. */
 export type EntityName = 'users' | 'departments' | 'productions' | 'contacts' | 'uploads' | 'apiKeys'

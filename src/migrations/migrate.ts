@@ -4,10 +4,10 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
-import { InvalidConfigurationError, MigrationError } from '../errors'
+import { InvalidConfigurationError, MigrationError } from '../errors/errors'
 import { migrationsFolder } from './migrations-folder'
 import { APP_ROLE } from '../schema/columns'
-import { installKeyStatements } from './tenant-proof'
+import { installKeyStatements } from '../engine/tenant-proof'
 
 /** Where {@link migrate} applies the migrations. */
 export type MigrationTarget = string | PGlite
