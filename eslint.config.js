@@ -1,6 +1,34 @@
 import js from '@eslint/js'
+import importX from 'eslint-plugin-import-x'
 import globals from 'globals'
 import tseslint from 'typescript-eslint'
+
+/**
+ * The layers of src/, lowest first. A file may import from its own layer and the layers before it, never
+ * after (docs/ARCHITECTURE.md draws the diagram). index.ts, the package entry, sits above them all.
+ */
+const LAYERS = [
+  'errors',
+  'support',
+  'schema',
+  'engine',
+  'migrations',
+  'routing',
+  'unit-of-work',
+  'repositories',
+  'audit',
+  'ingest',
+  'monitoring',
+  'client',
+  'testing',
+  'cli',
+]
+
+const layerZones = LAYERS.slice(0, -1).map((layer, i) => ({
+  target: `./src/${layer}`,
+  from: [...LAYERS.slice(i + 1).map((above) => `./src/${above}`), './src/index.ts'],
+  message: `src/${layer}/ is below ${LAYERS.slice(i + 1).join(', ')} (see docs/ARCHITECTURE.md): import downward only.`,
+}))
 
 export default tseslint.config(
   { ignores: ['dist/**', 'drizzle/**', 'node_modules/**', 'coverage/**', 'scripts/scratch/**', 'docs/api/**'] },
@@ -13,6 +41,19 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': 'off',
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/resolver': { node: { extensions: ['.ts', '.js'] } },
+      'import-x/extensions': ['.ts'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+    },
+    rules: {
+      'import-x/no-restricted-paths': ['error', { zones: layerZones }],
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
     },
   },
 )

@@ -98,7 +98,7 @@ export type {
   UploadFilter,
   UploadSort,
 } from './repositories/uploads-repository'
-export type { IngestReport } from './ingest/extraction-ingest'
+export type { IngestReport } from './schema/extraction'
 export type {
   ApiKeysRepository,
   CreateApiKeyInput,

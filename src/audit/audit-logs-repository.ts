@@ -1,6 +1,6 @@
 import { and, desc, eq, getTableColumns, gte, lt, sql, type SQL } from 'drizzle-orm'
 import { z } from 'zod'
-import { parseId, uuidSchema } from '../unit-of-work/tenant-context'
+import { parseId, uuidSchema } from '../support/ids'
 import { ValidationError } from '../errors/errors'
 import {
   AUDIT_ACTIONS,

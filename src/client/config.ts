@@ -1,22 +1,17 @@
 import { PGlite } from '@electric-sql/pglite'
-import type postgres from 'postgres'
 import { z } from 'zod'
 import { APP_ROLE } from '../schema/columns'
 import { InvalidConfigurationError } from '../errors/errors'
 import type { DatabaseHook } from '../unit-of-work/hooks'
+import type { UnitOfWorkConfig } from '../unit-of-work/tenant-runtime'
+import type { RouterConfig, RoutingConfig } from '../routing/routing-config'
+import type { DatabaseLogger, PostgresOptions, QueryEvent, ResolvedTarget } from '../engine/engine-config'
 
-/** postgres.js options the library passes through (it sets `max`, `prepare` and timeouts itself). */
-export type PostgresOptions = Omit<postgres.Options<Record<string, postgres.PostgresType>>, 'max' | 'prepare'>
+export type { DatabaseLogger, PostgresOptions, QueryEvent, ResolvedTarget } from '../engine/engine-config'
+export type { RoutingConfig } from '../routing/routing-config'
 
 /** Where a database lives: a connection URL, postgres.js options (with an optional `url`), or a PGlite. */
 export type DatabaseTarget = string | (PostgresOptions & { url?: string }) | PGlite
-
-/** Receives the library's log events. */
-export interface DatabaseLogger {
-  debug?(message: string, fields?: Record<string, unknown>): void
-  warn?(message: string, fields?: Record<string, unknown>): void
-  error?(message: string, fields?: Record<string, unknown>): void
-}
 
 /** Configuration of {@link createDatabase}. */
 export interface DatabaseConfig {
@@ -107,56 +102,8 @@ export interface DatabaseConfig {
   readonly secret?: string
 }
 
-/** One query, as `onQuery` sees it. */
-export interface QueryEvent {
-  readonly sql: string
-  readonly params: readonly unknown[]
-  /** From the moment the query was handed to the driver to its last row (or its error), in ms. */
-  readonly durationMs: number
-  /** `'primary'`, or the replica's name (`host:port`). */
-  readonly target: string
-  /** Rows returned, when it succeeded. */
-  readonly rowCount?: number
-  /** The driver's error, when it failed. */
-  readonly error?: unknown
-}
-
-/** Replica routing: the read-your-writes wait, the lag ceiling and the health backoff. */
-export interface RoutingConfig {
-  /**
-   * How long a read may wait on a replica for the client's last write to be replayed before it goes
-   * to the primary instead, in ms.
-   * @default 20
-   */
-  readonly readYourWritesWaitMs?: number
-  /**
-   * A replica whose replay is further behind the primary than this (in ms) gets no reads until it
-   * catches up.
-   * @default 10000
-   */
-  readonly maxLagMs?: number
-  /**
-   * How often each replica's lag is measured, in ms (on the back of reads; no timers run).
-   * @default 1000
-   */
-  readonly lagCheckIntervalMs?: number
-  /**
-   * How long a replica that failed (refused, timed out, recovery conflict) is skipped, in ms; doubled
-   * for each further failure in a row, up to `maxBackoffMs`. The first read after it is a retry.
-   * @default 500
-   */
-  readonly backoffMs?: number
-  /** @default 30000 */
-  readonly maxBackoffMs?: number
-  /**
-   * Connect timeout for replica connections, in seconds (postgres.js's default is 30).
-   * @default 3
-   */
-  readonly replicaConnectTimeoutSeconds?: number
-}
-
-/** {@link DatabaseConfig} with every default filled in and every value checked. */
-export interface ResolvedConfig {
+/** {@link DatabaseConfig} with every default filled in and every value checked; each layer reads its part. */
+export interface ResolvedConfig extends RouterConfig, UnitOfWorkConfig {
   readonly primary: ResolvedTarget
   readonly replicas: readonly ResolvedTarget[]
   /** The owner's connection for admin work (`admin`), if given. */
@@ -174,11 +121,6 @@ export interface ResolvedConfig {
   /** `secret` or `CALLSHEET_SECRET`; undefined when neither is set (see {@link DatabaseConfig.secret}). */
   readonly secret: string | undefined
 }
-
-/** A target after resolution. */
-export type ResolvedTarget =
-  | { readonly kind: 'pglite'; readonly pglite: PGlite }
-  | { readonly kind: 'postgres'; readonly url: string | undefined; readonly options: PostgresOptions }
 
 const poolSchema = z
   .object({

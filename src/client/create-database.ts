@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm'
-import { parseId, parseTenantContext, type TenantContext } from '../unit-of-work/tenant-context'
+import { parseId } from '../support/ids'
+import { parseTenantContext, type TenantContext } from '../unit-of-work/tenant-context'
 import { InvalidConfigurationError, InvalidStateError, mapDatabaseError } from '../errors/errors'
 import { hashApiKey, looksLikeApiKey } from '../repositories/api-keys-repository'
 import { onlyKeys } from '../support/validate'

@@ -1,5 +1,6 @@
 import { InvalidConfigurationError } from '../errors/errors'
-import { parseId, parseTenantContext, type TenantContext } from '../unit-of-work/tenant-context'
+import { parseId } from '../support/ids'
+import { parseTenantContext, type TenantContext } from '../unit-of-work/tenant-context'
 import type { TenantClient } from './tenant-client'
 import { createDatabase, type Database, type TenantOptions } from './create-database'
 

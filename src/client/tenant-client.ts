@@ -6,6 +6,7 @@ import { AuditLogsRepository } from '../audit/audit-logs-repository'
 import { ContactsRepository } from '../repositories/contacts-repository'
 import { DepartmentsRepository } from '../repositories/departments-repository'
 import { ProductionsRepository } from '../repositories/productions-repository'
+import { ingestValidResult } from '../ingest/extraction-ingest'
 import { UploadsRepository } from '../repositories/uploads-repository'
 import { UsersRepository } from '../repositories/users-repository'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
@@ -59,7 +60,7 @@ export class TenantClient implements TenantRepositories {
     return (this.#contacts ??= new ContactsRepository(this.runtime))
   }
   get uploads(): UploadsRepository {
-    return (this.#uploads ??= new UploadsRepository(this.runtime))
+    return (this.#uploads ??= new UploadsRepository(this.runtime, ingestValidResult))
   }
   get apiKeys(): ApiKeysRepository {
     return (this.#apiKeys ??= new ApiKeysRepository(this.runtime))

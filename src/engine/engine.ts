@@ -15,7 +15,7 @@ import {
   TenantProofError,
   toLibraryError,
 } from '../errors/errors'
-import type { QueryEvent, ResolvedConfig, ResolvedTarget } from '../client/config'
+import type { EngineConfig, QueryEvent, ResolvedTarget } from './engine-config'
 import { closeUnit, openUnit, refuseInsideUnit, runInUnit } from './unit-scope'
 import {
   LOGIN_PRIVILEGES_SQL,
@@ -155,7 +155,7 @@ export interface Engine {
   stats(): { readonly inUse: number; readonly waiting: number }
 }
 
-function queryLogger(config: ResolvedConfig): Logger | undefined {
+function queryLogger(config: EngineConfig): Logger | undefined {
   const debug = config.logger.debug
   if (!debug) return undefined
   return { logQuery: (query, params) => debug.call(config.logger, 'query', { sql: query, params }) }
@@ -266,7 +266,7 @@ function timed<T extends PromiseLike<unknown>>(
 /** Opens the engine for a resolved target. */
 export function createEngine(
   target: ResolvedTarget,
-  config: ResolvedConfig,
+  config: EngineConfig,
   overrides: {
     readonly acquireTimeoutMs?: number
     readonly name?: string
@@ -306,7 +306,7 @@ function driverCode(error: unknown): string | undefined {
 
 function postgresEngine(
   target: Extract<ResolvedTarget, { kind: 'postgres' }>,
-  config: ResolvedConfig,
+  config: EngineConfig,
   acquireTimeoutMs: number,
   targetName: string,
   scope: object,
@@ -573,7 +573,7 @@ function postgresEngine(
   }
 }
 
-function pgliteEngine(pg: PGlite, config: ResolvedConfig, scope: object): Engine {
+function pgliteEngine(pg: PGlite, config: EngineConfig, scope: object): Engine {
   // PGlite is one session: a unit inside any unit on the same instance (another database over it too)
   // would wait for that unit forever.
   const owners = [scope, pg]

@@ -3,7 +3,7 @@ import type { z } from 'zod'
 import { NotFoundError } from '../errors/errors'
 import { contacts } from '../schema/contacts'
 import { departments } from '../schema/departments'
-import type { extractedContactSchema, extractionResultSchema } from '../schema/extraction'
+import type { extractedContactSchema, extractionResultSchema, IngestReport } from '../schema/extraction'
 import type { Upload } from '../schema/types'
 import { uploads } from '../schema/uploads'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
@@ -12,22 +12,6 @@ import { DepartmentsRepository } from '../repositories/departments-repository'
 
 type Extracted = z.output<typeof extractedContactSchema>
 type Result = z.output<typeof extractionResultSchema>
-
-/** What `uploads.ingestExtraction` did. */
-export interface IngestReport {
-  /** The upload, now `completed`, with the raw result and its confidence stored. */
-  readonly upload: Upload
-  /** Contacts created from this result. */
-  readonly contactsCreated: number
-  /** Existing live contacts of the production (same e-mail, or same name without e-mail) that were completed with new fields. */
-  readonly contactsUpdated: number
-  /** Existing contacts matched and left as they were. */
-  readonly contactsUnchanged: number
-  /** Rows of the result merged into another row of the same result (same e-mail or, without one, same name). */
-  readonly duplicatesMerged: number
-  /** Departments created because no live department had the code. */
-  readonly departmentsCreated: number
-}
 
 const FIELDS = ['phone', 'role'] as const
 

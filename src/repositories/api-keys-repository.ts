@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import { z } from 'zod'
-import { parseId, uuidSchema } from '../unit-of-work/tenant-context'
+import { parseId, uuidSchema } from '../support/ids'
 import { ValidationError } from '../errors/errors'
 import { apiKeys } from '../schema/api-keys'
 import type { ApiKey } from '../schema/types'

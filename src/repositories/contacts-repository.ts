@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, getTableColumns, isNull, sql } from 'drizzle-orm'
 import { z } from 'zod'
-import { parseId, uuidSchema } from '../unit-of-work/tenant-context'
+import { parseId, uuidSchema } from '../support/ids'
 import { contacts } from '../schema/contacts'
 import type { Contact } from '../schema/types'
 import { contactInsertSchema, contactUpdateSchema } from '../schema/zod'

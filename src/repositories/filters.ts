@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { uuidSchema } from '../unit-of-work/tenant-context'
+import { uuidSchema } from '../support/ids'
 
 /** A filter value: one value, any of several (≤ 1000), or (for nullable columns) `null`. */
 export const oneOrMany = <T extends z.ZodType>(schema: T) => z.union([schema, z.array(schema).max(1000)]).optional()

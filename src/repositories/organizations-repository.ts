@@ -1,7 +1,7 @@
 import { and, asc, eq, getTableColumns, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { Db } from '../engine/engine'
-import { parseId } from '../unit-of-work/tenant-context'
+import { parseId } from '../support/ids'
 import { ConflictError, NotFoundError, ValidationError, isCallsheetDbError, mapDatabaseError } from '../errors/errors'
 import { organizations } from '../schema/organizations'
 import type { Organization } from '../schema/types'

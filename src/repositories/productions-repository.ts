@@ -1,6 +1,6 @@
 import { and, asc, count, eq, isNull, sql } from 'drizzle-orm'
 import { z } from 'zod'
-import { parseId } from '../unit-of-work/tenant-context'
+import { parseId } from '../support/ids'
 import { contacts } from '../schema/contacts'
 import { PRODUCTION_STATUSES, productions, type ProductionStatus } from '../schema/productions'
 import type { Contact, Production } from '../schema/types'

@@ -1,9 +1,8 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import { z } from 'zod'
-import { parseId } from '../unit-of-work/tenant-context'
+import { parseId } from '../support/ids'
 import { InvalidStateError, NotFoundError, isCallsheetDbError } from '../errors/errors'
-import { ingestValidResult, type IngestReport } from '../ingest/extraction-ingest'
-import { extractionResultSchema } from '../schema/extraction'
+import { extractionResultSchema, type IngestReport } from '../schema/extraction'
 import type { Upload } from '../schema/types'
 import { UPLOAD_STATUSES, uploads, type ExtractionResult, type UploadStatus } from '../schema/uploads'
 import { uploadInsertSchema, uploadUpdateSchema } from '../schema/zod'
@@ -48,7 +47,18 @@ export class UploadsRepository extends TenantRepository<
   UploadFilter,
   UploadSort
 > {
-  constructor(runtime: TenantRuntime) {
+  /**
+   * @param ingest the body of {@link ingestExtraction} inside its transaction; the client passes the
+   * ingest use case (src/ingest/), which sits above the repositories it uses.
+   */
+  constructor(
+    runtime: TenantRuntime,
+    private readonly ingest: (
+      runtime: TenantRuntime,
+      uploadId: string,
+      result: z.output<typeof extractionResultSchema>,
+    ) => Promise<IngestReport>,
+  ) {
     super(runtime, {
       entity: 'uploads',
       table: uploads,
@@ -127,7 +137,7 @@ export class UploadsRepository extends TenantRepository<
       await this.markFailed(key, id, reason)
       throw error
     }
-    return this.runtime.transaction((bound) => ingestValidResult(bound, key, parsed))
+    return this.runtime.transaction((bound) => this.ingest(bound, key, parsed))
   }
 
   private async markFailed(key: string, id: string, reason: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { isCallsheetDbError, toLibraryError, type CallsheetDbError } from '../errors/errors'
 import { formatLsn, parseLsn, type ConsistencySession, type Lsn, type ReadConsistency } from './consistency'
-import type { ResolvedConfig, ResolvedTarget } from '../client/config'
+import type { ResolvedTarget } from '../engine/engine-config'
+import type { RouterConfig } from './routing-config'
 import { createEngine, type Db, type Engine, type UnitSettings } from '../engine/engine'
 
 /** Why a read that could have gone to a replica went to the primary. */
@@ -89,7 +90,7 @@ export class Router {
 
   constructor(
     readonly primary: Engine,
-    private readonly config: ResolvedConfig,
+    private readonly config: RouterConfig,
   ) {
     this.replicas = config.replicas.map(
       (target, i) =>
@@ -389,7 +390,7 @@ function replicaName(target: ResolvedTarget, index: number): string {
   return typeof host === 'string' ? `${host}:${port ?? 5432}` : `replicas[${index}]`
 }
 
-function withConnectTimeout(target: ResolvedTarget, config: ResolvedConfig): ResolvedTarget {
+function withConnectTimeout(target: ResolvedTarget, config: RouterConfig): ResolvedTarget {
   if (target.kind !== 'postgres' || target.options.connect_timeout !== undefined) return target
   return { ...target, options: { ...target.options, connect_timeout: config.routing.replicaConnectTimeoutSeconds } }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import type { Upload } from './types'
 
 const confidence = z.number().min(0).max(1)
 const text = (max: number) => z.string().trim().max(max)
@@ -39,3 +40,19 @@ export const extractionResultSchema = z
     warnings: z.array(z.string().max(1000)).max(100).optional(),
   })
   .strict()
+
+/** What `uploads.ingestExtraction` did. */
+export interface IngestReport {
+  /** The upload, now `completed`, with the raw result and its confidence stored. */
+  readonly upload: Upload
+  /** Contacts created from this result. */
+  readonly contactsCreated: number
+  /** Existing live contacts of the production (same e-mail, or same name without e-mail) that were completed with new fields. */
+  readonly contactsUpdated: number
+  /** Existing contacts matched and left as they were. */
+  readonly contactsUnchanged: number
+  /** Rows of the result merged into another row of the same result (same e-mail or, without one, same name). */
+  readonly duplicatesMerged: number
+  /** Departments created because no live department had the code. */
+  readonly departmentsCreated: number
+}

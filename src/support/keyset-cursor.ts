@@ -1,4 +1,4 @@
-import { parseId } from '../unit-of-work/tenant-context'
+import { parseId } from './ids'
 import { ValidationError } from '../errors/errors'
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ValidationError } from '../errors/errors'
+import { uuidSchema } from '../support/ids'
 import { validate } from '../support/validate'
 
 /** Who is acting, for the audit trail. Every field is optional. */
@@ -13,8 +13,6 @@ export interface TenantContext {
   /** A request or job id to correlate audit rows with logs (≤ 200 printable characters). */
   readonly requestId?: string | undefined
 }
-
-export const uuidSchema = z.uuid({ version: undefined })
 
 const contextSchema = z
   .object({
@@ -37,16 +35,4 @@ const contextSchema = z
 export function parseTenantContext(context: unknown): TenantContext {
   // The shared validator: NUL and lone surrogates refused (set_config could not take them), messages capped.
   return validate(contextSchema, context ?? {}, 'tenant context')
-}
-
-/**
- * Checks an id is a UUID before it reaches SQL.
- * @throws ValidationError
- */
-export function parseId(id: unknown, what = 'id'): string {
-  if (typeof id !== 'string' || !uuidSchema.safeParse(id).success) {
-    const shown = typeof id === 'string' ? JSON.stringify(id.length > 60 ? `${id.slice(0, 60)}…` : id) : typeof id
-    throw new ValidationError(`${what} must be a UUID, got ${shown}`, [{ path: [what], message: 'must be a UUID' }])
-  }
-  return id.toLowerCase()
 }

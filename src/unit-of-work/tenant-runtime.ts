@@ -1,6 +1,12 @@
 import { uuidv7 } from 'uuidv7'
-import type { AfterWriteContext, BeforeWriteContext, ChangeEvent, EntityName, WriteOperation } from './hooks'
-import type { ResolvedConfig } from '../client/config'
+import type {
+  AfterWriteContext,
+  BeforeWriteContext,
+  ChangeEvent,
+  DatabaseHook,
+  EntityName,
+  WriteOperation,
+} from './hooks'
 import type { ConsistencySession, ReadConsistency } from '../routing/consistency'
 import type { Db, Engine, UnitSettings } from '../engine/engine'
 import type { Router } from '../routing/router'
@@ -23,6 +29,13 @@ export interface WriteSpec {
   readonly values: readonly Record<string, unknown>[]
 }
 
+/** What a unit of work reads of the resolved configuration: the role it runs as and the hooks. */
+export interface UnitOfWorkConfig {
+  readonly appRole: string
+  readonly hooks: readonly DatabaseHook[]
+  readonly onHookError: (error: unknown, hook: DatabaseHook) => void
+}
+
 /**
  * Everything a tenant client's repositories need: where units of work run, as whom, and the hooks.
  * Immutable; `bind` and `withContext` return copies.
@@ -30,7 +43,7 @@ export interface WriteSpec {
 export class TenantRuntime {
   constructor(
     readonly router: Router,
-    readonly config: ResolvedConfig,
+    readonly config: UnitOfWorkConfig,
     readonly organizationId: string,
     readonly context: TenantContext,
     /** Shared by this client's copies and transactions: the WAL position its reads must see. */
@@ -197,7 +210,7 @@ export class TenantRuntime {
 }
 
 /** Whether a write unit runs the app's code: its beforeWrite/afterWrite hooks (see `UnitOptions.appCode`). */
-const hasWriteHooks = (config: ResolvedConfig): boolean =>
+const hasWriteHooks = (config: UnitOfWorkConfig): boolean =>
   config.hooks.some((hook) => hook.beforeWrite !== undefined || hook.afterWrite !== undefined)
 
 const readOnlyUnit = () =>
