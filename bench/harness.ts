@@ -8,7 +8,7 @@
  */
 import { cpus } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import type { PostgresServer } from '../test/harness/postgres-server'
+import type { PostgresServer } from '../tools/postgres-server'
 import { tenantProof } from '../src/engine/tenant-proof'
 
 /** One contender. `setup` and `teardown` run around every run (warm-up included) and are not timed. */

@@ -1,7 +1,7 @@
 /** Where a benchmark ran: the host, Node, and the PostgreSQL server with the settings that move the figures. */
 import { arch, cpus, loadavg, release, totalmem, type } from 'node:os'
 import postgres from 'postgres'
-import type { PostgresServer } from '../test/harness/postgres-server'
+import type { PostgresServer } from '../tools/postgres-server'
 
 /** The machine and server a run measured. */
 export interface MachineInfo {

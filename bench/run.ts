@@ -16,7 +16,7 @@ import postgres from 'postgres'
 import { uuidv7 } from 'uuidv7'
 import { randomBytes } from 'node:crypto'
 import { migrate } from '../src/migrations/migrate'
-import { acquirePostgresServer, createScratchDatabase, runtimeLoginUrl } from '../test/harness/postgres-server'
+import { acquirePostgresServer, createScratchDatabase, runtimeLoginUrl } from '../tools/postgres-server'
 import { updateBenchmarksFile } from './benchmarks-file'
 import {
   formatBenchMarkdown,

@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { migrate } from '../src/migrations/migrate'
-import { acquirePostgresServer, createScratchDatabase, type PostgresServer } from '../test/harness/postgres-server'
+import { acquirePostgresServer, createScratchDatabase, type PostgresServer } from '../tools/postgres-server'
 
 interface Mutation {
   id: string
@@ -151,7 +151,7 @@ async function runSuites(server: PostgresServer, mutationSql: string | undefined
       CALLSHEET_ENGINES: 'postgres',
       CALLSHEET_REQUIRE_SERVER: '1',
     }
-    delete env.DATABASE_REPLICA_URL
+    delete env.DATABASE_REPLICA_URLS
     if (mutationSql === undefined) delete env.CALLSHEET_MUTATION_SQL
     else env.CALLSHEET_MUTATION_SQL = mutationSql
     const exitCode = await new Promise<number>((resolve, reject) => {

@@ -19,7 +19,7 @@ import postgres from 'postgres'
 import { createDatabase, isCallsheetDbError, type Database } from '../src/index'
 import { migrate } from '../src/migrations/migrate'
 import type { TenantClient } from '../src/client/tenant-client'
-import { acquirePostgresServer, createScratchDatabase, runtimeLoginUrl } from '../test/harness/postgres-server'
+import { acquirePostgresServer, createScratchDatabase, runtimeLoginUrl } from '../tools/postgres-server'
 
 const { values: args } = parseArgs({
   options: {

@@ -4,7 +4,7 @@ import { requiredAuditPartitions } from '../src/cli/doctor'
 import { readJournal } from '../src/cli/status'
 import { formatTable } from '../src/cli/output'
 import { openEngine, type TestEngine } from './harness/engines'
-import { createScratchDatabase } from './harness/postgres-server'
+import { createScratchDatabase } from '../tools/postgres-server'
 
 const server = inject('postgresServer')
 

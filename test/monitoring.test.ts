@@ -3,8 +3,8 @@ import { createDatabase, isCallsheetDbError, type Database } from '../src'
 import postgres from 'postgres'
 import { migrate } from '../src/migrations/migrate'
 import { describeEachDatabase } from './harness/engines'
-import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from './harness/local-cluster'
-import { asRuntimeLogin, createScratchDatabase, runtimeLoginUrl, withDatabase } from './harness/postgres-server'
+import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from '../tools/local-cluster'
+import { asRuntimeLogin, createScratchDatabase, runtimeLoginUrl, withDatabase } from '../tools/postgres-server'
 
 const LIBRARY_TABLES = [
   'api_keys',

@@ -4,15 +4,15 @@ import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDatabase, isCallsheetDbError, type Database, type TenantClient } from '../src'
 import { migrate } from '../src/migrations/migrate'
-import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from './harness/local-cluster'
-import { pgbouncerAvailable, startPgBouncer } from './harness/pgbouncer'
+import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from '../tools/local-cluster'
+import { pgbouncerAvailable, startPgBouncer } from '../tools/pgbouncer'
 import {
   RUNTIME_LOGIN,
   asRuntimeLogin,
   createScratchDatabase,
   runtimeLoginUrl,
   withDatabase,
-} from './harness/postgres-server'
+} from '../tools/postgres-server'
 import { waitFor } from './support/promises'
 import { rawRead } from './support/raw-read'
 import type { Router } from '../src/routing/router'

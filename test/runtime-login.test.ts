@@ -8,7 +8,7 @@ import type { TenantRuntime } from '../src/unit-of-work/tenant-runtime'
 import { runDoctor } from '../src/cli/doctor'
 import { runCli, type CliIo } from '../src/cli/run'
 import { describeEachDatabase, openEngine, type TestEngine } from './harness/engines'
-import { RUNTIME_LOGIN, withLogin } from './harness/postgres-server'
+import { RUNTIME_LOGIN, withLogin } from '../tools/postgres-server'
 
 // Issue 14, item 2: two roles. The owner migrates; the login that serves requests is only a NOINHERIT
 // member of callsheet_app, so SQL injected into a unit gains nothing by RESET ROLE. Most of this needs

@@ -18,7 +18,7 @@ import { migrate } from '../../src/migrations/migrate'
 import { APP_ROLE } from '../../src/schema/columns'
 import type { CreateContactInput } from '../../src/repositories/contacts-repository'
 import type { TenantClient } from '../../src/client/tenant-client'
-import { createScratchDatabase, runtimeLoginUrl } from '../../test/harness/postgres-server'
+import { createScratchDatabase, runtimeLoginUrl } from '../../tools/postgres-server'
 import { generateContacts, toCreateInput } from '../fixtures/contacts'
 import {
   benchProof,

@@ -27,13 +27,13 @@ import { migrate } from '../../src/migrations/migrate'
 import { APP_ROLE } from '../../src/schema/columns'
 import type { FallbackReason, RoutingStats } from '../../src/routing/router'
 import type { TenantClient } from '../../src/client/tenant-client'
-import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from '../../test/harness/local-cluster'
+import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from '../../tools/local-cluster'
 import {
   asRuntimeLogin,
   createScratchDatabase,
   runtimeLoginUrl,
   withDatabase,
-} from '../../test/harness/postgres-server'
+} from '../../tools/postgres-server'
 import { generateContacts, toCreateInput } from '../fixtures/contacts'
 import {
   formatMs,

@@ -5,7 +5,7 @@ import { createPglite } from '../../src/engine/pglite/create-pglite'
 import { migrate } from '../../src/migrations/migrate'
 import { createDatabase, type Database } from '../../src/client/create-database'
 import type { DatabaseConfig } from '../../src/client/config'
-import { createScratchDatabase, runtimeLoginUrl } from './postgres-server'
+import { createScratchDatabase, runtimeLoginUrl } from '../../tools/postgres-server'
 import { pgliteRunner, postgresRunner, type SqlRunner } from './sql-runner'
 
 /** The engines every suite runs on. */

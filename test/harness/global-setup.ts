@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node'
-import { acquirePostgresServer, type PostgresServer } from './postgres-server'
+import { acquirePostgresServer, type PostgresServer } from '../../tools/postgres-server'
 import { setServerSummary } from './run-summary'
 
 /**

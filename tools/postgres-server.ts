@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
 import postgres from 'postgres'
-import { createRuntimeLogin } from '../../src/migrations/migrate'
+import { createRuntimeLogin } from '../src/migrations/migrate'
 // Type-only: erased at runtime, so testcontainers is loaded only when that source is tried.
 import type * as TestcontainersPostgres from '@testcontainers/postgresql'
 import type * as Testcontainers from 'testcontainers'
@@ -26,7 +26,7 @@ export interface PostgresServer {
   source: ServerSource
   /** superuser (or at least CREATEDB+CREATEROLE) connection URL to the primary, database "postgres" (or the DATABASE_URL as given) */
   adminUrl: string
-  /** connection URL to a streaming replica of the primary, if this source provides one (local-binaries does; DATABASE_URL may via env DATABASE_REPLICA_URL; testcontainers: none) */
+  /** connection URL to a streaming replica of the primary, if this source provides one (local-binaries does; DATABASE_URL may via the first URL of env DATABASE_REPLICA_URLS; testcontainers: none) */
   replicaUrl?: string
   /** human-readable description, e.g. "local PostgreSQL 15.19 binaries (/usr/lib/postgresql/15/bin), primary :54xx + streaming replica :54yy" */
   description: string
@@ -62,7 +62,15 @@ export async function acquirePostgresServer(options: AcquireOptions = {}): Promi
 
   const databaseUrl = process.env.DATABASE_URL
   if (databaseUrl !== undefined && databaseUrl !== '') {
-    const replicaUrl = emptyToUndefined(process.env.DATABASE_REPLICA_URL)
+    if (emptyToUndefined(process.env.DATABASE_REPLICA_URL) !== undefined) {
+      // The old name, read by nothing else: a silent test run without its replica would look like a pass.
+      attempts.push({
+        source: 'DATABASE_URL',
+        reason: 'DATABASE_REPLICA_URL is set: it is now DATABASE_REPLICA_URLS (comma-separated, as the library reads it)',
+      })
+      return { attempts }
+    }
+    const replicaUrl = firstReplicaUrl(process.env.DATABASE_REPLICA_URLS)
     try {
       const server = await fromDatabaseUrl(databaseUrl, replicaUrl)
       log(`using ${server.description}`)
@@ -190,7 +198,7 @@ async function fromDatabaseUrl(adminUrl: string, replicaUrl: string | undefined)
     try {
       await serverVersion(replicaUrl)
     } catch (error) {
-      throw new Error(`DATABASE_REPLICA_URL is set (${redactUrl(replicaUrl)}) but not usable: ${errorMessage(error)}`)
+      throw new Error(`DATABASE_REPLICA_URLS is set (${redactUrl(replicaUrl)}) but not usable: ${errorMessage(error)}`)
     }
   }
   const replicaPart = replicaUrl === undefined ? '' : ` + replica ${redactUrl(replicaUrl)}`
@@ -798,6 +806,11 @@ function redactUrl(url: string): string {
   } catch {
     return '<unparseable URL>'
   }
+}
+
+/** The first URL of a comma-separated `DATABASE_REPLICA_URLS` (the suites need one replica; the rest are not used). */
+function firstReplicaUrl(value: string | undefined): string | undefined {
+  return emptyToUndefined(value?.split(',').map((url) => url.trim()).find((url) => url !== ''))
 }
 
 function emptyToUndefined(value: string | undefined): string | undefined {

@@ -1,5 +1,5 @@
 /**
- * Self-check of the private-cluster and PgBouncer harness: `npx tsx test/harness/local-cluster.check.ts`.
+ * Self-check of the private-cluster and PgBouncer harness: `npx tsx tools/local-cluster.check.ts`.
  *
  * Starts a private primary + streaming replica, checks replication, a replica apply delay, a
  * replica stop/start, and 50 concurrent transactions through PgBouncer (transaction pooling, pool

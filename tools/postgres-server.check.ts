@@ -1,5 +1,5 @@
 /**
- * Self-check of the PostgreSQL test harness: `npx tsx test/harness/postgres-server.check.ts`.
+ * Self-check of the PostgreSQL test harness: `npx tsx tools/postgres-server.check.ts`.
  *
  * Acquires a server, writes a row on the primary in a scratch database, waits for it on the
  * replica (when there is one), then drops everything and prints timings. Honours DATABASE_URL
