@@ -66,7 +66,8 @@ export async function acquirePostgresServer(options: AcquireOptions = {}): Promi
       // The old name, read by nothing else: a silent test run without its replica would look like a pass.
       attempts.push({
         source: 'DATABASE_URL',
-        reason: 'DATABASE_REPLICA_URL is set: it is now DATABASE_REPLICA_URLS (comma-separated, as the library reads it)',
+        reason:
+          'DATABASE_REPLICA_URL is set: it is now DATABASE_REPLICA_URLS (comma-separated, as the library reads it)',
       })
       return { attempts }
     }
@@ -810,7 +811,12 @@ function redactUrl(url: string): string {
 
 /** The first URL of a comma-separated `DATABASE_REPLICA_URLS` (the suites need one replica; the rest are not used). */
 function firstReplicaUrl(value: string | undefined): string | undefined {
-  return emptyToUndefined(value?.split(',').map((url) => url.trim()).find((url) => url !== ''))
+  return emptyToUndefined(
+    value
+      ?.split(',')
+      .map((url) => url.trim())
+      .find((url) => url !== ''),
+  )
 }
 
 function emptyToUndefined(value: string | undefined): string | undefined {

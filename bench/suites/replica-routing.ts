@@ -28,12 +28,7 @@ import { APP_ROLE } from '../../src/schema/columns'
 import type { FallbackReason, RoutingStats } from '../../src/routing/router'
 import type { TenantClient } from '../../src/client/tenant-client'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from '../../tools/local-cluster'
-import {
-  asRuntimeLogin,
-  createScratchDatabase,
-  runtimeLoginUrl,
-  withDatabase,
-} from '../../tools/postgres-server'
+import { asRuntimeLogin, createScratchDatabase, runtimeLoginUrl, withDatabase } from '../../tools/postgres-server'
 import { generateContacts, toCreateInput } from '../fixtures/contacts'
 import {
   formatMs,
