@@ -48,7 +48,7 @@ export interface BenchOptions {
 }
 
 /** A ratio of one case's time to a baseline's time (> 1: slower than the baseline). */
-export interface Ratio {
+interface Ratio {
   baseline: string
   /** the case's median ÷ the baseline's median */
   ofMedians: number
@@ -57,7 +57,7 @@ export interface Ratio {
 }
 
 /** What {@link runBench} measured for one case. */
-export interface CaseStats {
+interface CaseStats {
   name: string
   /** durations of the measured runs, in round order */
   samplesMs: number[]

@@ -19,7 +19,7 @@ import type * as TestcontainersPostgres from '@testcontainers/postgresql'
 import type * as Testcontainers from 'testcontainers'
 
 /** Where a {@link PostgresServer} came from. */
-export type ServerSource = 'DATABASE_URL' | 'testcontainers' | 'local-binaries'
+type ServerSource = 'DATABASE_URL' | 'testcontainers' | 'local-binaries'
 
 /** A reachable PostgreSQL server (and possibly a streaming replica of it). */
 export interface PostgresServer {
@@ -264,7 +264,7 @@ export const OS_USER = 'postgres'
 /** How commands are run: directly, or (when we are root) as the `postgres` OS user. */
 export type Runner = { kind: 'self' } | { kind: 'runuser'; path: string } | { kind: 'su'; path: string }
 
-export interface LocalCluster {
+interface LocalCluster {
   binDir: string
   runner: Runner
   root: string

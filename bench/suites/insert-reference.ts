@@ -16,7 +16,7 @@ import { benchProof, runBench, type BenchCase, type BenchSuite, type SuiteContex
 export const MAX_BIND_PARAMETERS = 65_534
 
 /** Rows per multi-row VALUES statement: as many as fit under {@link MAX_BIND_PARAMETERS}. */
-export const VALUES_CHUNK_ROWS = Math.floor(MAX_BIND_PARAMETERS / BENCH_CONTACT_COLUMNS.length)
+const VALUES_CHUNK_ROWS = Math.floor(MAX_BIND_PARAMETERS / BENCH_CONTACT_COLUMNS.length)
 
 /**
  * Rows per unnest statement in the chunked variant, and the unnest baseline. Measured with
@@ -293,7 +293,7 @@ const COPY_SPECIAL = /[\\\t\n\r]/g
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
 
 /** A value in COPY text format: `\N` for NULL; backslash, tab, newline and carriage return escaped. */
-export function copyField(value: string | null): string {
+function copyField(value: string | null): string {
   if (value === null) return '\\N'
   return value.replace(COPY_SPECIAL, (char) => COPY_ESCAPES[char] as string)
 }

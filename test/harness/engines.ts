@@ -12,7 +12,7 @@ import { pgliteRunner, postgresRunner, type SqlRunner } from './sql-runner'
 export type EngineName = 'pglite' | 'postgres'
 
 /** What the global setup found: a real server to test against, or why there is none. */
-export interface ProvidedServer {
+interface ProvidedServer {
   adminUrl: string
   replicaUrl?: string
   description: string
@@ -44,7 +44,7 @@ export interface TestEngine {
 }
 
 /** The engines available to this run: PGlite always, PostgreSQL when the global setup found a server. */
-export function availableEngines(): EngineName[] {
+function availableEngines(): EngineName[] {
   const engines: EngineName[] = inject('postgresServer') ? ['pglite', 'postgres'] : ['pglite']
   // Mutation testing (scripts/mutation-check.ts): CALLSHEET_ENGINES=postgres runs only the named engines.
   // Unset (the normal case): every available engine.

@@ -4,11 +4,11 @@ import { searchPathPinned } from '../../src/cli/doctor'
 import type { SqlRunner } from '../harness/sql-runner'
 
 /** Tables that carry tenant rows and must be isolated by RLS. */
-export const TENANT_TABLES = ['users', 'departments', 'productions', 'contacts', 'uploads', 'api_keys', 'audit_logs']
+const TENANT_TABLES = ['users', 'departments', 'productions', 'contacts', 'uploads', 'api_keys', 'audit_logs']
 /** Tables whose rows are soft-deleted. */
-export const SOFT_DELETE_TABLES = ['users', 'departments', 'productions', 'contacts', 'uploads']
+const SOFT_DELETE_TABLES = ['users', 'departments', 'productions', 'contacts', 'uploads']
 /** Every table of the Drizzle schema, by SQL name. */
-export const SCHEMA_TABLES: Record<string, PgTable> = {
+const SCHEMA_TABLES: Record<string, PgTable> = {
   organizations,
   users,
   departments,

@@ -1,7 +1,7 @@
 import type { SqlRunner } from '../harness/sql-runner'
 
 /** Every table of the library, as the owner sees it (RLS does not apply): a refused call must change none. */
-export const TABLES = [
+const TABLES = [
   'organizations',
   'users',
   'departments',

@@ -8,7 +8,7 @@ import fc from 'fast-check'
 const MB = 1024 * 1024
 const huge = new Map<number, string>()
 /** A string of `mb` megabytes, built once per size. */
-export const hugeString = (mb: number): string => {
+const hugeString = (mb: number): string => {
   let s = huge.get(mb)
   if (s === undefined) {
     s = 'x'.repeat(mb * MB - 11) + "'; drop --"
@@ -18,7 +18,7 @@ export const hugeString = (mb: number): string => {
 }
 
 /** Fixed strings each known to have broken some system somewhere. */
-export const NASTY_STRINGS: readonly string[] = [
+const NASTY_STRINGS: readonly string[] = [
   '',
   ' ',
   '\t\n\r',
@@ -130,7 +130,7 @@ const cyclic = (): Record<string, unknown> => {
   return o
 }
 /** An object with the key `__proto__` as an own property (as JSON.parse makes it). */
-export const withOwnProto = (inner: unknown): Record<string, unknown> => {
+const withOwnProto = (inner: unknown): Record<string, unknown> => {
   const o: Record<string, unknown> = {}
   Object.defineProperty(o, '__proto__', { value: inner, enumerable: true, configurable: true, writable: true })
   return o
@@ -138,7 +138,7 @@ export const withOwnProto = (inner: unknown): Record<string, unknown> => {
 
 let bombs: readonly unknown[] | undefined
 /** JSON bombs: 10k-deep nesting, wide objects, cycles, prototype keys (built once). */
-export function jsonBombs(): readonly unknown[] {
+function jsonBombs(): readonly unknown[] {
   bombs ??= [
     deepObject(10_000),
     deepArray(10_000),
@@ -291,7 +291,7 @@ export function pick<T>(values: readonly T[], i: number): T | undefined {
 }
 
 /** A printed-timestamptz-looking string, often one JavaScript's Date accepts but PostgreSQL refuses. */
-export const timestampish: fc.Arbitrary<string> = fc.oneof(
+const timestampish: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom(
     '2026-01-01 00:00:00+00',
     '2026-02-30 12:00:00+00',
@@ -398,7 +398,7 @@ export const timeCursorArb = (known: () => readonly string[]): fc.Arbitrary<unkn
  * An object built from `base` (valid values) where some fields are replaced by hostile ones, some
  * dropped, and some foreign keys added (`__proto__` as an own key, `organizationId`, `id`, …).
  */
-export function mutatedRecord(
+function mutatedRecord(
   base: fc.Arbitrary<Record<string, unknown>>,
   fieldValue: fc.Arbitrary<unknown> = anyValue,
   extraKeys: readonly string[] = [],

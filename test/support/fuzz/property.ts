@@ -41,7 +41,7 @@ export async function settle(call: () => unknown, timeoutMs: number): Promise<Ou
  * Library error codes that say hostile input reached PostgreSQL unchecked (or hurt the connection):
  * a library error, but not the refusal the API documents. Fail on them unless FUZZ_LENIENT=1.
  */
-export const SUSPICIOUS_CODES: ReadonlySet<CallsheetDbErrorCode> = new Set([
+const SUSPICIOUS_CODES: ReadonlySet<CallsheetDbErrorCode> = new Set([
   'DATABASE_ERROR',
   'CONNECTION_ERROR',
   'TIMEOUT',
@@ -117,4 +117,4 @@ export function foreignRows(value: unknown, org: string, depth = 0): unknown[] {
   return [...own, ...Object.values(value).flatMap((v) => foreignRows(v, org, depth + 1))]
 }
 
-export { TABLES, changedTables, fingerprint, type Fingerprint, type TableName } from '../fingerprint'
+export { changedTables, fingerprint, type Fingerprint, type TableName } from '../fingerprint'

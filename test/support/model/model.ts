@@ -29,7 +29,7 @@ export interface ModelUpload {
 }
 
 /** The audit actions of the contacts table. */
-export type AuditActionName = 'insert' | 'update' | 'soft_delete' | 'restore' | 'purge'
+type AuditActionName = 'insert' | 'update' | 'soft_delete' | 'restore' | 'purge'
 
 /** One audit row the model expects (values in the database's snake_case). */
 export interface ExpectedAudit {
@@ -43,7 +43,7 @@ export interface ExpectedAudit {
 }
 
 /** The error codes an operation may end with (a set when the model cannot tell which comes first). */
-export type ExpectedErrorCode =
+type ExpectedErrorCode =
   'VALIDATION_FAILED' | 'NOT_FOUND' | 'UNIQUE_VIOLATION' | 'FOREIGN_KEY_VIOLATION' | 'CONFLICT'
 
 export type Prediction = { readonly ok: true } | { readonly ok: false; readonly codes: readonly ExpectedErrorCode[] }
@@ -333,7 +333,7 @@ export class Model {
 }
 
 /** pg_trgm's trigram set: lower-cased alphanumeric words, each padded with two spaces before, one after. */
-export function trigrams(text: string): Set<string> {
+function trigrams(text: string): Set<string> {
   const out = new Set<string>()
   for (const word of text.toLowerCase().split(/[^a-z0-9]+/)) {
     if (word === '') continue

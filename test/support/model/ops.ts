@@ -6,11 +6,11 @@ import fc from 'fast-check'
  */
 
 /** Names whose order is the same under C and linguistic collations (no word is a prefix of another). */
-export const NAMES = ['Jon Smith', 'Jon Smyth', 'Joan Smythe', 'Bob Stone', 'Cara Mendes', 'Dev Patel'] as const
-export const ROLES = [null, 'Gaffer', 'Focus Puller', 'Grip'] as const
+const NAMES = ['Jon Smith', 'Jon Smyth', 'Joan Smythe', 'Bob Stone', 'Cara Mendes', 'Dev Patel'] as const
+const ROLES = [null, 'Gaffer', 'Focus Puller', 'Grip'] as const
 /** A small pool, with case variants: e-mails are unique per production, case-insensitively, among live rows. */
-export const EMAILS = [null, 'jon@crew.example', 'JON@crew.example', 'ann@crew.example', 'bob@crew.example'] as const
-export const SEARCHES = ['Jon Smith', 'jon smth', 'smyth', 'Bob', 'cara mendes', 'Patel', 'zzz'] as const
+const EMAILS = [null, 'jon@crew.example', 'JON@crew.example', 'ann@crew.example', 'bob@crew.example'] as const
+const SEARCHES = ['Jon Smith', 'jon smth', 'smyth', 'Bob', 'cara mendes', 'Patel', 'zzz'] as const
 
 /** Which row an operation targets: one of the actor's ids, another tenant's, or an id nobody has. */
 export interface Ref {
@@ -33,7 +33,7 @@ export interface RowSpec {
   readonly email: string | null | undefined
 }
 
-export interface PatchSpec {
+interface PatchSpec {
   readonly name?: string
   readonly role?: string | null
   readonly email?: string | null
@@ -177,7 +177,7 @@ const readOp: fc.Arbitrary<ReadOp> = fc.oneof(
   },
 )
 
-export const op: fc.Arbitrary<Op> = fc.oneof(
+const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.tuple(actor, writeOp).map(([a, o]) => ({ ...o, actor: a })) },
   { weight: 3, arbitrary: fc.tuple(actor, readOp).map(([a, o]) => ({ ...o, actor: a })) },
   {

@@ -10,7 +10,7 @@ import { PRODUCTIONS_PER_TENANT, TENANTS, type Deleted, type Op, type Ref, type 
 export type CheckLevel = 'step' | 'sequence'
 
 /** The real side of one sequence: fresh organizations, each with its productions. */
-export interface World {
+interface World {
   readonly orgIds: string[]
   readonly tenants: TenantClient[]
   /** productionIds[tenant][index] */
@@ -39,7 +39,7 @@ const SEED_DELETED = 3
  * Creates `TENANTS` organizations, each with `PRODUCTIONS_PER_TENANT` productions and the seed contacts
  * (one transaction per tenant), and the model of them.
  */
-export async function createWorld(db: Database): Promise<World> {
+async function createWorld(db: Database): Promise<World> {
   worldCounter++
   const model = new Model(TENANTS)
   const orgIds: string[] = []
@@ -513,7 +513,7 @@ async function checkTenantRows(world: World, t: number, withCount: boolean): Pro
  * Everything, for every tenant: rows, live count, one other tenant's id not found, the audit trail; for
  * tenant 0 (the busiest) also paging by name.
  */
-export async function checkAll(world: World): Promise<void> {
+async function checkAll(world: World): Promise<void> {
   for (let t = 0; t < TENANTS; t++) {
     const tenant = world.tenants[t] as TenantClient
     await checkTenantRows(world, t, true)
