@@ -43,8 +43,7 @@ export interface ExpectedAudit {
 }
 
 /** The error codes an operation may end with (a set when the model cannot tell which comes first). */
-type ExpectedErrorCode =
-  'VALIDATION_FAILED' | 'NOT_FOUND' | 'UNIQUE_VIOLATION' | 'FOREIGN_KEY_VIOLATION' | 'CONFLICT'
+type ExpectedErrorCode = 'VALIDATION_FAILED' | 'NOT_FOUND' | 'UNIQUE_VIOLATION' | 'FOREIGN_KEY_VIOLATION' | 'CONFLICT'
 
 export type Prediction = { readonly ok: true } | { readonly ok: false; readonly codes: readonly ExpectedErrorCode[] }
 
