@@ -6,7 +6,6 @@
  * Interleaving is what makes the ratios trustworthy on a shared machine: a burst of outside load
  * hits one round of every case instead of all rounds of one case.
  */
-import { cpus } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import type { PostgresServer } from '../tools/postgres-server'
 import { tenantProof } from '../src/engine/tenant-proof'
@@ -105,11 +104,22 @@ export interface SuiteContext {
   log: (line: string) => void
 }
 
-/** What a suite hands back to `bench/run.ts` for BENCHMARKS.md and the console. */
+/**
+ * A table of figures a suite measured besides its {@link BenchResult}s (per-operation CPU, EXPLAIN times,
+ * counts). Numbers only: the analysis of them is written by people, in BENCHMARKS.md outside the generated blocks.
+ */
+export interface NumbersTable {
+  /** what the rows are, in a few words */
+  title: string
+  header: string[]
+  /** cells as printed; the first two columns are labels, the rest right-aligned */
+  rows: string[][]
+}
+
+/** What a suite hands back to `bench/run.ts`: its figures, printed and (with `--write`) written to BENCHMARKS.md. */
 export interface SuiteReport {
   results: BenchResult[]
-  /** markdown paragraphs or bullet lists, printed under the tables */
-  notes: string[]
+  tables: NumbersTable[]
 }
 
 /** A named group of benches, selectable with `npm run bench -- <name>`. */
@@ -124,14 +134,6 @@ export interface BenchSuite {
    */
   usesRows?: boolean
   run(context: SuiteContext): Promise<SuiteReport>
-}
-
-/** The caveat every report carries. */
-export function noiseNote(): string {
-  return (
-    `This machine is shared and noisy (${cpus().length} CPU cores): compare the ratios within one run; ` +
-    'absolute times move between runs.'
-  )
 }
 
 /**
@@ -238,7 +240,7 @@ export async function runBench(
   }
 }
 
-/** The result as a markdown block: a heading line, the table, and how to read it. */
+/** The result as markdown: a title line with the settings, the table, and the raw samples. */
 export function formatBenchMarkdown(result: BenchResult): string {
   const hasOps = result.cases.some((c) => c.opsPerSecond !== undefined)
   const header = [
@@ -263,38 +265,24 @@ export function formatBenchMarkdown(result: BenchResult): string {
     ...c.ratios.map((r) => formatRatio(r.ofMedians)),
     ...c.ratios.map((r) => `${formatRatio(r.paired.min)}–${formatRatio(r.paired.max)}`),
   ])
-  const separator = ['---', ...header.slice(1).map(() => '---:')]
-  const table = [header, separator, ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
   return [
-    `**${result.title}** — ${result.rounds} interleaved round(s) after ${result.warmupRounds} warm-up round(s); ` +
-      `bench wall time ${formatSeconds(result.wallMs)} (setup, verification and warm-up included).`,
+    `**${result.title}** — ${result.rounds} interleaved round(s) after ${result.warmupRounds} warm-up; ` +
+      `wall ${formatSeconds(result.wallMs)}`,
     '',
-    table,
+    markdownTable(header, rows, 1),
     '',
-    `Ratios are times (> 1× = slower than the baseline): "time ÷" divides medians; "per-round ÷" divides the ` +
-      `two times of each round, which cancels load that hit that round. Raw samples (ms, round order): ` +
-      result.cases.map((c) => `${c.name} [${c.samplesMs.map(formatMs).join(', ')}]`).join('; ') +
-      '.',
+    `Samples (ms, round order): ${result.cases.map((c) => `${c.name} [${c.samplesMs.map(formatMs).join(', ')}]`).join('; ')}`,
   ].join('\n')
 }
 
-/** Prints the result as a console table. */
-export function printBenchConsole(result: BenchResult): void {
-  console.log(`\n${result.title} (${result.rounds} rounds after ${result.warmupRounds} warm-up)`)
-  console.table(
-    Object.fromEntries(
-      result.cases.map((c) => [
-        c.name,
-        {
-          'median ms': formatMs(c.medianMs),
-          'p25–p75 ms': `${formatMs(c.p25Ms)}–${formatMs(c.p75Ms)}`,
-          ...(c.opsPerSecond === undefined ? {} : { [`${result.opsUnit}/s`]: formatRate(c.opsPerSecond.median) }),
-          ...Object.fromEntries(c.ratios.map((r) => [`÷ ${r.baseline}`, formatRatio(r.ofMedians)])),
-        },
-      ]),
-    ),
-  )
-  console.log(noiseNote())
+/** A {@link NumbersTable} as markdown: its title in bold, then the table. */
+export function formatTableMarkdown(table: NumbersTable): string {
+  return [`**${table.title}**`, '', markdownTable(table.header, table.rows, 2)].join('\n')
+}
+
+function markdownTable(header: readonly string[], rows: readonly (readonly string[])[], labelColumns: number): string {
+  const separator = header.map((_, i) => (i < labelColumns ? '---' : '---:'))
+  return [header, separator, ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
 }
 
 /** Milliseconds, with fewer decimals as they grow. */

@@ -2,9 +2,10 @@
  * `npm run bench [-- <suite> … ] [--quick] [--rows N] [--rounds N] [--warmup N] [--write | --dry-run]`
  *
  * Starts (or finds) a real PostgreSQL server, creates and migrates a scratch database, seeds one
- * organization and one production as the owner, runs the selected suites (all by default), prints
- * the results and writes each suite's section of BENCHMARKS.md. The server and database are removed
- * at the end, whatever happens.
+ * organization and one production as the owner, runs the selected suites (all by default) and prints
+ * each suite's numbers as markdown; with `--write`, also as that suite's generated block in
+ * BENCHMARKS.md (the analysis around the blocks is written by people). The server and database are
+ * removed at the end, whatever happens.
  *
  * Environment: `BENCH_ROWS`, `BENCH_ROUNDS`, `BENCH_WARMUP` (the flags win); `DATABASE_URL` to use a
  * server of your own (else local PostgreSQL binaries, primary + replica, are started).
@@ -18,14 +19,7 @@ import { randomBytes } from 'node:crypto'
 import { migrate } from '../src/migrations/migrate'
 import { acquirePostgresServer, createScratchDatabase, runtimeLoginUrl } from '../tools/postgres-server'
 import { updateBenchmarksFile } from './benchmarks-file'
-import {
-  formatBenchMarkdown,
-  formatSeconds,
-  noiseNote,
-  printBenchConsole,
-  type BenchSuite,
-  type SuiteReport,
-} from './harness'
+import { formatBenchMarkdown, formatSeconds, formatTableMarkdown, type BenchSuite, type SuiteReport } from './harness'
 import { describeMachine, formatMachineMarkdown, type MachineInfo } from './machine'
 import { auditOverhead } from './suites/audit-overhead'
 import { batchInsert } from './suites/batch-insert'
@@ -58,12 +52,12 @@ interface CliOptions {
 const USAGE = `usage: npm run bench [-- [suite …] [--quick] [--rows N] [--rounds N] [--warmup N] [--write | --dry-run]]
 
 suites: ${SUITES.map((s) => s.name).join(', ')} (default: all)
-  --quick      smoke run: ${QUICK.rows} rows, ${QUICK.rounds} rounds; does not touch BENCHMARKS.md unless --write
+  --quick      smoke run: ${QUICK.rows} rows, ${QUICK.rounds} rounds
   --rows N     rows per run (default ${DEFAULTS.rows}; env BENCH_ROWS)
   --rounds N   measured rounds (default ${DEFAULTS.rounds}; env BENCH_ROUNDS)
   --warmup N   untimed warm-up rounds (default ${DEFAULTS.warmup}; env BENCH_WARMUP)
-  --write      write BENCHMARKS.md even in --quick mode
-  --dry-run    print the BENCHMARKS.md sections instead of writing them`
+  --write      also write each suite's numbers block in BENCHMARKS.md (the prose around it is kept)
+  --dry-run    print only (the default; kept so older commands still work)`
 
 function parseCli(argv: string[]): CliOptions | undefined {
   let parsed
@@ -95,7 +89,7 @@ function parseCli(argv: string[]): CliOptions | undefined {
     rounds: positiveInteger('rounds', values.rounds ?? process.env.BENCH_ROUNDS, base.rounds, 1),
     warmup: positiveInteger('warmup', values.warmup ?? process.env.BENCH_WARMUP, base.warmup, 0),
     quick: values.quick,
-    write: values['dry-run'] ? false : values.quick ? values.write : true,
+    write: values.write,
   }
 }
 
@@ -146,29 +140,26 @@ async function seed(url: string): Promise<{ organizationId: string; productionId
   }
 }
 
-function formatSection(
+/** The suite's generated block: where and how it ran, then its tables. No analysis: people write that. */
+function formatNumbers(
   suite: BenchSuite,
   report: SuiteReport,
   details: { machine: MachineInfo; command: string; date: Date; options: CliOptions; wallMs: number },
 ): string {
   const { options } = details
   return [
-    `## ${suite.name}${options.quick ? ' (quick smoke run — not reference figures)' : ''}`,
+    `### Numbers: ${suite.name}${options.quick ? ' (quick smoke run, not reference figures)' : ''}`,
     '',
     suite.title,
     '',
     `- Date: ${details.date.toISOString()}`,
     `- Command: \`${details.command}\``,
     `- Settings: ${suite.usesRows === false ? '' : `${options.rows.toLocaleString('en-US')} rows, `}` +
-      `${options.rounds} measured round(s) after ` +
-      `${options.warmup} warm-up round(s); suite wall time ${formatSeconds(details.wallMs)} ` +
-      '(server start, migration and seeding not included)',
+      `${options.rounds} measured round(s) after ${options.warmup} warm-up; suite wall ${formatSeconds(details.wallMs)}`,
     ...formatMachineMarkdown(details.machine),
     '',
-    `> ${noiseNote()}`,
-    '',
     ...report.results.flatMap((result) => [formatBenchMarkdown(result), '']),
-    ...report.notes.flatMap((note) => [note, '']),
+    ...report.tables.flatMap((table) => [formatTableMarkdown(table), '']),
   ].join('\n')
 }
 
@@ -214,14 +205,13 @@ async function main(): Promise<void> {
           log,
         })
         const wallMs = performance.now() - suiteStarted
-        for (const result of report.results) printBenchConsole(result)
-        const section = formatSection(suite, report, { machine, command, date, options, wallMs })
+        const numbers = formatNumbers(suite, report, { machine, command, date, options, wallMs })
+        console.log(`\n${numbers}`)
         if (options.write) {
-          await updateBenchmarksFile(BENCHMARKS_PATH, suite.name, section)
-          log(`wrote the ${suite.name} section of ${BENCHMARKS_PATH}`)
+          await updateBenchmarksFile(BENCHMARKS_PATH, suite.name, numbers)
+          log(`wrote the ${suite.name} numbers block of ${BENCHMARKS_PATH}`)
         } else {
-          console.log(`\n${section}`)
-          log(`BENCHMARKS.md not written (${options.quick ? '--quick without --write' : '--dry-run'})`)
+          log('BENCHMARKS.md not written (no --write)')
         }
       }
     } finally {

@@ -7,8 +7,7 @@
  *
  * Next to the timings it records, per case, the Node CPU, the server-backend CPU and the WAL written per
  * row, and the server's own account of the audit trigger (EXPLAIN ANALYZE trigger times), so that the
- * ratio comes with where the difference goes. Every sentence of the report is computed from the run that
- * writes it.
+ * ratio comes with where the difference goes (the numbers; BENCHMARKS.md has the analysis).
  */
 import { performance } from 'node:perf_hooks'
 import postgres from 'postgres'
@@ -28,6 +27,7 @@ import {
   type BenchCase,
   type BenchResult,
   type BenchSuite,
+  type NumbersTable,
   type SuiteContext,
   type SuiteReport,
   formatPercent,
@@ -413,7 +413,10 @@ async function measure(context: SuiteContext, sides: [Side, Side]): Promise<Suit
   context.log('EXPLAIN ANALYZE of the same statements on both sides (rolled back)')
   const triggers = await explainTriggers(sides, sizes)
 
-  return { results, notes: buildNotes({ sizes, results, metrics, triggers, serverCpuKnown: serverCpu !== undefined }) }
+  return {
+    results,
+    tables: buildTables({ sizes, results, metrics, triggers, serverCpuKnown: serverCpu !== undefined }),
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -579,7 +582,7 @@ async function explainOnce(
 // ---------------------------------------------------------------------------------------------
 // The report
 
-interface NotesInput {
+interface TablesInput {
   sizes: Sizes
   results: BenchResult[]
   metrics: Map<string, CaseMetrics>
@@ -599,7 +602,7 @@ interface Comparison {
   perRound: { min: number; max: number; over: number }
 }
 
-function buildNotes(input: NotesInput): string[] {
+function buildTables(input: TablesInput): NumbersTable[] {
   const { sizes, metrics, triggers } = input
   const m = (workload: Workload, side: string): CaseMetrics => metrics.get(`${workload}/${side}`) as CaseMetrics
   const runMedians = (workload: Workload, side: string): number[] =>
@@ -642,17 +645,13 @@ function buildNotes(input: NotesInput): string[] {
       triggerMs: Number.NaN,
       foreignKeyMs: Number.NaN,
     }
-  /** the audit function's own time, and the floor any statement-level trigger with transition tables costs */
-  const server = (workload: Workload) => ({
-    fn: explain(workload, 'audit').triggerMs,
-    floor: explain(workload, 'floor').executionMs - explain(workload, 'none').executionMs,
-    added: explain(workload, 'audit').executionMs - explain(workload, 'none').executionMs,
-  })
-
   // 1. The targets.
-  const targetsTable = table(
-    ['workload', AUDIT, NO_AUDIT, `${AUDIT} ÷ ${NO_AUDIT}`, 'per round (min–max)', 'target', 'verdict'],
-    comparisons.map((c) => [
+  const targetsTable: NumbersTable = {
+    title:
+      `Targets: audit ÷ no audit ≤ ${formatRatio(TARGETS.singleRow)} for one row, ≤ ${formatRatio(TARGETS.batch)} ` +
+      `for a ${sizes.batch.toLocaleString('en-US')}-row batch`,
+    header: ['workload', AUDIT, NO_AUDIT, `${AUDIT} ÷ ${NO_AUDIT}`, 'per round (min–max)', 'target', 'verdict'],
+    rows: comparisons.map((c) => [
       c.label,
       time(c, c.auditMs),
       time(c, c.plainMs),
@@ -665,73 +664,15 @@ function buildNotes(input: NotesInput): string[] {
           : `met (median; ${c.perRound.over} of ${runMedians(c.workload, AUDIT).length} rounds over)`
         : `**missed** by ${formatPercent(c.ratio / c.target - 1)}`,
     ]),
-  )
-  const verdicts = comparisons.map((c) => {
-    const extra = c.auditMs - c.plainMs
-    const allowed = c.plainMs * (c.target - 1)
-    const { fn, floor } = server(c.workload)
-    const head =
-      `- **${c.workload}**: ${formatRatio(c.ratio)} (audit ${time(c, c.auditMs)} vs ${time(c, c.plainMs)}; the audit ` +
-      `adds ${time(c, extra)}) — target ≤ ${formatRatio(c.target)} `
-    if (c.ratio <= c.target) {
-      return (
-        head +
-        `**met**, with ${time(c, allowed - extra)} to spare` +
-        (c.perRound.over > 0 ? ` (but over the target in ${c.perRound.over} round(s): a thin margin).` : '.')
-      )
-    }
-    const need = extra - allowed
-    return (
-      head +
-      `**missed by ${formatPercent(c.ratio / c.target - 1)}**: the audit may add at most ${time(c, allowed)}, so ` +
-      `${time(c, need)} of what it adds would have to go. The server's account (EXPLAIN ANALYZE below): the audit ` +
-      `function runs ${time(c, fn)} per call` +
-      (floor > 0
-        ? `, above a floor of ${time(c, floor)} that any statement-level trigger with transition tables costs (a ` +
-          'no-op one, measured the same way) — '
-        : ' (a no-op statement trigger costs nothing measurable in this run) — ') +
-      (need <= fn
-        ? `cutting ${formatPercent(need / fn)} of the function's own work would meet the target.`
-        : "more than the function's whole work: it would take a cheaper mechanism than this trigger.")
-    )
-  })
+  }
 
   // 2. Where the difference goes.
   const perRow = (workload: Workload, side: string, total: (x: CaseMetrics) => number): number =>
     total(m(workload, side)) / m(workload, side).rows
-  const delta = (workload: Workload, total: (x: CaseMetrics) => number): number =>
-    perRow(workload, AUDIT, total) - perRow(workload, NO_AUDIT, total)
-  const batch = comparisons[2] as Comparison
-  const batchShare = server('createMany').fn / (batch.auditMs - batch.plainMs)
-  const whereItGoes = [
-    '**Where the difference goes** (this run):',
-    ...(['create', 'update', 'createMany'] as const).map((workload) => {
-      const { fn, floor, added } = server(workload)
-      const unit = workload === 'createMany' ? (ms: number) => `${formatMs(ms)} ms` : (ms: number) => `${us(ms)} µs`
-      const signedUnit = (f: (ms: number) => string, ms: number): string => (ms >= 0 ? `+${f(ms)}` : `−${f(-ms)}`)
-      return (
-        `- **${workload}**: per row the audit adds ` +
-        (input.serverCpuKnown ? `${int(delta(workload, (x) => x.serverCpuMicros))} µs of server CPU, ` : '') +
-        `${int(delta(workload, (x) => x.clientCpuMicros))} µs of Node CPU and ` +
-        `${int(delta(workload, (x) => x.walBytes))} bytes of WAL. The statement alone (EXPLAIN ANALYZE): ` +
-        `${unit(explain(workload, 'none').executionMs)} without a trigger and ${signedUnit(unit, added)} with the ` +
-        `audit trigger; the audit function itself runs ${unit(fn)}, and a no-op statement trigger with the same ` +
-        `transition tables costs ${floor > 0 ? `+${unit(floor)}` : 'nothing measurable (within noise)'}.`
-      )
-    }),
-    `- One row: the audit function's own work for an update is ${formatRatio(server('update').fn / server('create').fn)} ` +
-      'that of an insert (the update branch pairs old and new rows and builds a per-column diff in JSON; the insert ' +
-      'branch writes `to_jsonb` of the new row).',
-    '- Node runs the same library code on both databases and gets the same rows back: its CPU differences above ' +
-      'are run-to-run noise. The audit is server-side, and each ratio is the server time the trigger adds over ' +
-      'the whole call — validation, SQL building, round trips, the write itself and the COMMIT. In the batch, the ' +
-      `audit function runs ${formatMs(server('createMany').fn)} ms under EXPLAIN against the ` +
-      `${formatMs(batch.auditMs - batch.plainMs)} ms the audit adds to \`createMany\` end to end ` +
-      `(${formatPercent(batchShare)}).`,
-  ].join('\n')
-
-  const costTable = table(
-    [
+  const costTable: NumbersTable = {
+    title:
+      "Per call and per row (server CPU from /proc of the pool's backends, Node CPU from process.cpuUsage, WAL from the LSN)",
+    header: [
       'workload',
       'database',
       'latency median / p95 ms (per call; createMany: per batch)',
@@ -739,7 +680,7 @@ function buildNotes(input: NotesInput): string[] {
       'Node CPU µs per row',
       'WAL bytes per row',
     ],
-    (['create', 'update', 'createMany'] as const).flatMap((workload) =>
+    rows: (['create', 'update', 'createMany'] as const).flatMap((workload) =>
       [AUDIT, NO_AUDIT].map((side) => [
         workload,
         side,
@@ -749,9 +690,12 @@ function buildNotes(input: NotesInput): string[] {
         int(perRow(workload, side, (x) => x.walBytes)),
       ]),
     ),
-  )
-  const explainTable = table(
-    [
+  }
+  const explainTable: NumbersTable = {
+    title:
+      `EXPLAIN ANALYZE of the statement alone, as the app role, rolled back (medians of ${sizes.explainSingle} ` +
+      `single-row and ${sizes.explainBatch} batch runs)`,
+    header: [
       'statement',
       'no trigger ms',
       'no-op statement trigger ms',
@@ -759,7 +703,7 @@ function buildNotes(input: NotesInput): string[] {
       'of it, the audit function ms',
       'FK triggers ms (audit / none)',
     ],
-    (['create', 'update', 'createMany'] as const).map((workload) => [
+    rows: (['create', 'update', 'createMany'] as const).map((workload) => [
       workload === 'createMany'
         ? `insert of ${sizes.batch.toLocaleString('en-US')} rows`
         : workload === 'create'
@@ -771,56 +715,7 @@ function buildNotes(input: NotesInput): string[] {
       formatMs(explain(workload, 'audit').triggerMs),
       `${formatMs(explain(workload, 'audit').foreignKeyMs)} / ${formatMs(explain(workload, 'none').foreignKeyMs)}`,
     ]),
-  )
+  }
 
-  return [
-    `**Targets** (from the issue): audit ÷ no-audit time ≤ ${formatRatio(TARGETS.singleRow)} for a single row ` +
-      `(applied to \`create\` and to \`update\`) and ≤ ${formatRatio(TARGETS.batch)} for a ` +
-      `${sizes.batch.toLocaleString('en-US')}-row batch. Single-row figures are the median latency of all measured ` +
-      "calls (per round: the ratio of the two databases' medians in the same round); the batch figure is the " +
-      'median `createMany` time (per round: the two runs of the same round).',
-    targetsTable,
-    verdicts.join('\n'),
-    '**Between runs**: this section holds one run; to see how far the ratios move, run the suite several times ' +
-      "without rewriting this file and compare the targets tables (`--rounds 10` also narrows one run's spread): " +
-      "`for i in 1 2 3; do npm run bench -- audit-overhead --dry-run | grep -A5 '^| workload | audit'; done`.",
-    whereItGoes,
-    costTable,
-    explainTable,
-    "Server CPU: user + system time of the library pool's backends from `/proc/<pid>/stat` (clock ticks) over the " +
-      'measured runs ÷ rows; Node CPU: `process.cpuUsage()` of the bench process over the timed work ÷ rows; WAL: ' +
-      '`pg_current_wal_insert_lsn()` before and after each run (the whole server: nothing else writes meanwhile) ÷ ' +
-      'rows. EXPLAIN ANALYZE: the statement alone, as the app role with the tenant context set, in a transaction ' +
-      `that is rolled back; medians of ${sizes.explainSingle} (single rows) and ${sizes.explainBatch} (batch) ` +
-      'runs; inserts as `INSERT … SELECT FROM unnest(…)`, the update as the library writes it; "no-op statement ' +
-      'trigger": an AFTER … FOR EACH STATEMENT trigger with the same REFERENCING clause whose function only ' +
-      'returns, created inside that transaction on the no-audit database.',
-    [
-      '- **Databases**: two scratch databases on the same server, each created with `createScratchDatabase` and ' +
-        `migrated with \`migrate()\`; in the \`${NO_AUDIT}\` one the triggers ` +
-        `${CONTACT_AUDIT_TRIGGERS.map((t) => `\`${t}\``).join(', ')} are dropped (checked before timing); everything ` +
-        'else — `contacts_set_updated_at`, foreign keys, indexes, RLS — is the same. Each has one organization ' +
-        '(`db.organizations.create`) and one production (`tenant.productions.create`).',
-      `- **Library**: \`createDatabase({ primary: url, pool: { max: ${POOL_MAX} } })\` on each; every call goes through ` +
-        '`db.tenant(org, { actorId, ip, requestId }).contacts`: a transaction as the app role under RLS with the ' +
-        'audit context set, COMMIT awaited. Inputs are bench fixture contacts (name, e-mail, phone, role, ' +
-        'confidence, metadata), built before timing; ids are made by the library. The update patches `role` and ' +
-        '`notes`.',
-      '- **Runs**: the harness interleaves the two databases round by round. Before every run (untimed) ' +
-        '`contacts` and `audit_logs` are truncated and a CHECKPOINT taken; the update runs first seed ' +
-        `${sizes.updates.toLocaleString('en-US')} contacts with \`createMany\`, then truncate \`audit_logs\` and ` +
-        'ANALYZE. After every run (untimed) the contacts count must be exact, and the audit rows of the action must ' +
-        'number exactly the rows written, carry the tenant context (organization, actor, IP, request id), and be 0 ' +
-        'on the no-audit database; updates must record exactly the two patched columns. `--rows` does not apply; ' +
-        '`--quick` shrinks every size.',
-    ].join('\n'),
-  ]
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-function table(header: string[], rows: string[][]): string {
-  const separator = header.map((_, i) => (i < 2 ? '---' : '---:'))
-  return [header, separator, ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
+  return [targetsTable, costTable, explainTable]
 }

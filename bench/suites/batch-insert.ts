@@ -29,6 +29,7 @@ import {
   type BenchCase,
   type BenchResult,
   type BenchSuite,
+  type NumbersTable,
   type SuiteContext,
 } from '../harness'
 import { BackendCpu } from '../server-cpu'
@@ -86,10 +87,15 @@ export const batchInsert: BenchSuite = {
       const insert = await benchInserts(context, admin, db, client)
       const keys = await benchKeys(context, admin, client('bench-bi-keys'))
       const loadAfter = loadavg()
-      const load =
-        `Load average (1/5/15 min) before the suite ${loadBefore.map((l) => l.toFixed(2)).join(' / ')}, after ` +
-        `${loadAfter.map((l) => l.toFixed(2)).join(' / ')}: other work shared the machine's cores during this run.`
-      return { results: [insert.result, keys.result], notes: [...insert.notes, ...keys.notes, load] }
+      const load: NumbersTable = {
+        title: 'Load average of the machine (1 / 5 / 15 min)',
+        header: ['when', 'load average'],
+        rows: [
+          ['before the suite', loadBefore.map((l) => l.toFixed(2)).join(' / ')],
+          ['after the suite', loadAfter.map((l) => l.toFixed(2)).join(' / ')],
+        ],
+      }
+      return { results: [insert.result, keys.result], tables: [...insert.tables, ...keys.tables, load] }
     } finally {
       await db.close().catch(() => undefined)
       for (const sql of clients.values()) await sql.end({ timeout: 5 }).catch(() => undefined)
@@ -118,7 +124,7 @@ async function benchInserts(
   admin: Sql,
   db: Database,
   client: (applicationName: string) => Sql,
-): Promise<{ result: BenchResult; notes: string[] }> {
+): Promise<{ result: BenchResult; tables: NumbersTable[] }> {
   const { rows } = context
   const [role] = await admin<{ name: string; bypass: boolean }[]>`
     select current_user as name, rolsuper or rolbypassrls as bypass from pg_roles where rolname = current_user`
@@ -285,7 +291,7 @@ async function benchInserts(
 
   return {
     result,
-    notes: insertNotes(result, metrics, {
+    tables: insertTables(result, metrics, {
       rows,
       paramsPerRow,
       drizzleChunkRows,
@@ -298,7 +304,7 @@ async function benchInserts(
   }
 }
 
-function insertNotes(
+function insertTables(
   result: BenchResult,
   metrics: Map<string, CaseMetrics>,
   info: {
@@ -311,7 +317,7 @@ function insertNotes(
     triggers: readonly { name: string }[]
     canCheckpoint: boolean
   },
-): string[] {
+): NumbersTable[] {
   const stats = new Map(result.cases.map((c) => [c.name, c]))
   const ours = stats.get(OURS)
   // Throughput ratios: baseline time ÷ our time (the inverse of the table's time ratios).
@@ -328,10 +334,14 @@ function insertNotes(
   const vsDrizzle = speedup(DRIZZLE)
   const vsUnnest = speedup(UNNEST)
   const met = (value: number | undefined, target: number) =>
-    value === undefined ? 'n/a' : value >= target ? '**met**' : '**missed**'
-  const row = (label: string, s: ReturnType<typeof speedup>, target: number) =>
-    `| ${label} | ≥ ${formatRatio(target)} | ${s ? formatRatio(s.ofMedians) : 'n/a'} | ` +
-    `${s ? `${formatRatio(s.median)} (${formatRatio(s.min)}–${formatRatio(s.max)})` : 'n/a'} | ${met(s?.ofMedians, target)} |`
+    value === undefined ? 'n/a' : value >= target ? 'met' : '**missed**'
+  const row = (label: string, s: ReturnType<typeof speedup>, target: number): string[] => [
+    label,
+    `≥ ${formatRatio(target)}`,
+    s ? formatRatio(s.ofMedians) : 'n/a',
+    s ? `${formatRatio(s.median)} (${formatRatio(s.min)}–${formatRatio(s.max)})` : 'n/a',
+    met(s?.ofMedians, target),
+  ]
 
   const median = (values: readonly number[]) => {
     const sorted = values.filter(Number.isFinite).sort((a, b) => a - b)
@@ -345,87 +355,47 @@ function insertNotes(
     const node = median(m?.nodeCpuMicros ?? [])
     const server = median(m?.serverCpuMicros ?? [])
     const wal = median(m?.walBytes ?? [])
-    return (
-      `| ${c.name} | ${formatMs(c.medianMs)} | ${formatMs(node / 1000)} | ${Number.isFinite(server) ? formatMs(server / 1000) : 'n/a'} | ` +
-      `${perRowMicros(node)} / ${perRowMicros(server)} | ${Number.isFinite(wal) ? (wal / info.rows).toFixed(0) : 'n/a'} |`
-    )
+    return [
+      c.name,
+      formatMs(c.medianMs),
+      formatMs(node / 1000),
+      Number.isFinite(server) ? formatMs(server / 1000) : 'n/a',
+      `${perRowMicros(node)} / ${perRowMicros(server)}`,
+      Number.isFinite(wal) ? (wal / info.rows).toFixed(0) : 'n/a',
+    ]
   })
-  const nodeOf = (name: string) => median(metrics.get(name)?.nodeCpuMicros ?? [])
-  const serverOf = (name: string) => median(metrics.get(name)?.serverCpuMicros ?? [])
-  const msOf = (name: string) => stats.get(name)?.medianMs ?? Number.NaN
-
-  const explain: string[] = []
-  const extraMs = msOf(OURS) - msOf(UNNEST)
-  const extraNodeMs = (nodeOf(OURS) - nodeOf(UNNEST)) / 1000
-  const extraServerMs = (serverOf(OURS) - serverOf(UNNEST)) / 1000
-  explain.push(
-    `createMany took ${formatMs(extraMs)} ms more than raw unnest (medians). Node CPU: ` +
-      `${formatMs(nodeOf(OURS) / 1000)} ms vs ${formatMs(nodeOf(UNNEST) / 1000)} ms (${formatMs(extraNodeMs)} ms more: ` +
-      'zod validation of every row, text conversion of every value, drizzle building the statement, hooks). Server ' +
-      `CPU: ${Number.isFinite(extraServerMs) ? `${formatMs(serverOf(OURS) / 1000)} ms vs ${formatMs(serverOf(UNNEST) / 1000)} ms` : 'not measured'} ` +
-      '(clock-tick resolution; text→type casts, the RLS check per row and the settings statement are within that).',
-  )
-  const drizzleMs = msOf(DRIZZLE)
-  explain.push(
-    `Naive drizzle took ${formatMs(drizzleMs)} ms with ${formatMs(nodeOf(DRIZZLE) / 1000)} ms of Node CPU and ` +
-      `${Number.isFinite(serverOf(DRIZZLE)) ? `${formatMs(serverOf(DRIZZLE) / 1000)} ms` : 'unknown'} of server CPU; ` +
-      `the audit trigger, indexes and foreign keys are the same work in every case, which bounds how far ahead any ` +
-      `method can get of another: COPY, the cheapest way into the table, was ${formatMs(msOf(COPY))} ms.`,
-  )
-  if (vsDrizzle && vsDrizzle.ofMedians < TARGETS.vsDrizzle) {
-    const copyOverDrizzle = drizzleMs / msOf(COPY)
-    explain.push(
-      copyOverDrizzle < TARGETS.vsDrizzle
-        ? `The ${formatRatio(TARGETS.vsDrizzle)} target over naive drizzle is out of reach for any client-side method ` +
-            `on this table: even COPY was only ${formatRatio(copyOverDrizzle)} faster than naive drizzle this run, ` +
-            `because the server's per-row work (${info.indexes.length} indexes incl. a trigram GIN, foreign keys, one audit row) dominates ` +
-            'and is the same for every method.'
-        : `COPY was ${formatRatio(copyOverDrizzle)} faster than naive drizzle, but ${formatRatio(TARGETS.vsDrizzle)} ` +
-            `naive drizzle means at most ${formatMs(drizzleMs / TARGETS.vsDrizzle)} ms, faster than raw unnest with ` +
-            `the same triggers (${formatMs(msOf(UNNEST))} ms, itself only ${formatRatio(drizzleMs / msOf(UNNEST))} ` +
-            'naive drizzle): the target asks createMany to beat the raw statement it is built on, which only COPY ' +
-            '(refused under RLS) does here.',
-    )
-  }
 
   return [
-    [
-      '| target (throughput, createMany ÷ …) | target | ratio of medians | per round: median (min–max) | |',
-      '| --- | ---: | ---: | ---: | --- |',
-      row('naive drizzle', vsDrizzle, TARGETS.vsDrizzle),
-      row('raw unnest ×10,000 (same triggers)', vsUnnest, TARGETS.vsUnnest),
-    ].join('\n'),
-    [
-      '| case | median ms | Node CPU ms | server CPU ms | µs/row Node / server | WAL bytes/row |',
-      '| --- | ---: | ---: | ---: | ---: | ---: |',
-      ...costRows,
-    ].join('\n') +
-      "\n\nMedians over the measured runs. Server CPU is the CPU of the case's own backends (read from /proc; " +
-      'the audit trigger and index maintenance run in them); WAL is `pg_current_wal_insert_lsn()` before and after.',
-    explain.join(' '),
-    [
-      `- **${OURS}**: \`createDatabase({ primary: url })\`, \`db.tenant(org, { requestId }).contacts.createMany(rows, ` +
-        "{ returning: 'count' })` — one transaction that sets role (the app role, under FORCEd RLS) and the tenant " +
-        'settings, validates every row, and inserts `INSERT … SELECT cast(t.cN as type) … FROM unnest($n::text[] …)` ' +
-        'in 10,000-row chunks. Rows carry their (UUIDv7) ids, as the other cases.',
-      `- **${DRIZZLE}**: \`drizzle(postgres(url))\` as \`${info.role}\` (owner), \`tx.insert(contacts).values(chunk)\` ` +
-        `in one \`db.transaction\`; drizzle binds ${info.paramsPerRow} parameters per row (DEFAULT for the rest), so ` +
-        `${info.drizzleChunkRows.toLocaleString('en-US')} rows per statement stay under ${MAX_BIND_PARAMETERS.toLocaleString('en-US')} ` +
-        `parameters (${Math.ceil(info.rows / info.drizzleChunkRows)} statement(s)).`,
-      `- **${UNNEST}**: postgres.js as the owner, \`insert into contacts (…) select * from unnest($1::uuid[], …, ` +
-        `$9::text[]::jsonb[])\` in ${UNNEST_CHUNK_ROWS.toLocaleString('en-US')}-row chunks, one transaction (as the ` +
-        'insert-reference suite).',
-      `- **${COPY}**: postgres.js \`copy contacts (…) from stdin\` as the owner, text format built in JS, one ` +
-        'transaction (as the insert-reference suite). COPY FROM is refused under RLS for the app role, so it is a ' +
-        'reference, not a library path.',
-    ].join('\n'),
-    `Every run starts from empty \`contacts\` and \`audit_logs\` (TRUNCATE${info.canCheckpoint ? ' + CHECKPOINT' : ''}, ` +
-      `untimed) with every index of the migrations in place (${info.indexes.map((i) => `\`${i.name}\``).join(', ')}), ` +
-      `${info.foreignKeys} foreign keys and the insert trigger(s) ${info.triggers.map((t) => `\`${t.name}\``).join(', ')} ` +
-      `enabled. After every run (untimed) there must be exactly ${info.rows.toLocaleString('en-US')} contacts, ` +
-      `exactly ${info.rows.toLocaleString('en-US')} audit rows, one insert audit row per contact (the trigger fires ` +
-      "for the owner's inserts too), createMany's audit rows must carry the tenant's request id (and no other " +
-      "case's may), and the md5 over all rows' columns must equal that of the first verified run (identical contents).",
+    {
+      title: 'Targets (throughput, createMany ÷ …)',
+      header: ['compared with', 'target', 'ratio of medians', 'per round: median (min–max)', 'verdict'],
+      rows: [
+        row('naive drizzle', vsDrizzle, TARGETS.vsDrizzle),
+        row(`raw ${UNNEST} (same triggers)`, vsUnnest, TARGETS.vsUnnest),
+      ],
+    },
+    {
+      title: "CPU and WAL per case (medians over the measured runs; server CPU: the case's own backends, from /proc)",
+      header: ['case', 'median ms', 'Node CPU ms', 'server CPU ms', 'µs/row Node / server', 'WAL bytes/row'],
+      rows: costRows,
+    },
+    {
+      title: 'What every run inserted into, and what it sent',
+      header: ['what', 'value'],
+      rows: [
+        ['owner role (drizzle, unnest, copy)', info.role],
+        ['indexes on contacts', info.indexes.map((i) => i.name).join(', ')],
+        ['foreign keys', String(info.foreignKeys)],
+        ['insert triggers', info.triggers.map((t) => t.name).join(', ')],
+        ['reset before each run', `TRUNCATE contacts, audit_logs${info.canCheckpoint ? ' + CHECKPOINT' : ''}`],
+        [
+          'drizzle: parameters per row, rows per statement, statements',
+          `${info.paramsPerRow}, ${info.drizzleChunkRows.toLocaleString('en-US')} ` +
+            `(≤ ${MAX_BIND_PARAMETERS.toLocaleString('en-US')} parameters), ${Math.ceil(info.rows / info.drizzleChunkRows)}`,
+        ],
+        ['unnest and createMany: rows per statement', UNNEST_CHUNK_ROWS.toLocaleString('en-US')],
+      ],
+    },
   ]
 }
 
@@ -436,7 +406,7 @@ async function benchKeys(
   context: SuiteContext,
   admin: Sql,
   sql: Sql,
-): Promise<{ result: BenchResult; notes: string[] }> {
+): Promise<{ result: BenchResult; tables: NumbersTable[] }> {
   const sizes = context.quick ? KEY_SIZES.quick : KEY_SIZES.default
   const rows = sizes.rows
   const kinds: KeyKind[] = ['uuidv7', 'uuidv4']
@@ -521,34 +491,48 @@ async function benchKeys(
       const f = fill.get(kind)
       const stat = result.cases.find((c) => c.name === kind)
       const walPerRow = seen.wal.map((w) => w / rows).sort((a, b) => a - b)
-      return (
-        `| ${kind} | ${stat?.opsPerSecond ? formatRate(stat.opsPerSecond.median) : 'n/a'} | ${mib(last(seen.index))} | ` +
-        `${f ? `${f.density.toFixed(1)} % / ${f.leafPages.toLocaleString('en-US')}` : 'n/a'} | ${mib(last(seen.table))} | ` +
-        `${walPerRow.length > 0 ? `${(walPerRow[Math.floor((walPerRow.length - 1) / 2)] as number).toFixed(0)}` : 'n/a'} |`
-      )
+      return [
+        kind,
+        stat?.opsPerSecond ? formatRate(stat.opsPerSecond.median) : 'n/a',
+        mib(last(seen.index)),
+        f ? `${f.density.toFixed(1)} % / ${f.leafPages.toLocaleString('en-US')}` : 'n/a (no pgstattuple)',
+        mib(last(seen.table)),
+        walPerRow.length > 0 ? `${(walPerRow[Math.floor((walPerRow.length - 1) / 2)] as number).toFixed(0)}` : 'n/a',
+      ]
     })
     const v7 = sizesSeen.get('uuidv7')
     const v4 = sizesSeen.get('uuidv4')
     const indexRatio = v7 && v4 ? last(v4.index) / last(v7.index) : Number.NaN
     const v4Case = result.cases.find((c) => c.name === 'uuidv4')
     const timeRatio = v4Case?.ratios.find((r) => r.baseline === 'uuidv7')
-    const notes = [
-      [
-        '| key | rows/s (median) | primary-key index after the run | leaf density / leaf pages (pgstatindex) | heap | WAL bytes/row (median) |',
-        '| --- | ---: | ---: | ---: | ---: | ---: |',
-        ...sizeRows,
-      ].join('\n'),
-      `UUIDv4's primary-key index is ${Number.isFinite(indexRatio) ? formatRatio(indexRatio) : 'n/a'} the size of ` +
-        `UUIDv7's after ${rows.toLocaleString('en-US')} rows, and a UUIDv4 run took ` +
-        `${timeRatio ? `${formatRatio(timeRatio.ofMedians)} (per round ${formatRatio(timeRatio.paired.min)}–${formatRatio(timeRatio.paired.max)})` : 'n/a'} ` +
-        "the time of a UUIDv7 run. Time-ordered keys append at the index's right edge (the rightmost-split fast path " +
-        'leaves pages ~90 % full and touches one hot leaf); random keys land on any leaf, so pages split in the ' +
-        `middle (~50–70 % full) and the run dirties leaves all over the index.${hasPgstattuple ? '' : ' (pgstattuple not available: sizes only.)'} ` +
-        'Both tables are created fresh for the suite; every run starts from TRUNCATE + CHECKPOINT; ids are generated ' +
-        'before timing (UUIDv7 from the `uuidv7` package, UUIDv4 from `crypto.randomUUID()`). The index here fits in ' +
-        "the server's shared_buffers, so the insert-rate gap understates what a table larger than memory would see.",
+    const tables: NumbersTable[] = [
+      {
+        title: `Keys after ${rows.toLocaleString('en-US')} rows`,
+        header: [
+          'key',
+          'rows/s (median)',
+          'primary-key index after the run',
+          'leaf density / leaf pages (pgstatindex)',
+          'heap',
+          'WAL bytes/row (median)',
+        ],
+        rows: sizeRows,
+      },
+      {
+        title: 'UUIDv4 ÷ UUIDv7',
+        header: ['what', 'ratio'],
+        rows: [
+          ['primary-key index size', Number.isFinite(indexRatio) ? formatRatio(indexRatio) : 'n/a'],
+          [
+            'time per run (per round min–max)',
+            timeRatio
+              ? `${formatRatio(timeRatio.ofMedians)} (${formatRatio(timeRatio.paired.min)}–${formatRatio(timeRatio.paired.max)})`
+              : 'n/a',
+          ],
+        ],
+      },
     ]
-    return { result, notes }
+    return { result, tables }
   } finally {
     for (const kind of kinds) await admin.unsafe(`drop table if exists ${KEY_TABLES[kind]}`).catch(() => undefined)
   }

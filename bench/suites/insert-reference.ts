@@ -10,7 +10,15 @@ import { isDeepStrictEqual } from 'node:util'
 import postgres from 'postgres'
 import { APP_ROLE } from '../../src/schema/columns'
 import { BENCH_CONTACT_COLUMNS, generateContacts, type BenchContact } from '../fixtures/contacts'
-import { benchProof, runBench, type BenchCase, type BenchSuite, type SuiteContext, type SuiteReport } from '../harness'
+import {
+  benchProof,
+  runBench,
+  type BenchCase,
+  type BenchSuite,
+  type NumbersTable,
+  type SuiteContext,
+  type SuiteReport,
+} from '../harness'
 
 /** The most bind parameters one statement may carry (the protocol counts them in an Int16; 65,534 is safe). */
 export const MAX_BIND_PARAMETERS = 65_534
@@ -132,51 +140,26 @@ async function runSuite(sql: Sql, context: SuiteContext): Promise<SuiteReport> {
   })
   await reset()
 
-  const medians = new Map(result.cases.map((c) => [c.name, c.medianMs]))
-  const fastestUnnest = [...unnestNames].sort((a, b) => (medians.get(a) ?? 0) - (medians.get(b) ?? 0))[0]
   const valuesStatements = Math.ceil(rows / VALUES_CHUNK_ROWS)
-  const insertTriggers = triggers.filter((t) => t.onInsert).map((t) => `\`${t.name}\``)
-  const notes = [
-    [
-      '- **values**: `insert into contacts (…) values (…), (…), …` built by postgres.js `sql(rows, columns)`; ' +
-        `${BENCH_CONTACT_COLUMNS.length} columns → ${VALUES_CHUNK_ROWS.toLocaleString('en-US')} rows per statement ` +
-        `(at most ${MAX_BIND_PARAMETERS.toLocaleString('en-US')} bind parameters), ${valuesStatements} ` +
-        `statement${valuesStatements === 1 ? '' : 's'} awaited one after another in one transaction.`,
-      '- **unnest**: `insert into contacts (…) select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], ' +
-        '$5::text[], $6::text[], $7::text[], $8::numeric[], $9::text[]::jsonb[])` — 9 bind parameters per statement ' +
-        'whatever the row count, metadata sent as JSON strings; one transaction. `unnest` is one statement for all ' +
-        `rows, \`unnest ×${UNNEST_CHUNK_ROWS.toLocaleString('en-US')}\` ${UNNEST_CHUNK_ROWS.toLocaleString('en-US')}-row ` +
-        `statements awaited in turn${unnestNames.length > 1 ? `; fastest this run: \`${fastestUnnest ?? 'n/a'}\`` : ''}. ` +
-        `The chunk size was picked by measuring \`BENCH_UNNEST_CHUNKS=all,50000,20000,10000,5000,2000\` ` +
-        "(5k–10k fastest). A one-off probe when this suite was written put the single statement's loss on the Node " +
-        'side: postgres.js serialising 100k-element array parameters took ~0.9 s of CPU against ~0.4 s for ten 10k ' +
-        'chunks (select-only, no insert); raising `work_mem` (the function scan spills ~30 MB to a temp file) did ' +
-        'not help.',
-      '- **copy**: `copy contacts (…) from stdin` through postgres.js `.writable()`, text format built in JS ' +
-        '(backslash, tab, newline and carriage return escaped, `\\N` for NULL), ' +
-        `${COPY_ROWS_PER_WRITE.toLocaleString('en-US')} rows per write, one transaction. postgres.js leaves Nagle on ` +
-        '(no TCP_NODELAY), so the final CopyDone waits for a delayed ACK: a fixed ~40 ms per COPY when this suite ' +
-        'was written, which dominates a `--quick` run and is ~2 % at 100k rows; left as is, since it is what ' +
-        'postgres.js users get.',
-    ].join('\n'),
-    `Each run starts from an empty \`contacts\` (TRUNCATE${canCheckpoint ? ' + CHECKPOINT' : ''}, untimed) with the ` +
-      `migration's indexes in place (${indexes.map((i) => `\`${i.name}\``).join(', ')}), ` +
-      `${foreignKeys} foreign keys checked per row, and ` +
-      (insertTriggers.length === 0
-        ? `no trigger firing on insert${triggers.length === 0 ? '' : ` (present: ${triggers.map((t) => `\`${t.name}\``).join(', ')})`}. `
-        : `insert trigger(s) ${insertTriggers.join(', ')}. `) +
-      `After every run (untimed) the row count must be exactly ${rows.toLocaleString('en-US')}, the md5 over all ` +
-      'rows must equal that of the first verified run (every method stores identical contents), and sampled rows ' +
-      '(including ones with tabs, line breaks, quotes and backslashes) must read back equal to the source. Ids are ' +
-      "UUIDv7, generated app-side before timing; building each method's parameters or COPY text from the row " +
-      'objects is timed.',
-    `Runs as \`${role.name}\` (the owner, a superuser): RLS is FORCEd on \`contacts\`, and only superusers and ` +
-      'BYPASSRLS roles skip it. **COPY FROM is refused on tables with row-level security for every other role**, ' +
-      `so COPY is a reference to measure against, not a library code path (DESIGN.md, "Batch inserts"); the ` +
-      `library inserts with unnest or chunked VALUES. Checked this run: COPY as \`${APP_ROLE}\` in a tenant ` +
-      `transaction fails with \`${copyRefusal}\`.`,
-  ]
-  return { results: [result], notes }
+  const insertTriggers = triggers.filter((t) => t.onInsert).map((t) => t.name)
+  const setup: NumbersTable = {
+    title: 'What every run inserted into, and what it sent',
+    header: ['what', 'value'],
+    rows: [
+      ['role', `${role.name} (superuser or BYPASSRLS)`],
+      ['indexes on contacts', indexes.map((i) => i.name).join(', ')],
+      ['foreign keys checked per row', String(foreignKeys)],
+      ['triggers firing on insert', insertTriggers.join(', ') || 'none'],
+      ['reset before each run', `TRUNCATE${canCheckpoint ? ' + CHECKPOINT' : ''}`],
+      [
+        'values: statements per run (rows each)',
+        `${valuesStatements} (≤ ${VALUES_CHUNK_ROWS.toLocaleString('en-US')}; ${MAX_BIND_PARAMETERS.toLocaleString('en-US')} bind parameters max)`,
+      ],
+      ['copy: rows per write', COPY_ROWS_PER_WRITE.toLocaleString('en-US')],
+      [`copy as ${APP_ROLE} in a tenant transaction`, copyRefusal],
+    ],
+  }
+  return { results: [result], tables: [setup] }
 }
 
 async function insertWithValues(sql: Sql, contacts: readonly BenchContact[]): Promise<void> {

@@ -14,7 +14,7 @@
  * 3. The same pairs (and update + getById) with the replica's replay held back by
  *    `recovery_min_apply_delay`: stale reads per consistency level, pair latency and the routing counters.
  *
- * Every figure and sentence of the report is computed from the run that writes it.
+ * The suite reports numbers only; BENCHMARKS.md has the analysis.
  */
 import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
@@ -38,6 +38,7 @@ import {
   type BenchCase,
   type BenchResult,
   type BenchSuite,
+  type NumbersTable,
   type SuiteContext,
   type SuiteReport,
 } from '../harness'
@@ -508,7 +509,7 @@ async function measure(
       catchUpMs = performance.now() - t0
     }
 
-    const notes = buildNotes({
+    const tables = buildTables({
       sizes,
       rounds: context.rounds,
       routing,
@@ -524,7 +525,7 @@ async function measure(
       gateCall,
       unitCpu,
     })
-    return { results, notes }
+    return { results, tables }
   } finally {
     await Promise.all([routed.close(), direct.close(), admin.end({ timeout: 5 }), replicaAdmin.end({ timeout: 5 })])
   }
@@ -711,7 +712,7 @@ function makeWorkload(ids: readonly string[], length: number): string[] {
 // ---------------------------------------------------------------------------------------------
 // The report
 
-interface NotesInput {
+interface TablesInput {
   sizes: Sizes
   rounds: number
   routing: { readYourWritesWaitMs: number; maxLagMs: number; lagCheckIntervalMs: number }
@@ -728,12 +729,11 @@ interface NotesInput {
   unitCpu: UnitCpu
 }
 
-function buildNotes(input: NotesInput): string[] {
+function buildTables(input: TablesInput): NumbersTable[] {
   const { latency, noDelay, delayed, routing } = input
   const sorted = (values: ArrayLike<number>): Float64Array => Float64Array.from(values).sort()
   const q = (values: ArrayLike<number>, p: number): number => quantile(sorted(values), p)
   const us = (ms: number): string => (Number.isFinite(ms) ? Math.round(ms * 1000).toLocaleString('en-US') : 'n/a')
-  const signedUs = (ms: number): string => (ms >= 0 ? `+${us(ms)}` : `−${us(-ms)}`)
   const int = (n: number): string => n.toLocaleString('en-US')
   const lat = (concurrency: number, name: string): LatencyMetrics =>
     latency.get(`${concurrency}/${name}`) ?? newLatencyMetrics()
@@ -756,8 +756,11 @@ function buildNotes(input: NotesInput): string[] {
   const cpu = (micros: number): string => (Number.isFinite(micros) ? String(Math.round(micros)) : 'n/a')
 
   // 1. Per-call latency of findById, and where the reads went.
-  const latencyTable = table(
-    [
+  const latencyTable: NumbersTable = {
+    title:
+      'findById per call (every measured call, pooled over the rounds); fallbacks: replica-meant reads sent to ' +
+      'the primary, by reason; gated: `gatedReads`',
+    header: [
       'concurrency',
       'client',
       'latency median µs',
@@ -772,7 +775,7 @@ function buildNotes(input: NotesInput): string[] {
       'fallbacks',
       'gated',
     ],
-    [1, CONCURRENCY].flatMap((concurrency) =>
+    rows: [1, CONCURRENCY].flatMap((concurrency) =>
       latencyCases.map((name) => {
         const m = lat(concurrency, name)
         const all = pooled(m)
@@ -796,86 +799,42 @@ function buildNotes(input: NotesInput): string[] {
         ]
       }),
     ),
-  )
-  /** per-run ratios of a ÷ b at one concurrency, and whether they straddle 1× (the difference is noise) */
-  const perRun = (a: string, b: string, concurrency: number): string => {
-    const r = paired(lat(concurrency, a), lat(concurrency, b))
-    const span = `per run ${formatRatio(r.min)}–${formatRatio(r.max)}`
-    return r.min <= 1 && r.max >= 1 ? `${span}: either side of 1×, noise` : `${span}: every run on the same side of 1×`
-  }
-  const at = (concurrency: number, name: string): number => quantile(pooled(lat(concurrency, name)), 0.5)
-  const compare = (a: string, b: string, concurrency: number): string =>
-    `${signedUs(at(concurrency, a) - at(concurrency, b))} µs per call at concurrency ${concurrency} ` +
-    `(${formatRatio(at(concurrency, a) / at(concurrency, b))}; ${perRun(a, b, concurrency)})`
-  const ryw1 = lat(1, RYW).routing
-  const serverPerOp = (name: string, concurrency: number): number => {
-    const m = lat(concurrency, name)
-    return m.serverCpuMicros / m.ops
-  }
-  const serverCpuAt = (concurrency: number): string =>
-    latencyCases
-      .map((name) => `${name === DIRECT ? DIRECT : `'${name}'`} ${cpu(serverPerOp(name, concurrency))} µs`)
-      .join(', ')
-  const signedCpu = (a: string, b: string, concurrency: number): string => {
-    const d = serverPerOp(a, concurrency) - serverPerOp(b, concurrency)
-    return Number.isFinite(d) ? `${d >= 0 ? '+' : '−'}${Math.round(Math.abs(d))}` : 'n/a'
   }
   const g = input.gateCall
   const u = input.unitCpu
   const unit = (variant: UnitVariant): number => q(u.perRound[variant], 0.5)
+  const signedExact = (value: number): string =>
+    !Number.isFinite(value) ? 'n/a' : `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)}`
+  const usExact = (value: number): string =>
+    !Number.isFinite(value) ? 'n/a' : value < 0.1 ? '< 0.1' : value.toFixed(1)
   /** the variant's CPU per transaction minus the gate-less one's, paired by round: median (min to max) */
   const delta = (variant: UnitVariant): string => {
     const d = u.perRound[variant].map((v, i) => v - (u.perRound.plain[i] ?? Number.NaN))
-    return `${signedExact(q(d, 0.5))} (per round ${signedExact(Math.min(...d))} to ${signedExact(Math.max(...d))})`
+    return `${signedExact(q(d, 0.5))} (${signedExact(Math.min(...d))} to ${signedExact(Math.max(...d))})`
   }
-  const signedExact = (value: number): string =>
-    !Number.isFinite(value) ? 'n/a' : `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)} µs`
-  const usExact = (value: number): string =>
-    !Number.isFinite(value) ? 'n/a' : value < 0.1 ? '< 0.1' : value.toFixed(1)
   const opened = [1, CONCURRENCY].reduce(
     (a, concurrency) => a + latencyCases.reduce((b, name) => b + lat(concurrency, name).newBackends, 0),
     0,
   )
-  const gateCost = [
-    "**What the gate costs, and why.** Every replica read — 'read-your-writes' and 'eventual' alike — sends one " +
-      'settings statement (role, tenant, audit context, statement_timeout) whose last column is ' +
-      "`callsheet_wait_for_replay(target, timeout_ms)`: a 'read-your-writes' client passes its token's position " +
-      `and the ${routing.readYourWritesWaitMs} ms budget, an 'eventual' one \`0/0\` and 0 ms. It is pipelined with ` +
-      'BEGIN and the query, so it adds no round trip, only server time. In context — one replica connection ' +
-      "running read transactions shaped like the library's (BEGIN READ ONLY, the settings statement as the app " +
-      `role, a primary-key lookup under RLS, COMMIT; ${int(u.transactions)} per variant in each of ` +
-      `${u.perRound.plain.length} rounds) — the backend used ${usExact(unit('plain'))} µs of CPU per transaction ` +
-      `without the gate, ${usExact(unit('gate'))} µs with it, target replayed — ${delta('gate')} —, ` +
-      `${usExact(unit('gateEventual'))} µs with \`0/0\` — ${delta('gateEventual')} —, and ` +
-      `${usExact(unit('gateWithoutSet'))} µs — ${delta('gateWithoutSet')} — with the same body as a function without ` +
-      'its `SET search_path = pg_catalog` clause (a function with a SET clause saves, sets and restores the setting ' +
-      'on every call); medians, differences paired by round. The call alone, in a PL/pgSQL loop that commits after each call (the per-transaction set-up ' +
-      `of PL/pgSQL cancels out there): ${usExact(g.gate)} µs, ${usExact(g.gateEventual)} µs with \`0/0\`, ` +
-      `${usExact(g.gateWithoutSet)} µs without the SET clause, against ${usExact(g.bare)} µs for the bare ` +
-      `\`pg_last_wal_replay_lsn()\` it compares with (${int(g.calls)} calls, median of 5).`,
-    `- Gate vs no gate ('read-your-writes' ÷ 'eventual', same statement, different target): ${compare(RYW, EVENTUAL, 1)}, ` +
-      `${compare(RYW, EVENTUAL, CONCURRENCY)}. With the target replayed both take the same path through the function.`,
-    `- The function call itself ('eventual' ÷ the same reads on the same replica through a library opened on it as ` +
-      `its primary, which sends the settings without the gate): ${compare(EVENTUAL, DIRECT, 1)}, ` +
-      `${compare(EVENTUAL, DIRECT, CONCURRENCY)}.`,
-    `- Server CPU per lookup (the library's backends on both servers): ${serverCpuAt(1)} at concurrency 1; ` +
-      `${serverCpuAt(CONCURRENCY)} at ${CONCURRENCY}. The replica levels use ` +
-      `${signedCpu(EVENTUAL, DIRECT, 1)} / ${signedCpu(EVENTUAL, DIRECT, CONCURRENCY)} µs ('eventual', at 1 / ` +
-      `${CONCURRENCY}) over the gate-less reads of the same replica; the single-connection measurement above puts ` +
-      `the call at ${delta('gateEventual')} against ${usExact(unit('plain'))} µs for a whole gate-less read ` +
-      'transaction. Both figures move with the load on this shared machine from round to round (' +
-      `pool backends started during measured runs, whose start-up would count: ${int(opened)}).`,
-    `- It waits only when the replica has not replayed the target yet. Here the replica had replayed the token ` +
-      `before the reads began: of the ${int(ryw1.replica + ryw1.primary)} measured 'read-your-writes' reads at ` +
-      `concurrency 1, ${int(ryw1.gated)} were gated (\`gatedReads\`: the router had not yet seen the replica's ` +
-      `replay position pass the token, so the server-side check decided) and ${int(ryw1.primary)} went to the ` +
-      'primary.',
-    `- 'read-your-writes' ÷ 'primary' (the replica vs the primary for the same call, gate included): ` +
-      `${formatRatio(at(1, RYW) / at(1, PRIMARY))} at concurrency 1, ` +
-      `${formatRatio(at(CONCURRENCY, RYW) / at(CONCURRENCY, PRIMARY))} at ${CONCURRENCY}. Both servers share the ` +
-      "same cores here (the replica also replays the primary's WAL): this compares two equal servers, not a " +
-      'scale-out — what a replica buys is the load it takes off the primary, which one shared machine cannot show.',
-  ].join('\n')
+  const unitVariants: { variant: UnitVariant; label: string; call: number }[] = [
+    { variant: 'plain', label: 'no gate', call: g.bare },
+    { variant: 'gate', label: 'gate, target replayed', call: g.gate },
+    { variant: 'gateEventual', label: 'gate with `0/0` (eventual)', call: g.gateEventual },
+    { variant: 'gateWithoutSet', label: 'gate without `SET search_path`', call: g.gateWithoutSet },
+  ]
+  const gateTable: NumbersTable = {
+    title:
+      `Replica backend CPU per read transaction (${int(u.transactions)} per variant in each of ` +
+      `${u.perRound.plain.length} rounds, medians; Δ paired by round) and per call alone (${int(g.calls)} calls, ` +
+      `median of 5; no gate: bare \`pg_last_wal_replay_lsn()\`); pool backends started during measured runs: ${int(opened)}`,
+    header: ['variant', 'CPU µs per transaction', 'Δ vs no gate µs (min to max)', 'call alone µs'],
+    rows: unitVariants.map(({ variant, label, call }) => [
+      label,
+      usExact(unit(variant)),
+      variant === 'plain' ? '' : delta(variant),
+      usExact(call),
+    ]),
+  }
 
   // 2. Pairs without delay, and under delay.
   const pairRows = (metrics: Map<string, PairMetrics>, key: string, withUpdates: boolean): string[][] =>
@@ -899,12 +858,16 @@ function buildNotes(input: NotesInput): string[] {
         routes,
       ]
     })
-  const noDelayTable = table(
-    ['client', 'pairs', 'stale reads', 'pair ms median / p95', 'read ms median / p95', 'where the reads went'],
-    pairRows(noDelay, 'plain', false),
-  )
-  const delayedTable = table(
-    [
+  const noDelayTable: NumbersTable = {
+    title: 'Write-then-read pairs, no injected delay (stale: the read did not return the row just created)',
+    header: ['client', 'pairs', 'stale reads', 'pair ms median / p95', 'read ms median / p95', 'where the reads went'],
+    rows: pairRows(noDelay, 'plain', false),
+  }
+  const delayedTable: NumbersTable = {
+    title:
+      `Write-then-read pairs, replica replay delayed ${APPLY_DELAY_MS} ms (${input.delayedPerRun} pairs per run; ` +
+      'stale: not found, or the old title)',
+    header: [
       'client',
       'pairs',
       'stale reads: create→findById / update→getById',
@@ -912,108 +875,48 @@ function buildNotes(input: NotesInput): string[] {
       'read ms median / p95',
       'where the reads went',
     ],
-    pairRows(delayed, 'delayed', true),
-  )
+    rows: pairRows(delayed, 'delayed', true),
+  }
   const pm = (metrics: Map<string, PairMetrics>, key: string): PairMetrics => metrics.get(key) ?? newPairMetrics()
   const total = (m: PairMetrics): number => m.pairs.create + m.pairs.update
-  const share = (m: PairMetrics, routes: Route[]): number =>
-    routes.reduce((a, r) => a + (m.routes.get(r) ?? 0), 0) / total(m)
-  const staleOf = (m: PairMetrics): number => m.stale.create + m.stale.update
-  const readMedian = (m: PairMetrics, route: Route): number => q(m.readMsByRoute.get(route) ?? [], 0.5)
-  const plainRyw = pm(noDelay, `plain/${RYW}`)
-  const plainEventual = pm(noDelay, `plain/${EVENTUAL}`)
-  const plainPrimary = pm(noDelay, `plain/${PRIMARY}`)
   const slowRyw = pm(delayed, `delayed/${RYW}`)
   const slowRywWarm = pm(delayed, `delayed/${RYW}/warm-up`)
-  const slowEventual = pm(delayed, `delayed/${EVENTUAL}`)
-  const slowPrimary = pm(delayed, `delayed/${PRIMARY}`)
   const paidWait = (m: PairMetrics): number =>
     (m.readMsByRoute.get('primary: behind') ?? []).filter((ms) => ms >= routing.readYourWritesWaitMs).length
-  const onReplica: Route[] = ['replica', 'replica (gated)']
-  const gatedExtra = readMedian(plainRyw, 'replica (gated)') - readMedian(plainEventual, 'replica')
-  const pairsNarrative = [
-    '**Write-then-read pairs: where the reads went.** A write returns once COMMIT is through, with the WAL ' +
-      'position the client must see read in the same round trip; the read right after it carries that position.',
-    `- No injected delay: the replica served ${pct(share(plainRyw, onReplica))} of the ` +
-      `'read-your-writes' reads (${pct(share(plainRyw, ['replica (gated)']))} gated) and ` +
-      `${pct(1 - share(plainRyw, onReplica))} fell back to the primary; ${int(staleOf(plainRyw))} stale. ` +
-      `A gated read took ${formatMs(readMedian(plainRyw, 'replica (gated)'))} ms (median) against ` +
-      `${formatMs(readMedian(plainEventual, 'replica'))} ms for an 'eventual' read of the replica ` +
-      (Math.abs(gatedExtra) < 0.1
-        ? '— the same: the replica had replayed the write by the time the read arrived, so the gate found the ' +
-          'target reached and did not sleep. '
-        : `(${gatedExtra > 0 ? '+' : '−'}${formatMs(Math.abs(gatedExtra))} ms: the time the gate waited for replay). `) +
-      `The pair took ${formatMs(q(plainRyw.pairMs, 0.5))} ms against ${formatMs(q(plainPrimary.pairMs, 0.5))} ms ` +
-      `with 'primary' (${formatRatio(q(plainRyw.pairMs, 0.5) / q(plainPrimary.pairMs, 0.5))}). ` +
-      (staleOf(plainEventual) === 0
-        ? `'eventual' read none of its ${int(total(plainEventual))} own writes stale here — replay on an idle ` +
-          "local replica keeps ahead of the client's next round trip — but nothing guarantees it."
-        : `'eventual' read its own write stale in ${int(staleOf(plainEventual))} of ${int(total(plainEventual))} ` +
-          "pairs even without injected delay: asynchronous replay did not always beat the client's next round trip."),
-    `- Replay delayed ${APPLY_DELAY_MS} ms (\`recovery_min_apply_delay\` on the replica): stale reads ` +
-      `'read-your-writes' ${int(staleOf(slowRyw))} of ${int(total(slowRyw))}, 'primary' ${int(staleOf(slowPrimary))} ` +
-      `of ${int(total(slowPrimary))}, 'eventual' ${int(staleOf(slowEventual))} of ${int(total(slowEventual))} ` +
-      `(${pct(staleOf(slowEventual) / total(slowEventual))}). The gate sent ` +
-      `${pct(share(slowRyw, ['primary: behind']))} of the 'read-your-writes' reads to the primary as ` +
-      `\`behind\`. A read that must wait is sent to the primary at once when the router's last lag measurement ` +
-      `(every ${int(routing.lagCheckIntervalMs)} ms, on the back of reads) put the replica more than ` +
-      `${4 * routing.readYourWritesWaitMs} ms behind; otherwise it tries the replica and falls back after the ` +
-      `${routing.readYourWritesWaitMs} ms budget. Reads that paid that budget: ${int(paidWait(slowRyw))} of the ` +
-      `${int(total(slowRyw))} measured, ${int(paidWait(slowRywWarm))} of the ${int(total(slowRywWarm))} in the ` +
-      'warm-up round (the first reads after the delay was set, before a lag measurement saw it). Pair latency ' +
-      `(median / p95): 'read-your-writes' ${formatMs(q(slowRyw.pairMs, 0.5))} / ${formatMs(q(slowRyw.pairMs, 0.95))} ms, ` +
-      `'primary' ${formatMs(q(slowPrimary.pairMs, 0.5))} / ${formatMs(q(slowPrimary.pairMs, 0.95))} ms, 'eventual' ` +
-      `${formatMs(q(slowEventual.pairMs, 0.5))} / ${formatMs(q(slowEventual.pairMs, 0.95))} ms (fast, and stale). ` +
-      "The router's lag reading at the end of the delayed bench: " +
-      `${input.lagUnderDelay.lagMs === undefined ? 'n/a' : `${int(input.lagUnderDelay.lagMs)} ms`} and ` +
-      `${input.lagUnderDelay.lagBytes === undefined ? 'n/a' : int(input.lagUnderDelay.lagBytes)} bytes of WAL; ` +
-      `with the delay removed the replica caught up in ${formatMs(input.catchUpMs)} ms.`,
-  ].join('\n')
-
+  const delayTable: NumbersTable = {
+    title: `Under the ${APPLY_DELAY_MS} ms replay delay`,
+    header: ['what', 'value'],
+    rows: [
+      [
+        `'read-your-writes' reads that paid the ${routing.readYourWritesWaitMs} ms budget (measured)`,
+        `${int(paidWait(slowRyw))} of ${int(total(slowRyw))}`,
+      ],
+      ['… in the warm-up round', `${int(paidWait(slowRywWarm))} of ${int(total(slowRywWarm))}`],
+      [
+        "the router's lag at the end",
+        `${input.lagUnderDelay.lagMs === undefined ? 'n/a' : `${int(input.lagUnderDelay.lagMs)} ms`}, ` +
+          `${input.lagUnderDelay.lagBytes === undefined ? 'n/a' : int(input.lagUnderDelay.lagBytes)} bytes of WAL`,
+      ],
+      ['catch-up once the delay was removed', `${formatMs(input.catchUpMs)} ms`],
+    ],
+  }
   const settings = Object.entries(input.serverSettings)
     .map(([k, v]) => `${k}=${v}`)
     .join(', ')
-  return [
-    '**findById per call** (latencies of every measured call, pooled over the rounds; the harness tables above ' +
-      'time whole runs). "fallbacks": reads meant for the replica that went to the primary, by reason; "gated": ' +
-      '`gatedReads`, replica reads whose target the router had not yet seen replayed, so the server-side gate ' +
-      'decided (it may have returned at once). CPU per lookup over the measured runs: Node — `process.cpuUsage()` ' +
-      "of the bench process; server — user + system time of the library pools' backends on both servers, from " +
-      '`/proc/<pid>/schedstat` via `pg_stat_activity`.',
-    latencyTable,
-    gateCost,
-    '**Write-then-read pairs, no injected delay** (stale: the read did not return the row just created; ' +
-      '"replica (gated)": served by the replica after the server-side check of the token; read medians by route):',
-    noDelayTable,
-    `**Write-then-read pairs, replica replay delayed ${APPLY_DELAY_MS} ms** (${input.delayedPerRun} pairs per run; ` +
-      'stale: not found, or the old title):',
-    delayedTable,
-    pairsNarrative,
-    [
-      `- **Cluster**: the suite's own, started with \`startLocalCluster()\`: ${input.cluster}; PostgreSQL ` +
-        `${input.version}; ${settings}. (The machine and server lines above describe the shared server of ` +
-        '`bench/run.ts`, which sits idle during this suite.) One scratch database, migrated with `migrate()`; ' +
-        'the replica reaches it through replication.',
-      `- **Library**: \`createDatabase({ primary, replicas: [replica], pool: { max: ${POOL_MAX} } })\` with the ` +
-        `default routing (readYourWritesWaitMs ${routing.readYourWritesWaitMs} ms, maxLagMs ` +
-        `${int(routing.maxLagMs)}, lagCheckIntervalMs ${int(routing.lagCheckIntervalMs)}). One organization, one ` +
-        `production and ${int(input.sizes.contacts)} contacts (bench fixtures, \`createMany\`). The ` +
-        "'read-your-writes' reader is the client that wrote them and then updated the production once, so it " +
-        "holds a token; 'eventual' and 'primary' are separate clients of the same database " +
-        '(`db.tenant(org, ctx, { consistency })`); the fourth client is a second database object whose primary is ' +
-        'the replica URL (reads only; no gate). Each pair level has its own client and production.',
-      `- **Runs**: ${input.rounds} interleaved rounds after warm-up for each bench; findById looks up a fixed ` +
-        'pseudo-random sequence of the contacts (every row checked); the routing counters are ' +
-        '`db.stats().routing` before and after each run (and around each pair, to classify its read). Pairs run ' +
-        "one after another; the pair latency runs from the write call to the read's answer. Under delay, pairs " +
-        `alternate \`contacts.create\` → \`findById\` and \`productions.update\` (title) → \`getById\`; the delay is ` +
-        'set with `ALTER SYSTEM` + reload on the replica and removed afterwards (then the suite waits for catch-up). ' +
-        '`--rows` does not apply; `--quick` shrinks every size.',
-    ].join('\n'),
-  ]
-}
-
-function table(header: string[], rows: string[][]): string {
-  const separator = header.map((_, i) => (i < 2 ? '---' : '---:'))
-  return [header, separator, ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
+  const clusterTable: NumbersTable = {
+    title: "The suite's own cluster (the machine lines above describe bench/run.ts's server, idle meanwhile)",
+    header: ['what', 'value'],
+    rows: [
+      ['cluster', input.cluster],
+      ['PostgreSQL', input.version],
+      ['settings', settings],
+      [
+        'routing',
+        `readYourWritesWaitMs ${routing.readYourWritesWaitMs}, maxLagMs ${int(routing.maxLagMs)}, ` +
+          `lagCheckIntervalMs ${int(routing.lagCheckIntervalMs)}`,
+      ],
+      ['pool max, contacts, rounds', `${POOL_MAX}, ${int(input.sizes.contacts)}, ${input.rounds}`],
+    ],
+  }
+  return [latencyTable, gateTable, noDelayTable, delayedTable, delayTable, clusterTable]
 }

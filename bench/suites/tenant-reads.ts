@@ -7,8 +7,8 @@
  * Next to the timings it records, per case, how many times an operation waits for the server and how
  * many messages it sends after its answer (counted by a TCP proxy), the Node CPU and the server-backend
  * CPU per operation, the Node CPU of getting a tenant's repository, and the server's plans with and without
- * RLS — so that a missed target comes with its cause. Every sentence of the report is computed from the
- * figures of the run that writes it.
+ * RLS — so that a missed target comes with its cause. The suite reports numbers only; BENCHMARKS.md has
+ * the analysis.
  */
 import { cpus } from 'node:os'
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net'
@@ -32,6 +32,7 @@ import {
   type BenchCase,
   type BenchResult,
   type BenchSuite,
+  type NumbersTable,
   type SuiteContext,
   type SuiteReport,
   formatPercent,
@@ -78,8 +79,6 @@ const RAW = 'postgres.js'
 const OURS = 'ours'
 
 const TARGETS = { throughputAt16: 0.8, latencyAt1: 1.3 }
-/** A throughput target met with less than this margin by the CPU model is reported as thin. */
-const THIN_MARGIN = 0.1
 
 type Sql = postgres.Sql
 type Operation = 'findById' | 'findMany'
@@ -263,7 +262,7 @@ async function measure(
     await Promise.all([...readers.values()].map((r) => r.close()))
   }
 
-  const notes = buildNotes({
+  const tables = buildTables({
     context,
     sizes,
     caseNames,
@@ -275,7 +274,7 @@ async function measure(
     pageShape,
     serverCpuAvailable: serverCpu !== undefined,
   })
-  return { results, notes }
+  return { results, tables }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -766,7 +765,7 @@ function summarizeLatencies(m: CaseMetrics): LatencySummary {
   }
 }
 
-interface NotesInput {
+interface TablesInput {
   context: SuiteContext
   sizes: Sizes
   caseNames: string[]
@@ -779,8 +778,8 @@ interface NotesInput {
   serverCpuAvailable: boolean
 }
 
-function buildNotes(input: NotesInput): string[] {
-  const { results, metrics, flights, caseNames, plans, sizes } = input
+function buildTables(input: TablesInput): NumbersTable[] {
+  const { results, metrics, flights, caseNames, plans } = input
   const find = (operation: Operation, concurrency: number): BenchResult =>
     results[OPERATIONS.indexOf(operation) * 2 + (concurrency === 1 ? 0 : 1)] as BenchResult
   const caseMetrics = (operation: Operation, concurrency: number, name: string): CaseMetrics =>
@@ -809,7 +808,6 @@ function buildNotes(input: NotesInput): string[] {
     throughput(operation, name) / throughput(operation, BASELINE)
   const flightsOf = (operation: Operation, name: string): Flights =>
     flights.get(`${name}/${operation}`) ?? { waits: Number.NaN, after: Number.NaN }
-  const waits = (operation: Operation, name: string): number => flightsOf(operation, name).waits
   const nodeCpu = (operation: Operation, concurrency: number, name: string): number => {
     const m = caseMetrics(operation, concurrency, name)
     return m.clientCpuMicros / m.measuredOps
@@ -821,171 +819,44 @@ function buildNotes(input: NotesInput): string[] {
   const totalCpu = (operation: Operation, concurrency: number, name: string): number =>
     nodeCpu(operation, concurrency, name) + serverCpu(operation, concurrency, name)
   const us = (micros: number): string => (Number.isFinite(micros) ? Math.round(micros).toLocaleString('en-US') : 'n/a')
-  const signed = (micros: number): string => (micros >= 0 ? `+${us(micros)}` : `−${us(-micros)}`)
   const fine = (micros: number): string => (Number.isFinite(micros) ? micros.toFixed(micros < 10 ? 1 : 0) : 'n/a')
   const count = (n: number): string => (Number.isFinite(n) ? (Number.isInteger(n) ? String(n) : n.toFixed(2)) : 'n/a')
-  const both = (f: (operation: Operation) => string): string => OPERATIONS.map(f).join(' / ')
   const cpuKnown = input.serverCpuAvailable
 
-  // 1. The targets, for the library as it is.
-  const latencyMet = (op: Operation): boolean => latencyRatio(op, OURS) <= TARGETS.latencyAt1
-  const throughputMet = (op: Operation): boolean => throughputRatio(op, OURS) >= TARGETS.throughputAt16
-  const targetRows: string[][] = []
-  const verdicts: string[] = []
-  for (const operation of OPERATIONS) {
-    const lat = latencyRatio(operation, OURS)
-    const latSpread = pairedLatency(operation, OURS)
-    const tput = throughputRatio(operation, OURS)
-    const tputSpread = pairedThroughput(operation, OURS)
-    targetRows.push([
-      operation,
-      `${formatRatio(lat)} (per round ${formatRatio(latSpread.min)}–${formatRatio(latSpread.max)})`,
-      latencyMet(operation) ? 'met' : `**missed**: ${formatPercent(lat / TARGETS.latencyAt1 - 1)} over`,
-      `${formatRatio(tput)} (per round ${formatRatio(tputSpread.min)}–${formatRatio(tputSpread.max)})`,
-      throughputMet(operation) ? 'met' : `**missed**: ${formatPercent(1 - tput / TARGETS.throughputAt16)} short`,
-    ])
-    const allowedMicros = latencyMicros(operation, BASELINE) * TARGETS.latencyAt1
-    const latencyText = latencyMet(operation)
-      ? `c=1 median latency ${us(latencyMicros(operation, OURS))} µs = ${formatRatio(lat)} raw drizzle's ` +
-        `${us(latencyMicros(operation, BASELINE))} µs — target ≤ ${formatRatio(TARGETS.latencyAt1)} **met** ` +
-        `(${us(allowedMicros - latencyMicros(operation, OURS))} µs to spare)`
-      : `c=1 median latency ${us(latencyMicros(operation, OURS))} µs = ${formatRatio(lat)} raw drizzle's ` +
-        `${us(latencyMicros(operation, BASELINE))} µs — target ≤ ${formatRatio(TARGETS.latencyAt1)} **missed by ` +
-        `${formatPercent(lat / TARGETS.latencyAt1 - 1)}**: it would take ` +
-        `${us(latencyMicros(operation, OURS) - allowedMicros)} µs less per operation (≤ ${us(allowedMicros)} µs)`
-    // Saturated, ops/s ≈ cores ÷ CPU per operation: the CPU budget that would meet the target.
-    const budget = totalCpu(operation, CONCURRENCY, BASELINE) / TARGETS.throughputAt16
-    const throughputText = throughputMet(operation)
-      ? `c=${CONCURRENCY} throughput ${formatRate(throughput(operation, OURS))} ops/s = ${formatRatio(tput)} raw ` +
-        `drizzle's — target ≥ ${formatRatio(TARGETS.throughputAt16)} **met**`
-      : `c=${CONCURRENCY} throughput ${formatRate(throughput(operation, OURS))} ops/s = ${formatRatio(tput)} raw ` +
-        `drizzle's — target ≥ ${formatRatio(TARGETS.throughputAt16)} **missed by ` +
-        `${formatPercent(1 - tput / TARGETS.throughputAt16)}**: it would take ` +
-        `${formatPercent(TARGETS.throughputAt16 / tput - 1)} more ops/s` +
-        (cpuKnown
-          ? budget >= totalCpu(operation, CONCURRENCY, OURS)
-            ? `; the CPU model (ops/s ≈ cores ÷ CPU per operation) predicts ` +
-              `${formatRatio(totalCpu(operation, CONCURRENCY, BASELINE) / totalCpu(operation, CONCURRENCY, OURS))}, ` +
-              'at or above the target: the shortfall measured here is within what outside load does to one run'
-            : `; by the CPU model (ops/s ≈ cores ÷ CPU per operation, which predicted ` +
-              `${formatRatio(totalCpu(operation, CONCURRENCY, BASELINE) / totalCpu(operation, CONCURRENCY, OURS))} ` +
-              `here) that is CPU per operation (Node + server) down from ${us(totalCpu(operation, CONCURRENCY, OURS))} ` +
-              `to ≤ ${us(budget)} µs (raw drizzle: ${us(totalCpu(operation, CONCURRENCY, BASELINE))} µs/op), ` +
-              `${us(totalCpu(operation, CONCURRENCY, OURS) - budget)} µs/op less`
-          : '')
-    verdicts.push(`- **${operation}**: ${latencyText}; ${throughputText}.`)
-  }
-  const targetsTable = table(
-    [
+  // 1. The targets, for the library as it is; the CPU model: saturated, ops/s ≈ cores ÷ CPU per operation.
+  const predicted = (operation: Operation): number =>
+    totalCpu(operation, CONCURRENCY, BASELINE) / totalCpu(operation, CONCURRENCY, OURS)
+  const targetsTable: NumbersTable = {
+    title:
+      `Targets (issue 3): c=1 median latency ≤ ${formatRatio(TARGETS.latencyAt1)} and c=${CONCURRENCY} ` +
+      `throughput ≥ ${formatRatio(TARGETS.throughputAt16)} of ${BASELINE}'s`,
+    header: [
       'operation',
       `c=1 median latency ÷ ${BASELINE}`,
       `target ≤ ${formatRatio(TARGETS.latencyAt1)}`,
       `c=${CONCURRENCY} ops/s ÷ ${BASELINE}`,
       `target ≥ ${formatRatio(TARGETS.throughputAt16)}`,
+      `c=${CONCURRENCY} predicted by CPU/op (${cpus().length} cores)`,
     ],
-    targetRows,
-  )
-
-  // 2. Where the difference to raw drizzle lies (all from this run).
-  const planOf = (operation: Operation, rls: boolean): PlanSummary | undefined =>
-    plans.find((p) => p.operation === operation && p.who.startsWith(APP_ROLE) === rls)
-  const rlsMicros = (operation: Operation): number => {
-    const owner = planOf(operation, false)
-    const app = planOf(operation, true)
-    if (owner === undefined || app === undefined) return Number.NaN
-    return (app.executionMs + app.planningMs - owner.executionMs - owner.planningMs) * 1000
+    rows: OPERATIONS.map((operation) => {
+      const lat = latencyRatio(operation, OURS)
+      const latSpread = pairedLatency(operation, OURS)
+      const tput = throughputRatio(operation, OURS)
+      const tputSpread = pairedThroughput(operation, OURS)
+      return [
+        operation,
+        `${formatRatio(lat)} (per round ${formatRatio(latSpread.min)}–${formatRatio(latSpread.max)})`,
+        lat <= TARGETS.latencyAt1 ? 'met' : `**missed**: ${formatPercent(lat / TARGETS.latencyAt1 - 1)} over`,
+        `${formatRatio(tput)} (per round ${formatRatio(tputSpread.min)}–${formatRatio(tputSpread.max)})`,
+        tput >= TARGETS.throughputAt16
+          ? 'met'
+          : `**missed**: ${formatPercent(1 - tput / TARGETS.throughputAt16)} short`,
+        cpuKnown ? formatRatio(predicted(operation)) : 'n/a',
+      ]
+    }),
   }
-  const rlsDelta = (operation: Operation): string => {
-    const owner = planOf(operation, false)
-    const app = planOf(operation, true)
-    if (owner === undefined || app === undefined) return 'n/a'
-    return (
-      `${signed((app.executionMs - owner.executionMs) * 1000)} µs execution, ` +
-      `${signed((app.planningMs - owner.planningMs) * 1000)} µs planning`
-    )
-  }
-  const gap = (f: (operation: Operation, name: string) => number) => (operation: Operation) =>
-    f(operation, OURS) - f(operation, BASELINE)
-  const latencyGap = gap(latencyMicros)
-  const nodeGap1 = gap((op, name) => nodeCpu(op, 1, name))
-  const serverGap1 = gap((op, name) => serverCpu(op, 1, name))
-  const nodeGap16 = gap((op, name) => nodeCpu(op, CONCURRENCY, name))
-  const serverGap16 = gap((op, name) => serverCpu(op, CONCURRENCY, name))
-  const predicted = (operation: Operation): number =>
-    totalCpu(operation, CONCURRENCY, BASELINE) / totalCpu(operation, CONCURRENCY, OURS)
-  const waitsEqual = OPERATIONS.every((op) => waits(op, OURS) <= waits(op, BASELINE))
-  const pageShapeMicros = input.pageShape.shapedMicros - input.pageShape.plainMicros
 
-  const evidence = [
-    '**Where ours differs from raw drizzle** (this run; findById / findMany):',
-    `- **Waits.** One library read waits for the server ${both((op) => count(waits(op, OURS)))} time(s) and sends ` +
-      `${both((op) => count(flightsOf(op, OURS).after))} message(s) after its answer (the read-only unit's COMMIT, ` +
-      'which its caller does not wait for; the connection goes back to the pool when the COMMIT completes). Raw ' +
-      `drizzle waits ${both((op) => count(waits(op, BASELINE)))} time(s) (postgres.js sends drizzle's unnamed, ` +
-      `unprepared query describe-first), raw postgres.js ${both((op) => count(waits(op, RAW)))}. ` +
-      (waitsEqual
-        ? 'Round trips are not what separates ours from raw drizzle: BEGIN, the settings and the query travel together.'
-        : `Ours waits ${both((op) => count(waits(op, OURS) - waits(op, BASELINE)))} time(s) more than raw drizzle: ` +
-          'its unit of work is not pipelined as `src/engine/` intends.'),
-    `- **Latency at c=1.** Ours − raw drizzle: ${both((op) => signed(latencyGap(op)))} µs median latency; ` +
-      `${both((op) => signed(nodeGap1(op)))} µs/op Node CPU` +
-      (cpuKnown ? `; ${both((op) => signed(serverGap1(op)))} µs/op server CPU` : '') +
-      ' (CPU as means over all operations). With one operation in flight, CPU on either side adds to its latency ' +
-      "unless it overlaps a wait; ours' COMMIT runs on the server while the next operation starts, and raw drizzle " +
-      'has a second round trip (and a parse and plan of its unprepared query) that ours does not.',
-    `- **Throughput at c=${CONCURRENCY} is CPU per operation.** The bench and the server share the machine's ` +
-      `${cpus().length} cores, which ${CONCURRENCY} workers keep busy, so ops/s ≈ cores ÷ CPU per operation. ` +
-      (cpuKnown
-        ? `Ours costs ${both((op) => us(totalCpu(op, CONCURRENCY, OURS)))} µs/op (Node ` +
-          `${both((op) => us(nodeCpu(op, CONCURRENCY, OURS)))} + server backends ` +
-          `${both((op) => us(serverCpu(op, CONCURRENCY, OURS)))}), raw drizzle ` +
-          `${both((op) => us(totalCpu(op, CONCURRENCY, BASELINE)))} (${both((op) => us(nodeCpu(op, CONCURRENCY, BASELINE)))} + ` +
-          `${both((op) => us(serverCpu(op, CONCURRENCY, BASELINE)))}): that predicts ${both((op) => formatRatio(predicted(op)))} ` +
-          `of raw drizzle's throughput; measured ${both((op) => formatRatio(throughputRatio(op, OURS)))}. The gap is ` +
-          `${both((op) => signed(nodeGap16(op)))} µs/op in Node and ${both((op) => signed(serverGap16(op)))} µs/op in ` +
-          'the server backends (which run BEGIN READ ONLY, the six `set_config` calls and COMMIT for every read).'
-        : `Ours uses ${both((op) => us(nodeCpu(op, CONCURRENCY, OURS)))} µs of Node CPU per operation, raw drizzle ` +
-          `${both((op) => us(nodeCpu(op, CONCURRENCY, BASELINE)))} (server CPU unknown: not a local server).`),
-    `- **Getting the repository.** Each operation calls \`db.tenant(orgId).contacts\`, as a request handler ` +
-      `would: ${fine(input.tenantClientMicros)} µs of Node CPU per call (measured alone, ` +
-      `${TENANT_CLIENT_CALLS.toLocaleString('en-US')} calls, median of ${TENANT_CLIENT_REPEATS}) — ` +
-      `${both((op) => formatPercent(input.tenantClientMicros / nodeGap16(op)))} of the Node gap at c=${CONCURRENCY}.`,
-    `- **RLS.** EXPLAIN ANALYZE as \`${APP_ROLE}\` under RLS vs as the owner: findById ${rlsDelta('findById')}; ` +
-      `findMany ${rlsDelta('findMany')} — the same index, plus one InitPlan for the policy's ` +
-      "`(select nullif(current_setting(…), '')::uuid)`. Together " +
-      `${both((op) => signed(rlsMicros(op)))} µs per query: ` +
-      `${both((op) => formatPercent(rlsMicros(op) / latencyMicros(op, OURS)))} of ours' c=1 median latency.`,
-    `- **findMany's own extra work** (raw drizzle does none of it): ${PAGE + 1} rows fetched instead of ${PAGE} and ` +
-      'a `(created_at)::text` cursor column on every row (removed again before returning), for keyset pagination, ' +
-      `and zod validation of the filter. Ours' extra Node CPU at c=1 is ${signed(nodeGap1('findMany'))} µs/op for ` +
-      `findMany against ${signed(nodeGap1('findById'))} µs/op for findById. The library's page shape alone, run ` +
-      `through raw drizzle (no unit of work), costs ${us(input.pageShape.shapedMicros)} µs/op of Node CPU against ` +
-      `${us(input.pageShape.plainMicros)} for the plain ${PAGE}-row page: ${signed(pageShapeMicros)} µs/op ` +
-      `(${input.pageShape.ops.toLocaleString('en-US')} sequential pages per shape, median of ${PAGE_SHAPE_ROUNDS} ` +
-      'interleaved rounds).',
-  ].join('\n')
-
-  const fixes = buildFixes({
-    latencyMissed: OPERATIONS.filter((op) => !latencyMet(op)),
-    throughputMissed: OPERATIONS.filter((op) => !throughputMet(op)),
-    // Met as measured, but the CPU model leaves less than a 10 % margin: outside load decides the next run.
-    throughputThin: OPERATIONS.filter(
-      (op) => throughputMet(op) && cpuKnown && predicted(op) < TARGETS.throughputAt16 * (1 + THIN_MARGIN),
-    ),
-    predicted,
-    waitsEqual,
-    cpuKnown,
-    serverGap: serverGap16,
-    nodeGap: nodeGap16,
-    tenantClientMicros: input.tenantClientMicros,
-    // What ours does around any query, in Node: findById's gap is nothing else.
-    envelopeMicros: nodeGap16('findById') - input.tenantClientMicros,
-    pageShapeMicros,
-    needMicros: (op, ratio) => totalCpu(op, CONCURRENCY, OURS) - totalCpu(op, CONCURRENCY, BASELINE) / ratio,
-    latencyNeedMicros: (op) => latencyMicros(op, OURS) - latencyMicros(op, BASELINE) * TARGETS.latencyAt1,
-  })
-
-  // 3. Per-case details.
+  // 2. Per-case details.
   const detailRows: string[][] = []
   for (const operation of OPERATIONS) {
     for (const name of caseNames) {
@@ -1001,14 +872,17 @@ function buildNotes(input: NotesInput): string[] {
         cpuKnown ? us(totalCpu(operation, CONCURRENCY, name)) : 'n/a',
         formatRatio(throughput(operation, name) / throughput(operation, RAW)),
         `${formatMicros(l16.medianMs)} / ${formatMicros(l16.p95Ms)}`,
-        `${count(waits(operation, name))} / ${count(flightsOf(operation, name).after)}`,
+        `${count(flightsOf(operation, name).waits)} / ${count(flightsOf(operation, name).after)}`,
         `${us(nodeCpu(operation, 1, name))} / ${us(nodeCpu(operation, CONCURRENCY, name))}`,
         cpuKnown ? `${us(serverCpu(operation, 1, name))} / ${us(serverCpu(operation, CONCURRENCY, name))}` : 'n/a',
       ])
     }
   }
-  const detailTable = table(
-    [
+  const detailTable: NumbersTable = {
+    title:
+      `Per case (latencies per operation, pooled over the rounds; waits / sent after answer: TCP reads at a ` +
+      `counting proxy over ${PROBE_OPS} operations ${PROBE_GAP_MS} ms apart; CPU ÷ operations)`,
+    header: [
       'operation',
       'case',
       'c=1 latency median / p95 µs',
@@ -1022,193 +896,39 @@ function buildNotes(input: NotesInput): string[] {
       `Node CPU µs/op (c=1 / c=${CONCURRENCY})`,
       `server CPU µs/op (c=1 / c=${CONCURRENCY})`,
     ],
-    detailRows,
-  )
-
-  const planTable = table(
-    ['query', 'as', 'plan', 'planning ms (median)', 'execution ms (median)'],
-    plans.map((p) => [p.operation, p.who, p.plan, p.planningMs.toFixed(3), p.executionMs.toFixed(3)]),
-  )
-
-  return [
-    `**Targets** (issue 3, item 6): concurrency-${CONCURRENCY} throughput ≥ ${formatRatio(TARGETS.throughputAt16)} ` +
-      `raw drizzle's; concurrency-1 median latency ≤ ${formatRatio(TARGETS.latencyAt1)} raw drizzle's. Latency ` +
-      "ratios divide the medians of all measured operations (per round: the two cases' medians in the same " +
-      'round); throughput ratios divide the median ops/s of the tables above (per round: the two runs of the same ' +
-      'round).',
-    targetsTable,
-    verdicts.join('\n'),
-    '**Between runs**: this section holds one run. The c=16 ratios move with outside load on a shared machine; to ' +
-      'see by how much, run the suite several times without rewriting this file and compare the targets tables: ' +
-      "`for i in 1 2 3; do npm run bench -- tenant-reads --dry-run | grep -A4 '^| operation | c=1 median'; done`.",
-    evidence,
-    fixes,
-    '**Per case**:',
-    detailTable,
-    'Latencies are per operation (`performance.now()` around each call), pooled over all measured rounds. ' +
-      '"waits / sent after answer": client→server TCP reads at a counting proxy between a pool of one connection ' +
-      `and the server, over ${PROBE_OPS} sequential operations (after ${PROBE_OPS} untimed ones) spaced ` +
-      `${PROBE_GAP_MS} ms apart — reads between the call and its answer are round trips the caller waits for; ` +
-      'reads after the answer are messages it leaves behind (a COMMIT). "Node CPU": `process.cpuUsage()` of the ' +
-      'bench process (all its threads, GC included) over the measured runs ÷ operations. "server CPU": user + ' +
-      "system time of the case's backends from `/proc/<pid>/stat` (clock-tick resolution) ÷ operations" +
-      (cpuKnown ? '.' : ' — not available: the server is not a local one.'),
-    [
-      `- **Data**: ${sizes.organizations} organizations, each with one production and ` +
-        `${sizes.contactsPerOrganization.toLocaleString('en-US')} contacts (bench fixture rows, \`created_at\` one ` +
-        'second apart), seeded as the owner, then ANALYZE; all of it fits in shared_buffers. Every case runs the ' +
-        'same pseudo-random sequence: `findById` of a random contact of a random organization, `findMany` of the ' +
-        `${PAGE} oldest live contacts of a random organization's production. Before timing, every case must return ` +
-        "the same rows (and nothing for another tenant's id). `--rows` does not apply to this suite; `--quick` " +
-        'shrinks the data and the operation counts.',
-      `- **c=1**: ${sizes.sequentialOps.toLocaleString('en-US')} operations one after another per run. ` +
-        `**c=${CONCURRENCY}**: ${CONCURRENCY} workers × ${sizes.opsPerWorker} operations, one in flight per worker; ` +
-        "ops/s = all operations ÷ the run's wall time. Every case has its own pool of " +
-        `${POOL_MAX} connections, opened and warmed (every connection used, statements prepared) before timing; ` +
-        "idle connections are kept. Client and server share the machine's cores.",
-      `- **${OURS}**: \`createDatabase({ primary: url, pool: { max: ${POOL_MAX}, idleTimeoutSeconds: 0 } })\`, then ` +
-        'per operation `db.tenant(orgId).contacts.findById(id)` / `.findMany({ where: { productionId }, limit: ' +
-        `${PAGE} })\`: a READ ONLY transaction as \`${APP_ROLE}\` under RLS with the tenant set transaction-locally; ` +
-        'findMany also fetches one extra row and a cursor column for keyset pagination.',
-      `- **${BASELINE}**: \`drizzle(postgres(url, { max: ${POOL_MAX} }), { schema })\`, ` +
-        '`db.select().from(contacts).where(and(eq(organizationId), eq(id), isNull(deletedAt))).limit(1)` and the ' +
-        'same page query (production, live rows, ordered by createdAt, id) — the conditions the library adds, so ' +
-        'all return the same rows — with no transaction and no tenant context, as the owner (RLS bypassed).',
-      `- **${RAW}**: the same SQL as \`sql\` tagged templates (prepared by postgres.js), no transaction, as the owner.`,
-    ].join('\n'),
-    `**Server-side cost of RLS** (EXPLAIN ANALYZE with literals, one tenant, ${EXPLAIN_REPEATS} runs each, medians):`,
-    planTable,
-  ]
-}
-
-interface FixesInput {
-  latencyMissed: Operation[]
-  throughputMissed: Operation[]
-  /** met as measured, but the CPU model predicts less than the target plus {@link THIN_MARGIN} */
-  throughputThin: Operation[]
-  /** the CPU model's throughput ratio to raw drizzle */
-  predicted: (operation: Operation) => number
-  waitsEqual: boolean
-  cpuKnown: boolean
-  serverGap: (operation: Operation) => number
-  /** ours − raw drizzle Node CPU per operation at c=16 */
-  nodeGap: (operation: Operation) => number
-  /** Node CPU of `db.tenant(orgId).contacts` */
-  tenantClientMicros: number
-  /** the rest of ours' Node gap around any query (findById's Node gap minus getting the repository) */
-  envelopeMicros: number
-  /** Node CPU of findMany's page shape over the plain page */
-  pageShapeMicros: number
-  /** CPU µs/op ours would have to shed for the CPU model to predict `ratio` of raw drizzle's throughput */
-  needMicros: (operation: Operation, ratio: number) => number
-  /** latency µs ours would have to shed to meet the latency target */
-  latencyNeedMicros: (operation: Operation) => number
-}
-
-/** "What it would take", from the measured gaps: the candidates and whether each alone would be enough. */
-function buildFixes(input: FixesInput): string {
-  const us = (micros: number): string =>
-    Number.isFinite(micros)
-      ? Math.abs(micros) < 10
-        ? micros.toFixed(1)
-        : Math.round(micros).toLocaleString('en-US')
-      : 'n/a'
-  if (input.latencyMissed.length === 0 && input.throughputMissed.length === 0 && input.throughputThin.length === 0) {
-    return (
-      '**What it would take**: nothing — every target is met in this run, throughput with at least a ' +
-      `${Math.round(THIN_MARGIN * 100)} % margin by the CPU model.`
-    )
+    rows: detailRows,
   }
-  const lines = ['**What it would take** (proposals for src/, sized by the figures above; not made here):']
-  if (!input.waitsEqual) {
-    lines.push(
-      '- First the waits: ours waits for the server more often than raw drizzle per read (see "Waits"); each wait ' +
-        'costs a round trip of latency and a socket write and read on both sides.',
-    )
-  }
-  const candidates = (operation: Operation): { micros: number; what: string }[] => [
-    ...(operation === 'findMany'
-      ? [
-          {
-            micros: input.pageShapeMicros,
-            what:
-              'the page shape (the per-row `::text` cursor column and the extra row): select the sort value as ' +
-              'text only for the row that becomes the cursor, or decode it without drizzle mapping an aliased ' +
-              'SQL field on every row',
-          },
-        ]
-      : []),
-    ...(operation === 'findMany'
-      ? [
-          {
-            micros: input.nodeGap('findMany') - input.pageShapeMicros - input.envelopeMicros - input.tenantClientMicros,
-            what: "the rest of findMany's Node gap, not broken down here (its gap less the page shape, the unit and the repository)",
-          },
-        ]
-      : []),
-    {
-      micros: input.envelopeMicros,
-      what:
-        'the rest of the unit of work around the query in Node (BEGIN, settings and COMMIT through postgres.js, a ' +
-        'drizzle session and database per unit, id validation: findById’s Node gap less getting the repository)',
-    },
-    {
-      micros: input.tenantClientMicros,
-      what: 'getting the repository (`db.tenant(orgId).contacts`)',
-    },
-    ...(input.cpuKnown
-      ? [
-          {
-            micros: input.serverGap(operation),
-            what: 'the server backends (BEGIN READ ONLY, the six `set_config` calls and COMMIT per read)',
-          },
-        ]
-      : []),
-  ]
-  const ratio = (r: number): string => `${r.toFixed(2)}×`
-  for (const operation of [...input.throughputMissed, ...input.throughputThin]) {
-    const need = input.needMicros(operation, TARGETS.throughputAt16)
-    const needWithMargin = input.needMicros(operation, TARGETS.throughputAt16 * (1 + THIN_MARGIN))
-    const missed = input.throughputMissed.includes(operation)
-    const listed = candidates(operation)
-      .filter((c) => c.micros > 0)
-      .sort((a, b) => b.micros - a.micros)
-      .map(
-        (c) =>
-          `${c.what}: ${us(c.micros)} µs/op` +
-          (needWithMargin > 0 && c.micros >= needWithMargin
-            ? ` (all of it would buy a ${Math.round(THIN_MARGIN * 100)} % margin on its own)`
-            : need > 0 && c.micros >= need
-              ? ' (all of it would reach the target on its own)'
-              : ''),
-      )
-    lines.push(
-      `- **${operation}, c=${CONCURRENCY} throughput** (${missed ? 'missed' : 'met, thinly'}; the CPU model predicts ` +
-        `${ratio(input.predicted(operation))}): ` +
-        (need > 0
-          ? `about ${us(need)} µs/op less CPU for the model to reach ${ratio(TARGETS.throughputAt16)}, `
-          : `the model is at or above ${ratio(TARGETS.throughputAt16)}; `) +
-        (needWithMargin > 0
-          ? `${us(needWithMargin)} µs/op less for ${ratio(TARGETS.throughputAt16 * (1 + THIN_MARGIN))}. `
-          : `it is above ${ratio(TARGETS.throughputAt16 * (1 + THIN_MARGIN))} too: the shortfall measured here is ` +
-            'outside load rather than CPU per operation. ') +
-        `Where ours spends more CPU than raw drizzle, largest first: ${listed.join('; ')}.`,
-    )
-  }
-  for (const operation of input.latencyMissed) {
-    lines.push(
-      `- **${operation}, c=1 latency**: ${us(input.latencyNeedMicros(operation))} µs less per operation` +
-        (input.waitsEqual
-          ? '; with the waits level with raw drizzle, that is CPU on the critical path — the same candidates as above.'
-          : '; first the extra waits.'),
-    )
-  }
-  return lines.join('\n')
-}
 
-function table(header: string[], rows: string[][]): string {
-  const separator = header.map((_, i) => (i < 2 ? '---' : '---:'))
-  return [header, separator, ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
+  // 3. Probes of single parts of the gap to raw drizzle.
+  const probesTable: NumbersTable = {
+    title: 'Parts of the gap, measured alone (Node CPU)',
+    header: ['probe', 'µs per call', 'how'],
+    rows: [
+      [
+        'getting the repository, `db.tenant(orgId).contacts`',
+        fine(input.tenantClientMicros),
+        `${TENANT_CLIENT_CALLS.toLocaleString('en-US')} calls, median of ${TENANT_CLIENT_REPEATS}`,
+      ],
+      [
+        `findMany's page shape (${PAGE + 1} rows + text cursor column) through raw drizzle`,
+        us(input.pageShape.shapedMicros),
+        `${input.pageShape.ops.toLocaleString('en-US')} sequential pages, median of ${PAGE_SHAPE_ROUNDS} rounds`,
+      ],
+      [
+        `the plain ${PAGE}-row page through raw drizzle`,
+        us(input.pageShape.plainMicros),
+        `${input.pageShape.ops.toLocaleString('en-US')} sequential pages, median of ${PAGE_SHAPE_ROUNDS} rounds`,
+      ],
+    ],
+  }
+
+  const planTable: NumbersTable = {
+    title: `EXPLAIN ANALYZE with literals, one tenant, ${EXPLAIN_REPEATS} runs each, medians`,
+    header: ['query', 'as', 'plan', 'planning ms (median)', 'execution ms (median)'],
+    rows: plans.map((p) => [p.operation, p.who, p.plan, p.planningMs.toFixed(3), p.executionMs.toFixed(3)]),
+  }
+
+  return [targetsTable, detailTable, probesTable, planTable]
 }
 
 function formatMicros(ms: number): string {
