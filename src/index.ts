@@ -154,7 +154,7 @@ export {
   type ConstraintDetails,
   type ErrorByCode,
   type ValidationIssue,
-} from './errors/errors'
+} from './errors'
 export { withRetry, type RetryOptions } from './support/retry'
 export type * from './schema/types'
 export type { OneOrMany } from './repositories/filters'

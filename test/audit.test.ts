@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest'
-import { isCallsheetDbError } from '../src/errors/errors'
+import { isCallsheetDbError } from '../src/errors'
 import type { AuditLog } from '../src/schema'
 import { describeEachDatabase } from './harness/engines'
 import { asAppRole } from './harness/sql-runner'

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest'
 import { createDatabase, isCallsheetDbError, withRetry, type Database, type TenantClient } from '../src'
-import type { CallsheetDbError } from '../src/errors/errors'
+import type { CallsheetDbError } from '../src/errors'
 import { migrate } from '../src/migrations/migrate'
 import { openEngine, type TestEngine } from './harness/engines'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from '../tools/local-cluster'

@@ -1,5 +1,5 @@
 import { beforeAll, expect, it } from 'vitest'
-import { isCallsheetDbError } from '../src/errors/errors'
+import { isCallsheetDbError } from '../src/errors'
 import type { ExtractionResult } from '../src/schema'
 import { describeEachDatabase } from './harness/engines'
 import { fillTenant, type FilledTenant } from './support/fixtures'

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest'
 import { migrate } from '../src/migrations/migrate'
-import { isCallsheetDbError } from '../src/errors/errors'
+import { isCallsheetDbError } from '../src/errors'
 import { describeEachEngine, type TestEngine } from './harness/engines'
 import { createScratchDatabase } from '../tools/postgres-server'
 import { inject } from 'vitest'

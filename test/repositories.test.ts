@@ -1,5 +1,5 @@
 import { beforeAll, expect, it } from 'vitest'
-import { isCallsheetDbError } from '../src/errors/errors'
+import { isCallsheetDbError } from '../src/errors'
 import { describeEachDatabase } from './harness/engines'
 import { asAppRole } from './harness/sql-runner'
 import { fillTenant, type FilledTenant } from './support/fixtures'

@@ -7,7 +7,7 @@ import {
   SerializationError,
   isCallsheetDbError,
   type CallsheetDbError,
-} from '../src/errors/errors'
+} from '../src/errors'
 import type { TenantClient } from '../src/client/tenant-client'
 import { describeEachDatabase, openEngine, type TestEngine } from './harness/engines'
 import { createDatabase } from '../src/client/create-database'

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { isCallsheetDbError, type QueryEvent, type TenantClient } from '../src'
-import { toLibraryError } from '../src/errors/errors'
+import { toLibraryError } from '../src/errors'
 import type { TenantRuntime } from '../src/unit-of-work/tenant-runtime'
 import { describeEachDatabase } from './harness/engines'
 import { rawRead } from './support/raw-read'

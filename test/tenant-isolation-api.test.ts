@@ -1,5 +1,5 @@
 import { beforeAll, expect, it } from 'vitest'
-import { isCallsheetDbError, type CallsheetDbErrorCode } from '../src/errors/errors'
+import { isCallsheetDbError, type CallsheetDbErrorCode } from '../src/errors'
 import type { DeletedFilter } from '../src/repositories/tenant-repository'
 import type { TenantClient } from '../src/client/tenant-client'
 import type { ExtractionResult } from '../src/schema/uploads'

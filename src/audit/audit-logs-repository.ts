@@ -1,7 +1,7 @@
 import { and, desc, eq, getTableColumns, gte, lt, sql, type SQL } from 'drizzle-orm'
 import { z } from 'zod'
 import { parseId, uuidSchema } from '../support/ids'
-import { ValidationError } from '../errors/errors'
+import { ValidationError } from '../errors'
 import {
   AUDIT_ACTIONS,
   AUDITED_ENTITY_TYPES,

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import type { Db } from '../engine/engine'
-import { ValidationError, mapDatabaseError } from '../errors/errors'
+import { ValidationError, mapDatabaseError } from '../errors'
 
 /** Operations on the database as a whole, run as the connecting (owner) role. */
 export interface Maintenance {

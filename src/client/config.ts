@@ -1,7 +1,7 @@
 import { PGlite } from '@electric-sql/pglite'
 import { z } from 'zod'
 import { APP_ROLE } from '../schema/columns'
-import { InvalidConfigurationError } from '../errors/errors'
+import { InvalidConfigurationError } from '../errors'
 import type { DatabaseHook } from '../unit-of-work/hooks'
 import type { UnitOfWorkConfig } from '../unit-of-work/tenant-runtime'
 import type { RouterConfig, RoutingConfig } from '../routing/routing-config'

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { parseId } from '../support/ids'
 import { parseTenantContext, type TenantContext } from '../unit-of-work/tenant-context'
-import { InvalidConfigurationError, InvalidStateError, mapDatabaseError } from '../errors/errors'
+import { InvalidConfigurationError, InvalidStateError, mapDatabaseError } from '../errors'
 import { hashApiKey, looksLikeApiKey } from '../repositories/api-keys-repository'
 import { onlyKeys } from '../support/validate'
 import { OrganizationsRepository } from '../repositories/organizations-repository'

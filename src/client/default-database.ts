@@ -1,4 +1,4 @@
-import { InvalidConfigurationError } from '../errors/errors'
+import { InvalidConfigurationError } from '../errors'
 import { parseId } from '../support/ids'
 import { parseTenantContext, type TenantContext } from '../unit-of-work/tenant-context'
 import type { TenantClient } from './tenant-client'

@@ -1,6 +1,6 @@
 import { parseConsistency, type ReadConsistency } from '../routing/consistency'
 import { parseTenantContext, type TenantContext } from '../unit-of-work/tenant-context'
-import { ValidationError } from '../errors/errors'
+import { ValidationError } from '../errors'
 import { ApiKeysRepository } from '../repositories/api-keys-repository'
 import { AuditLogsRepository } from '../audit/audit-logs-repository'
 import { ContactsRepository } from '../repositories/contacts-repository'

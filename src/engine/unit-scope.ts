@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { InvalidStateError } from '../errors/errors'
+import { InvalidStateError } from '../errors'
 
 /**
  * A unit of work whose callback is running, as seen from the async context of everything that callback

@@ -1,6 +1,6 @@
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import type { z } from 'zod'
-import { NotFoundError } from '../errors/errors'
+import { NotFoundError } from '../errors'
 import { contacts } from '../schema/contacts'
 import { departments } from '../schema/departments'
 import type { extractedContactSchema, extractionResultSchema, IngestReport } from '../schema/extraction'

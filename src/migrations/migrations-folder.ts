@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { MigrationError } from '../errors/errors'
+import { MigrationError } from '../errors'
 
 /**
  * The `drizzle/` folder shipped with the package. Found by walking up from this module, because it sits

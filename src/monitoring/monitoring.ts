@@ -1,7 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../engine/engine'
 import type { ReplicaStats } from '../routing/router'
-import { InvalidStateError, ValidationError, isCallsheetDbError, mapDatabaseError } from '../errors/errors'
+import { InvalidStateError, ValidationError, isCallsheetDbError, mapDatabaseError } from '../errors'
 import { LIBRARY_TABLE_NAMES } from '../schema/table-names'
 
 /** The tables of the library that `tableSizes()` and `indexUsage()` report on. */

@@ -2,7 +2,7 @@ import { and, asc, eq, getTableColumns, isNotNull, isNull, sql, type SQL } from 
 import type { z } from 'zod'
 import type { Db } from '../engine/engine'
 import { parseId } from '../support/ids'
-import { ConflictError, NotFoundError, ValidationError, isCallsheetDbError, mapDatabaseError } from '../errors/errors'
+import { ConflictError, NotFoundError, ValidationError, isCallsheetDbError, mapDatabaseError } from '../errors'
 import { organizations } from '../schema/organizations'
 import type { Organization } from '../schema/types'
 import { organizationInsertSchema, organizationUpdateSchema } from '../schema/zod'

@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { parseId } from '../support/ids'
-import { InvalidStateError, NotFoundError, isCallsheetDbError } from '../errors/errors'
+import { InvalidStateError, NotFoundError, isCallsheetDbError } from '../errors'
 import { extractionResultSchema, type IngestReport } from '../schema/extraction'
 import type { Upload } from '../schema/types'
 import { UPLOAD_STATUSES, uploads, type ExtractionResult, type UploadStatus } from '../schema/uploads'

@@ -7,7 +7,7 @@ import {
   type Cipher,
   type Decipher,
 } from 'node:crypto'
-import { ValidationError } from '../errors/errors'
+import { ValidationError } from '../errors'
 
 /**
  * How a tenant client's reads may be served when the database has replicas:

@@ -1,4 +1,4 @@
-import { isCallsheetDbError, toLibraryError, type CallsheetDbError } from '../errors/errors'
+import { isCallsheetDbError, toLibraryError, type CallsheetDbError } from '../errors'
 import { formatLsn, parseLsn, type ConsistencySession, type Lsn, type ReadConsistency } from './consistency'
 import type { ResolvedTarget } from '../engine/engine-config'
 import type { RouterConfig } from './routing-config'
@@ -189,7 +189,7 @@ export class Router {
     } catch (error) {
       const mapped = toLibraryError(error)
       if (!isCallsheetDbError(mapped)) throw mapped // the app's own error from tenant.read(fn)
-      if (sqlStateOf(mapped) === BEHIND) return this.fallback('behind', settings, fn, appCode)
+      if (mapped.sqlState === BEHIND) return this.fallback('behind', settings, fn, appCode)
       // A statement that ran out of time is slow, not the replica's fault: once more on the primary,
       // without putting a healthy replica in backoff.
       if (isCallsheetDbError(mapped, 'TIMEOUT')) return this.fallback('replicaError', settings, fn, appCode)
@@ -356,6 +356,7 @@ export class Router {
 
 /** Errors that are the replica's fault (or its connection's): the read is retried on the primary. */
 function isReplicaFailure(error: CallsheetDbError): boolean {
+  const state = error.sqlState
   if (
     isCallsheetDbError(error, 'CONNECTION_ERROR') ||
     isCallsheetDbError(error, 'ACQUIRE_TIMEOUT') ||
@@ -363,16 +364,10 @@ function isReplicaFailure(error: CallsheetDbError): boolean {
     isCallsheetDbError(error, 'SERIALIZATION_FAILURE')
   )
     return true
-  const state = sqlStateOf(error)
   if (state === undefined) return false
   // 53 insufficient resources (too many connections), 57 operator intervention, 58 system error,
   // XX internal error, 42883: the gate function is missing (a replica not yet at migration 0009).
   return /^(53|57|58|XX)/.test(state) || state === '42883'
-}
-
-function sqlStateOf(error: CallsheetDbError): string | undefined {
-  const state = (error as { sqlState?: unknown }).sqlState
-  return typeof state === 'string' ? state : undefined
 }
 
 function replicaName(target: ResolvedTarget, index: number): string {

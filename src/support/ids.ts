@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ValidationError } from '../errors/errors'
+import { ValidationError } from '../errors'
 
 /** Any UUID (the library's ids are v7; ids from elsewhere may be any version). */
 export const uuidSchema = z.uuid({ version: undefined })

@@ -1,5 +1,5 @@
 import { parseId } from './ids'
-import { ValidationError } from '../errors/errors'
+import { ValidationError } from '../errors'
 
 /**
  * Whether `value` is a timestamptz as PostgreSQL prints it (`2026-11-25 16:13:25.798123+00`). Cursors

@@ -1,4 +1,4 @@
-import { isCallsheetDbError, type CallsheetDbError } from '../errors/errors'
+import { isCallsheetDbError, type CallsheetDbError } from '../errors'
 
 /** Options of {@link withRetry}. */
 export interface RetryOptions {

@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { ValidationError, type ValidationIssue } from '../errors/errors'
+import { ValidationError, type ValidationIssue } from '../errors'
 
 const MAX_MESSAGE = 300
 

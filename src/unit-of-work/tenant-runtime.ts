@@ -11,7 +11,7 @@ import type { ConsistencySession, ReadConsistency } from '../routing/consistency
 import type { Db, Engine, UnitSettings } from '../engine/engine'
 import type { Router } from '../routing/router'
 import type { TenantContext } from './tenant-context'
-import { InvalidStateError, toLibraryError } from '../errors/errors'
+import { InvalidStateError, toLibraryError } from '../errors'
 
 /** The transaction a tenant client is bound to inside `tenant.transaction(fn)`. */
 export interface ActiveUnit {

@@ -2,7 +2,7 @@
  * The fuzz property: a call resolves with a well-formed result or fails with a library error — never a
  * raw driver error, a TypeError, a crash or a hang — and a failed call writes nothing.
  */
-import { isCallsheetDbError, type CallsheetDbErrorCode } from '../../../src/errors/errors'
+import { isCallsheetDbError, type CallsheetDbErrorCode } from '../../../src/errors'
 
 export type Outcome =
   | { readonly kind: 'resolved'; readonly value: unknown; readonly ms: number }

@@ -1,6 +1,6 @@
 import { expect } from 'vitest'
 import type { Database } from '../../../src/client/create-database'
-import { isCallsheetDbError } from '../../../src/errors/errors'
+import { isCallsheetDbError } from '../../../src/errors'
 import type { Contact } from '../../../src/schema/types'
 import type { TenantClient, TenantRepositories } from '../../../src/client/tenant-client'
 import { Model, similarity, type ExpectedAudit, type PatchInput, type Prediction, type RowInput } from './model'

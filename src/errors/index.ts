@@ -1,0 +1,32 @@
+// The error tree: the base class and its brand check, the errors, and the one mapping from driver errors.
+export { CallsheetDbError, type CallsheetDbErrorCode, type CallsheetDbErrorOptions } from './callsheet-db-error'
+export { isCallsheetDbError, type ErrorByCode } from './is-callsheet-db-error'
+export {
+  ConflictError,
+  InvalidConfigurationError,
+  InvalidStateError,
+  MigrationError,
+  NotFoundError,
+  PartialBatchError,
+  PrivilegedLoginError,
+  ValidationError,
+  type ValidationIssue,
+} from './usage-errors'
+export {
+  AcquireTimeoutError,
+  CheckViolationError,
+  ConnectionError,
+  DatabaseError,
+  ForeignKeyViolationError,
+  IntegrityConstraintViolationError,
+  InvalidActorError,
+  NotNullViolationError,
+  PermissionDeniedError,
+  SerializationError,
+  TenantProofError,
+  TenantUnavailableError,
+  TimeoutError,
+  UniqueViolationError,
+  type ConstraintDetails,
+} from './database-errors'
+export { driverErrorCode, mapDatabaseError, toLibraryError } from './from-driver'

@@ -1,0 +1,67 @@
+import { hasCallsheetDbBrand, type CallsheetDbErrorCode } from './callsheet-db-error'
+import type {
+  AcquireTimeoutError,
+  CheckViolationError,
+  ConnectionError,
+  DatabaseError,
+  ForeignKeyViolationError,
+  InvalidActorError,
+  NotNullViolationError,
+  PermissionDeniedError,
+  SerializationError,
+  TenantProofError,
+  TenantUnavailableError,
+  TimeoutError,
+  UniqueViolationError,
+} from './database-errors'
+import type {
+  ConflictError,
+  InvalidConfigurationError,
+  InvalidStateError,
+  MigrationError,
+  NotFoundError,
+  PartialBatchError,
+  PrivilegedLoginError,
+  ValidationError,
+} from './usage-errors'
+
+/** The error class behind each code, so `isCallsheetDbError(e, 'NOT_FOUND')` narrows to `NotFoundError`. */
+export interface ErrorByCode {
+  INVALID_CONFIGURATION: InvalidConfigurationError
+  MIGRATION_FAILED: MigrationError
+  VALIDATION_FAILED: ValidationError
+  NOT_FOUND: NotFoundError
+  UNIQUE_VIOLATION: UniqueViolationError
+  FOREIGN_KEY_VIOLATION: ForeignKeyViolationError
+  CHECK_VIOLATION: CheckViolationError
+  NOT_NULL_VIOLATION: NotNullViolationError
+  PERMISSION_DENIED: PermissionDeniedError
+  SERIALIZATION_FAILURE: SerializationError
+  CONFLICT: ConflictError
+  INVALID_STATE: InvalidStateError
+  PARTIAL_BATCH: PartialBatchError
+  CONNECTION_ERROR: ConnectionError
+  ACQUIRE_TIMEOUT: AcquireTimeoutError
+  TIMEOUT: TimeoutError
+  DATABASE_ERROR: DatabaseError
+  PRIVILEGED_LOGIN: PrivilegedLoginError
+  TENANT_PROOF_REJECTED: TenantProofError
+  TENANT_UNAVAILABLE: TenantUnavailableError
+  INVALID_ACTOR: InvalidActorError
+}
+
+/**
+ * Whether `error` was thrown by @callsheet/db (any copy of it), optionally with a given code.
+ *
+ * @example
+ * ```ts
+ * if (isCallsheetDbError(e, 'NOT_FOUND')) return res.status(404).end()
+ * ```
+ */
+export function isCallsheetDbError<C extends CallsheetDbErrorCode = CallsheetDbErrorCode>(
+  error: unknown,
+  code?: C,
+): error is ErrorByCode[C] {
+  if (!hasCallsheetDbBrand(error)) return false
+  return code === undefined || (error as { code?: unknown }).code === code
+}
