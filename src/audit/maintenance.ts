@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import type { Db } from '../engine/engine'
 import { ValidationError, mapDatabaseError } from '../errors'
+import { rowsOf } from '../support/rows'
 
 /** Operations on the database as a whole, run as the connecting (owner) role. */
 export interface Maintenance {
@@ -20,10 +21,7 @@ export interface Maintenance {
 }
 
 export function createMaintenance(db: () => Db): Maintenance {
-  const names = (result: unknown): string[] => {
-    const rows = Array.isArray(result) ? result : ((result as { rows?: unknown[] }).rows ?? [])
-    return rows.map((r) => String((r as { name: unknown }).name))
-  }
+  const names = (result: unknown): string[] => rowsOf<{ name: unknown }>(result).map((r) => String(r.name))
   return {
     async ensureAuditPartitions(options = {}) {
       const monthsAhead = options.monthsAhead ?? 3

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm'
 import { parseId } from '../support/ids'
 import { parseTenantContext, type TenantContext } from '../unit-of-work/tenant-context'
 import { InvalidConfigurationError, InvalidStateError, mapDatabaseError } from '../errors'
+import { rowsOf } from '../support/rows'
 import { hashApiKey, looksLikeApiKey } from '../repositories/api-keys-repository'
 import { onlyKeys } from '../support/validate'
 import { OrganizationsRepository } from '../repositories/organizations-repository'
@@ -242,10 +243,4 @@ interface KeyRow {
   org_id: string
   key_name: string
   key_scopes: string[]
-}
-
-// postgres.js returns the rows array itself; PGlite returns { rows }.
-function rowsOf<T>(result: unknown): T[] {
-  if (Array.isArray(result)) return result as T[]
-  return ((result as { rows?: T[] }).rows ?? []) as T[]
 }

@@ -2,6 +2,7 @@ import { sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../engine/engine'
 import type { ReplicaStats } from '../routing/router'
 import { InvalidStateError, ValidationError, isCallsheetDbError, mapDatabaseError } from '../errors'
+import { rowsOf } from '../support/rows'
 import { LIBRARY_TABLE_NAMES } from '../schema/table-names'
 
 /** The tables of the library that `tableSizes()` and `indexUsage()` report on. */
@@ -213,11 +214,6 @@ export const PG_STAT_STATEMENTS_MISSING =
 const PG_STAT_STATEMENTS_NOT_LOADED =
   'pg_stat_statements is created in this database but not loaded: add it to shared_preload_libraries and restart the server'
 
-// postgres.js returns the rows array itself; PGlite returns { rows }.
-function rowsOf<T>(result: unknown): T[] {
-  if (Array.isArray(result)) return result as T[]
-  return ((result as { rows?: T[] }).rows ?? []) as T[]
-}
 
 const num = (value: unknown): number => (value === null || value === undefined ? 0 : Number(value))
 
