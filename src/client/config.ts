@@ -1,4 +1,5 @@
-import { PGlite } from '@electric-sql/pglite'
+import type { PGlite } from '@electric-sql/pglite'
+import { isPGlite } from '../engine/pglite/is-pglite'
 import { z } from 'zod'
 import { APP_ROLE } from '../schema/columns'
 import { InvalidConfigurationError } from '../errors'
@@ -160,7 +161,7 @@ const scalarSchema = z
   .strict()
 
 function resolveTarget(target: unknown, where: string): ResolvedTarget {
-  if (target instanceof PGlite) return { kind: 'pglite', pglite: target }
+  if (isPGlite(target)) return { kind: 'pglite', pglite: target }
   if (typeof target === 'string') {
     if (!/^postgres(ql)?:\/\//.test(target)) {
       throw new InvalidConfigurationError(

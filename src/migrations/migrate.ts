@@ -1,10 +1,11 @@
-import { PGlite } from '@electric-sql/pglite'
+import type { PGlite } from '@electric-sql/pglite'
+import { isPGlite } from '../engine/pglite/is-pglite'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
-import { InvalidConfigurationError, MigrationError } from '../errors'
+import { InvalidConfigurationError, MigrationError, isCallsheetDbError } from '../errors'
 import { migrationsFolder } from './migrations-folder'
 import { APP_ROLE } from '../schema/columns'
 import { installKeyStatements } from '../engine/tenant-proof'
@@ -92,7 +93,7 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
   const keyStatements = secret === undefined ? [] : installKeyStatements(secret)
   const folder = migrationsFolder()
   try {
-    if (resolved instanceof PGlite) {
+    if (isPGlite(resolved)) {
       if (options.runtimeLogin !== undefined)
         throw new InvalidConfigurationError('runtimeLogin is for PostgreSQL servers: PGlite has a single user')
       await migratePglite(drizzlePglite(resolved), { migrationsFolder: folder })
@@ -118,7 +119,7 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
       await client.end({ timeout: 5 })
     }
   } catch (error) {
-    if (error instanceof InvalidConfigurationError) throw error
+    if (isCallsheetDbError(error, 'INVALID_CONFIGURATION')) throw error
     const detail =
       error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)
     throw new MigrationError(`migration failed: ${detail}`, { cause: error })

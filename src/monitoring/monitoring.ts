@@ -214,7 +214,6 @@ export const PG_STAT_STATEMENTS_MISSING =
 const PG_STAT_STATEMENTS_NOT_LOADED =
   'pg_stat_statements is created in this database but not loaded: add it to shared_preload_libraries and restart the server'
 
-
 const num = (value: unknown): number => (value === null || value === undefined ? 0 : Number(value))
 
 const tableList = (): SQL =>
