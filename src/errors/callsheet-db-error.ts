@@ -46,7 +46,11 @@ export class CallsheetDbError extends Error {
   /** The SQLSTATE PostgreSQL reported (`23505`, `40001`, `CS001`, …); undefined when no server said anything. */
   readonly sqlState: string | undefined
 
-  constructor(code: CallsheetDbErrorCode, message: string, options?: CallsheetDbErrorOptions & { retryable?: boolean }) {
+  constructor(
+    code: CallsheetDbErrorCode,
+    message: string,
+    options?: CallsheetDbErrorOptions & { retryable?: boolean },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = new.target.name
     this.code = code
