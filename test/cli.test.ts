@@ -363,13 +363,13 @@ describe.runIf(server)('cli [postgres]', () => {
     expect(stats.routing.reads).toEqual({ primary: 0, replica: 0 })
     expect(stats.tables.map((t) => t.table)).toEqual([
       'organizations',
-      'users',
-      'departments',
-      'productions',
-      'contacts',
-      'uploads',
       'api_keys',
       'audit_logs',
+      'contacts',
+      'departments',
+      'productions',
+      'uploads',
+      'users',
     ])
     for (const t of stats.tables) expect(t.totalBytes, JSON.stringify(stats.tables)).toBeGreaterThan(0)
     expect(stats.tables[0]?.rowEstimate).toBeGreaterThanOrEqual(1)

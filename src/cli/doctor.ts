@@ -8,8 +8,6 @@ import {
   type LoginPrivileges,
 } from '../engine/login-check'
 
-/** Tables that carry tenant rows: RLS must be enabled and forced on each, with the tenant policy. */
-export const TENANT_TABLES = TENANT_TABLE_NAMES
 /** The policy every tenant table carries (drizzle/0001_tables.sql, 0002_…). */
 export const TENANT_POLICY = 'tenant_isolation'
 export const DEFAULT_APP_ROLE = 'callsheet_app'
@@ -81,7 +79,7 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
     select c.relname as table, c.relrowsecurity as rls, c.relforcerowsecurity as force,
            pg_get_userbyid(c.relowner) as owner
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname = any(${[...TENANT_TABLES]})`
+    where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname = any(${[...TENANT_TABLE_NAMES]})`
   const policies = await sql<
     {
       table: string
@@ -98,7 +96,7 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
            pg_get_expr(p.polqual, p.polrelid) as qual, pg_get_expr(p.polwithcheck, p.polrelid) as check
     from pg_policy p join pg_class c on c.oid = p.polrelid join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = 'public'`
-  for (const table of TENANT_TABLES) {
+  for (const table of TENANT_TABLE_NAMES) {
     const info = tables.find((t) => t.table === table)
     if (!info) {
       add(`rls ${table}`, [`table public.${table} is missing`], '')
@@ -142,7 +140,7 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
     const member = await sql<{ table: string; owner: string }[]>`
       select c.relname as table, pg_get_userbyid(c.relowner) as owner
       from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname = any(${[...TENANT_TABLES]})
+      where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname = any(${[...TENANT_TABLE_NAMES]})
         and pg_get_userbyid(c.relowner) <> ${appRole} and pg_has_role(${appRole}, c.relowner, 'USAGE')`
     if (member.length > 0)
       ownershipProblems.push(
@@ -292,7 +290,7 @@ async function checkRuntimeLogins(sql: CliSql, appRole: string, named: string | 
       join pg_roles r on r.oid = m.member join pg_roles a on a.oid = m.roleid
       where a.rolname = ${appRole} and r.rolcanlogin
         and r.oid not in (select c.relowner from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                          where n.nspname = 'public' and c.relname = any(${[...TENANT_TABLES]}))
+                          where n.nspname = 'public' and c.relname = any(${[...TENANT_TABLE_NAMES]}))
       order by 1`
     logins = members.map((m) => m.login)
     if (logins.length === 0)

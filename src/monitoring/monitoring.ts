@@ -5,9 +5,6 @@ import { InvalidStateError, ValidationError, isCallsheetDbError, mapDatabaseErro
 import { rowsOf } from '../support/rows'
 import { LIBRARY_TABLE_NAMES } from '../schema/table-names'
 
-/** The tables of the library that `tableSizes()` and `indexUsage()` report on. */
-export const MONITORED_TABLES: readonly string[] = LIBRARY_TABLE_NAMES
-
 /** Options of {@link Monitoring.slowQueries}. */
 export interface SlowQueriesOptions {
   /**
@@ -218,7 +215,7 @@ const num = (value: unknown): number => (value === null || value === undefined ?
 
 const tableList = (): SQL =>
   sql`array[${sql.join(
-    MONITORED_TABLES.map((name) => sql`${name}`),
+    LIBRARY_TABLE_NAMES.map((name) => sql`${name}`),
     sql`, `,
   )}]::text[]`
 

@@ -1,23 +1,30 @@
-import { getTableName } from 'drizzle-orm'
-import { apiKeys } from './api-keys'
-import { auditLogs } from './audit-logs'
-import { contacts } from './contacts'
-import { departments } from './departments'
-import { organizations } from './organizations'
-import { productions } from './productions'
-import { uploads } from './uploads'
-import { users } from './users'
+import { is } from 'drizzle-orm'
+import { PgTable, getTableConfig } from 'drizzle-orm/pg-core'
+import * as schema from './drizzle-schema'
 
-/** SQL names of the tables that carry tenant rows: RLS is enabled and forced on each, with the tenant policy. */
-export const TENANT_TABLE_NAMES: readonly string[] = [
-  users,
-  departments,
-  productions,
-  contacts,
-  uploads,
-  apiKeys,
-  auditLogs,
-].map((table) => getTableName(table))
+// Derived from the tables the schema exports, so a new table joins every list (RLS checks in doctor,
+// the privileged-login check, monitoring, stats) by being added to the schema.
+const tables = (Object.values(schema) as unknown[])
+  .filter((value): value is PgTable => is(value, PgTable))
+  .map((table) => getTableConfig(table))
 
-/** SQL names of every table of the library: `organizations`, then the tenant tables. */
-export const LIBRARY_TABLE_NAMES: readonly string[] = [getTableName(organizations), ...TENANT_TABLE_NAMES]
+const carriesTenantRows = (table: (typeof tables)[number]): boolean =>
+  table.columns.some((column) => column.name === 'organization_id')
+
+/**
+ * SQL names of the tables that carry tenant rows (an `organization_id` column), by name: RLS is
+ * enabled and forced on each, with the tenant policy.
+ */
+export const TENANT_TABLE_NAMES: readonly string[] = tables
+  .filter(carriesTenantRows)
+  .map((table) => table.name)
+  .sort()
+
+/** SQL names of every table of the library: the others (`organizations`) by name, then the tenant tables. */
+export const LIBRARY_TABLE_NAMES: readonly string[] = [
+  ...tables
+    .filter((table) => !carriesTenantRows(table))
+    .map((table) => table.name)
+    .sort(),
+  ...TENANT_TABLE_NAMES,
+]

@@ -1,10 +1,11 @@
 import { getTableConfig, type PgTable } from 'drizzle-orm/pg-core'
 import { apiKeys, auditLogs, contacts, departments, organizations, productions, uploads, users } from '../../src/schema'
 import { searchPathPinned } from '../../src/cli/doctor'
+import { TENANT_TABLE_NAMES } from '../../src/schema/table-names'
 import type { SqlRunner } from '../harness/sql-runner'
 
-/** Tables that carry tenant rows and must be isolated by RLS. */
-const TENANT_TABLES = ['users', 'departments', 'productions', 'contacts', 'uploads', 'api_keys', 'audit_logs']
+/** Tables that carry tenant rows and must be isolated by RLS (derived from the schema: a new table is checked too). */
+const TENANT_TABLES = TENANT_TABLE_NAMES
 /** Tables whose rows are soft-deleted. */
 const SOFT_DELETE_TABLES = ['users', 'departments', 'productions', 'contacts', 'uploads']
 /** Every table of the Drizzle schema, by SQL name. */
