@@ -8,7 +8,6 @@ import postgres from 'postgres'
 import * as schema from '../schema/drizzle-schema'
 import {
   AcquireTimeoutError,
-  driverErrorCode,
   InvalidStateError,
   PrivilegedLoginError,
   isCallsheetDbError,
@@ -295,6 +294,16 @@ export function createEngine(
 // reconnect backoff): the server is not there, or refuses us.
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'CONNECT_TIMEOUT', 'ETIMEDOUT', '57P03'])
 
+function driverCode(error: unknown): string | undefined {
+  let current: unknown = error
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && code !== '') return code
+    current = (current as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
 function postgresEngine(
   target: Extract<ResolvedTarget, { kind: 'postgres' }>,
   config: EngineConfig,
@@ -406,7 +415,7 @@ function postgresEngine(
             if (
               attempt >= config.pool.max ||
               !isCallsheetDbError(mapDatabaseError(error), 'CONNECTION_ERROR') ||
-              CONNECT_FAILURES.has(driverErrorCode(error) ?? '')
+              CONNECT_FAILURES.has(driverCode(error) ?? '')
             )
               throw error
           }
