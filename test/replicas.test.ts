@@ -16,7 +16,7 @@ import {
 import { waitFor } from './support/promises'
 import { rawRead } from './support/raw-read'
 import type { Router } from '../src/routing/router'
-import { formatLsn, type ConsistencySession } from '../src/routing/consistency'
+import { formatLsn, type WriteWatermark } from '../src/routing/consistency'
 
 // Read/write routing on a real primary + asynchronous streaming replica of this suite's own (it stops
 // the replica and delays its replay, which a shared server must not see), and through a real PgBouncer.
@@ -197,8 +197,8 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
     const token = tenant.consistencyToken
     expect(token).toMatch(/^v2\.[\w-]{22}$/)
     // The commit's WAL position is nowhere in it, neither as pg_lsn text nor as hex.
-    const session = (tenant as unknown as { runtime: { session: ConsistencySession } }).runtime.session
-    const lsn = session.lsn!
+    const watermark = (tenant as unknown as { runtime: { watermark: WriteWatermark } }).runtime.watermark
+    const lsn = watermark.lsn!
     for (const shown of [formatLsn(lsn), lsn.toString(16), lsn.toString(16).padStart(16, '0'), lsn.toString()]) {
       expect(token!.toLowerCase()).not.toContain(shown.toLowerCase())
     }
@@ -415,10 +415,10 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
   it('a write whose commit position cannot be read keeps the client on the primary (fails closed)', async () => {
     const db = open()
     const tenant = await tenantOf(db, 'pinned')
-    const session = (tenant as unknown as { runtime: { session: ConsistencySession } }).runtime.session
-    session.pin()
-    expect(session.pinnedToPrimary).toBe(true)
-    // Through the router: a pinned session's read-your-writes reads go to the primary.
+    const watermark = (tenant as unknown as { runtime: { watermark: WriteWatermark } }).runtime.watermark
+    watermark.pin()
+    expect(watermark.pinnedToPrimary).toBe(true)
+    // Through the router: a pinned watermark's read-your-writes reads go to the primary.
     const runtime = (tenant as unknown as { runtime: { router: Router } }).runtime
     const before = db.stats().routing
     await runtime.router.read(
@@ -431,14 +431,14 @@ describe.runIf(binaries.ok)('replica routing [postgres]', () => {
         ip: '',
         proof: runtime.router.primary.proofs.proof(tenant.organizationId),
       },
-      session,
+      watermark,
       'read-your-writes',
       (d) => d.execute(sql`select 1`),
     )
     expect(db.stats().routing.fallbacks.pinned).toBe(before.fallbacks.pinned + 1)
     // The pin travels with the token: a client started from it reads from the primary too.
-    expect(session.token).toMatch(/^v2\.[\w-]{22}$/)
-    const carried = db.tenant(tenant.organizationId, {}, { consistencyToken: session.token })
+    expect(watermark.token).toMatch(/^v2\.[\w-]{22}$/)
+    const carried = db.tenant(tenant.organizationId, {}, { consistencyToken: watermark.token })
     const pinned = db.stats().routing.fallbacks.pinned
     expect(await carried.contacts.count()).toBe(0)
     expect(db.stats().routing.fallbacks.pinned).toBe(pinned + 1)

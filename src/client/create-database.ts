@@ -11,7 +11,7 @@ import { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { TenantClient } from './tenant-client'
 import { resolveConfig, type DatabaseConfig, type ResolvedConfig } from './config'
 import { createEngine, type Db, type Engine } from '../engine/engine'
-import { ConsistencySession, parseConsistency, TokenCodec, type ReadConsistency } from '../routing/consistency'
+import { WriteWatermark, parseConsistency, TokenCodec, type ReadConsistency } from '../routing/consistency'
 import { Router, type RoutingStats } from '../routing/router'
 import { migrate, type MigrateOptions } from '../migrations/migrate'
 import { createMonitoring, type Monitoring } from '../monitoring'
@@ -165,12 +165,12 @@ export function createDatabase(config: DatabaseConfig): Database {
       const parsedContext = parseTenantContext(context)
       onlyKeys(options, ['consistency', 'consistencyToken'], 'tenant options')
       const consistency = options.consistency === undefined ? 'read-your-writes' : parseConsistency(options.consistency)
-      const session = new ConsistencySession(
+      const watermark = new WriteWatermark(
         tokens,
         org,
         options.consistencyToken === undefined ? undefined : tokens.decode(org, options.consistencyToken),
       )
-      return new TenantClient(new TenantRuntime(router, resolved, org, parsedContext, session, consistency))
+      return new TenantClient(new TenantRuntime(router, resolved, org, parsedContext, watermark, consistency))
     },
     async migrate(options) {
       const target = resolved.admin ?? resolved.primary

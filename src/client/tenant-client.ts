@@ -94,7 +94,7 @@ export class TenantClient implements TenantRepositories {
    * same `secret`; without one, only this database instance does.
    */
   get consistencyToken(): string | undefined {
-    return this.runtime.session.token
+    return this.runtime.watermark.token
   }
 
   /**

@@ -116,9 +116,10 @@ function xorInto(target: Buffer, mask: Buffer): void {
 
 /**
  * What one tenant client (and its `withContext` copies and transactions) knows about its own writes:
- * the WAL position its reads must see. Shared, mutable, only ever moves forward.
+ * the WAL position its reads must see. Shared, mutable, only ever moves forward. (Not a "session": in
+ * this library that word means only a PostgreSQL session, one server connection's backend.)
  */
-export class ConsistencySession {
+export class WriteWatermark {
   #lsn: Lsn | undefined
   /** Set when a write committed but its position could not be read: reads stay on the primary. */
   #pinned = false

@@ -1,5 +1,5 @@
 import { isCallsheetDbError, toLibraryError, type CallsheetDbError } from '../errors'
-import { formatLsn, parseLsn, type ConsistencySession, type Lsn, type ReadConsistency } from './consistency'
+import { formatLsn, parseLsn, type WriteWatermark, type Lsn, type ReadConsistency } from './consistency'
 import type { ResolvedTarget } from '../engine/engine-config'
 import type { RouterConfig } from './routing-config'
 import { createEngine, type Db, type Engine, type UnitSettings } from '../engine/engine'
@@ -112,12 +112,12 @@ export class Router {
   }
 
   /**
-   * A write (or `transaction(fn)`): on the primary; with replicas, the commit's position feeds the session.
+   * A write (or `transaction(fn)`): on the primary; with replicas, the commit's position raises the client's write watermark.
    * `appCode`: the unit runs the app's code (see `UnitOptions.appCode` in engine.ts).
    */
   write<T>(
     settings: UnitSettings,
-    session: ConsistencySession,
+    watermark: WriteWatermark,
     fn: (db: Db) => Promise<T>,
     appCode = false,
   ): Promise<T> {
@@ -129,9 +129,9 @@ export class Router {
         appCode,
         onCommitted: (text) => {
           const lsn = text === undefined ? undefined : parseLsn(text)
-          if (lsn === undefined) session.pin()
+          if (lsn === undefined) watermark.pin()
           else {
-            session.advance(lsn)
+            watermark.advance(lsn)
             this.sawPrimary(lsn)
           }
         },
@@ -141,26 +141,26 @@ export class Router {
   }
 
   /**
-   * Read-only work: on a replica when the session allows it and one can serve it, else on the primary.
+   * Read-only work: on a replica when the write watermark allows it and one can serve it, else on the primary.
    * A replica that fails is put in backoff and the read runs once more, on the primary. `fn` may
    * therefore run twice; it must only read.
    */
   async read<T>(
     settings: UnitSettings,
-    session: ConsistencySession,
+    watermark: WriteWatermark,
     consistency: ReadConsistency,
     fn: (db: Db) => Promise<T>,
     appCode = false,
   ): Promise<T> {
     if (this.replicas.length === 0 || consistency === 'primary') return this.onPrimary(settings, fn, appCode)
-    if (consistency === 'read-your-writes' && session.pinnedToPrimary)
+    if (consistency === 'read-your-writes' && watermark.pinnedToPrimary)
       return this.fallback('pinned', settings, fn, appCode)
     const now = Date.now()
     // An 'eventual' read has no gate: it needs a replica whose lag has been measured.
     const replica = this.pick(now, consistency === 'eventual')
     if (!replica) return this.fallback('noReplica', settings, fn, appCode)
     this.maybeMeasureLag(replica, now)
-    const wanted = consistency === 'read-your-writes' ? session.lsn : undefined
+    const wanted = consistency === 'read-your-writes' ? watermark.lsn : undefined
     // Already known to be there: no wait. Known to be far behind: do not wait for nothing.
     const mustWait = wanted !== undefined && (replica.replayLsn === undefined || replica.replayLsn < wanted)
     if (mustWait && (replica.lagMs ?? 0) > this.config.routing.readYourWritesWaitMs * 4) {

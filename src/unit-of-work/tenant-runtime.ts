@@ -7,7 +7,7 @@ import type {
   EntityName,
   WriteOperation,
 } from './hooks'
-import type { ConsistencySession, ReadConsistency } from '../routing/consistency'
+import type { WriteWatermark, ReadConsistency } from '../routing/consistency'
 import type { Db, Engine, UnitSettings } from '../engine/engine'
 import type { Router } from '../routing/router'
 import type { TenantContext } from './tenant-context'
@@ -47,7 +47,7 @@ export class TenantRuntime {
     readonly organizationId: string,
     readonly context: TenantContext,
     /** Shared by this client's copies and transactions: the WAL position its reads must see. */
-    readonly session: ConsistencySession,
+    readonly watermark: WriteWatermark,
     /** Where this client's reads may go (see {@link ReadConsistency}). */
     readonly consistency: ReadConsistency,
     readonly active: ActiveUnit | undefined = undefined,
@@ -86,7 +86,7 @@ export class TenantRuntime {
    */
   read<T>(fn: (db: Db) => Promise<T>): Promise<T> {
     if (this.active) return guard(fn(this.active.db))
-    return this.router.read(this.settings(), this.session, this.consistency, fn)
+    return this.router.read(this.settings(), this.watermark, this.consistency, fn)
   }
 
   /** Runs `fn` with a runtime bound to one READ ONLY unit, routed as {@link read}. */
@@ -94,7 +94,7 @@ export class TenantRuntime {
     if (this.active) return fn(this)
     return this.router.read(
       this.settings(),
-      this.session,
+      this.watermark,
       this.consistency,
       (db) => fn(this.bind({ db, events: [], readOnly: true })),
       true,
@@ -110,7 +110,7 @@ export class TenantRuntime {
     const events: ChangeEvent[] = []
     const result = await this.router.write(
       this.settings(),
-      this.session,
+      this.watermark,
       (db) => fn(db, { db, events }),
       hasWriteHooks(this.config),
     )
@@ -125,7 +125,7 @@ export class TenantRuntime {
       return fn(this)
     }
     const events: ChangeEvent[] = []
-    const result = await this.router.write(this.settings(), this.session, (db) => fn(this.bind({ db, events })), true)
+    const result = await this.router.write(this.settings(), this.watermark, (db) => fn(this.bind({ db, events })), true)
     await this.afterCommit(events)
     return result
   }
@@ -134,7 +134,7 @@ export class TenantRuntime {
     return this.copy({ active: unit })
   }
 
-  /** This runtime with some fields changed; the session (the client's consistency token) is shared. */
+  /** This runtime with some fields changed; the write watermark (behind the client's consistency token) is shared. */
   private copy(
     changes: Partial<Pick<TenantRuntime, 'context' | 'consistency'>> & { readonly active?: ActiveUnit },
   ): TenantRuntime {
@@ -143,7 +143,7 @@ export class TenantRuntime {
       this.config,
       this.organizationId,
       changes.context ?? this.context,
-      this.session,
+      this.watermark,
       changes.consistency ?? this.consistency,
       changes.active ?? this.active,
     )
