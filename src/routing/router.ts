@@ -115,12 +115,7 @@ export class Router {
    * A write (or `transaction(fn)`): on the primary; with replicas, the commit's position raises the client's write watermark.
    * `appCode`: the unit runs the app's code (see `UnitOptions.appCode` in engine.ts).
    */
-  write<T>(
-    settings: UnitSettings,
-    watermark: WriteWatermark,
-    fn: (db: Db) => Promise<T>,
-    appCode = false,
-  ): Promise<T> {
+  write<T>(settings: UnitSettings, watermark: WriteWatermark, fn: (db: Db) => Promise<T>, appCode = false): Promise<T> {
     if (this.replicas.length === 0) return this.primary.unit(settings, { readOnly: false, appCode }, fn)
     return this.primary.unit(
       settings,
