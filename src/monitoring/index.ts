@@ -1,5 +1,5 @@
+export { createMonitoring } from './create-monitoring'
 export {
-  createMonitoring,
   type ConnectionStats,
   type IndexUsage,
   type Monitoring,
