@@ -1,8 +1,9 @@
 import type { PGlite } from '@electric-sql/pglite'
 
 /**
- * Whether `value` is a PGlite instance, by its shape: `instanceof PGlite` is false for an instance
- * from another copy of the package (the app's CJS build beside our ESM one, or two installed versions).
+ * Whether `value` is a PGlite instance, by its shape (its prototype's methods): `instanceof PGlite` is
+ * false for an instance from another copy of the package (the app's CJS build beside our ESM one, or
+ * two installed versions).
  * `execProtocolRawSync` is what sets an in-process PGlite apart from a `PGliteWorker`, which drizzle's
  * PGlite driver (and so the library) does not take.
  *
@@ -18,7 +19,6 @@ export function isPGlite(value: unknown): value is PGlite {
     typeof candidate.query === 'function' &&
     typeof candidate.exec === 'function' &&
     typeof candidate.transaction === 'function' &&
-    typeof candidate.execProtocolRawSync === 'function' &&
-    'waitReady' in candidate
+    typeof candidate.execProtocolRawSync === 'function'
   )
 }
