@@ -20,7 +20,7 @@ const server = inject('postgresServer')
 /** Raw SQL in one of the tenant's write units (as the app role, with its settings), rows returned. */
 async function inUnit<T>(tenant: TenantClient, text: string): Promise<T[]> {
   const runtime = (tenant as unknown as { runtime: TenantRuntime }).runtime
-  const result = await runtime.write((db) => db.execute(sql.raw(text)))
+  const result = await runtime.writeUnit((bound) => bound.read((db) => db.execute(sql.raw(text))))
   return (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as T[]
 }
 

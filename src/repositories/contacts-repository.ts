@@ -6,7 +6,7 @@ import type { Contact } from '../schema/types'
 import { contactInsertSchema, contactUpdateSchema } from '../schema/zod'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { idFilter, optionalIdFilter, textFilter, type OneOrMany } from './filters'
-import { TenantRepository } from './tenant-repository'
+import { SoftDeleteRepository } from './soft-delete-repository'
 import { validate } from '../support/validate'
 
 export type CreateContactInput = z.input<typeof contactInsertSchema>
@@ -62,7 +62,7 @@ const searchSchema = z
   .strict()
 
 /** Crew and cast contacts of the tenant's productions. */
-export class ContactsRepository extends TenantRepository<
+export class ContactsRepository extends SoftDeleteRepository<
   Contact,
   CreateContactInput,
   UpdateContactInput,
@@ -73,7 +73,6 @@ export class ContactsRepository extends TenantRepository<
     super(runtime, {
       entity: 'contacts',
       table: contacts,
-      softDelete: true,
       createSchema: contactInsertSchema,
       updateSchema: contactUpdateSchema,
       filterSchema,
