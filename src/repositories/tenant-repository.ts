@@ -273,7 +273,10 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
 
   /** The read condition for a `deleted` option (see soft-delete.ts). */
   private deletedCondition(deleted: unknown): SQL | undefined {
-    return deletedCondition(this.columns.deletedAt, parseDeletedFilter(deleted, this.def.entity, this.columns.deletedAt))
+    return deletedCondition(
+      this.columns.deletedAt,
+      parseDeletedFilter(deleted, this.def.entity, this.columns.deletedAt),
+    )
   }
 
   protected filterConditions(where: unknown): SQL[] {
@@ -296,4 +299,3 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
     return conditions
   }
 }
-

@@ -26,7 +26,13 @@ const filterSchema = z
   .strict()
 
 /** Users of the tenant. */
-export class UsersRepository extends SoftDeleteRepository<User, CreateUserInput, UpdateUserInput, UserFilter, UserSort> {
+export class UsersRepository extends SoftDeleteRepository<
+  User,
+  CreateUserInput,
+  UpdateUserInput,
+  UserFilter,
+  UserSort
+> {
   constructor(runtime: TenantRuntime) {
     super(runtime, {
       entity: 'users',
