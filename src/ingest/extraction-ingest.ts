@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import { NotFoundError } from '../errors/errors'
 import { contacts } from '../schema/contacts'
@@ -9,6 +9,7 @@ import { uploads } from '../schema/uploads'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { ContactsRepository } from '../repositories/contacts-repository'
 import { DepartmentsRepository } from '../repositories/departments-repository'
+import { liveCondition } from '../repositories/soft-delete'
 
 type Extracted = z.output<typeof extractedContactSchema>
 type Result = z.output<typeof extractionResultSchema>
@@ -60,7 +61,7 @@ export async function ingestValidResult(
     db
       .select()
       .from(uploads)
-      .where(and(eq(uploads.organizationId, org), eq(uploads.id, uploadId), isNull(uploads.deletedAt)))
+      .where(and(eq(uploads.organizationId, org), eq(uploads.id, uploadId), liveCondition(uploads.deletedAt)))
       .for('update'),
   )
   if (!upload) throw new NotFoundError('uploads', uploadId)
@@ -79,7 +80,7 @@ export async function ingestValidResult(
           .where(
             and(
               eq(departments.organizationId, org),
-              isNull(departments.deletedAt),
+              liveCondition(departments.deletedAt),
               sql`(${departments.code} = any(${sql.param(codes)}) or lower(${departments.name}) = any(${sql.param(labels.map((l) => l.toLowerCase()))}))`,
             ),
           ),
@@ -117,7 +118,7 @@ export async function ingestValidResult(
               and(
                 eq(contacts.organizationId, org),
                 eq(contacts.productionId, upload.productionId),
-                isNull(contacts.deletedAt),
+                liveCondition(contacts.deletedAt),
                 sql`(lower(${contacts.email}::text) = any(${sql.param(emails)}) or (${contacts.email} is null and lower(regexp_replace(trim(${contacts.name}), '\\s+', ' ', 'g')) = any(${sql.param(names)})))`,
               ),
             ),

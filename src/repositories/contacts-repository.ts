@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, getTableColumns, isNull, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, getTableColumns, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { parseId, uuidSchema } from '../support/ids'
 import { contacts } from '../schema/contacts'
@@ -8,6 +8,7 @@ import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { idFilter, optionalIdFilter, textFilter, type OneOrMany } from './filters'
 import { SoftDeleteRepository } from './soft-delete-repository'
 import { validate } from '../support/validate'
+import { liveCondition } from './soft-delete'
 
 export type CreateContactInput = z.input<typeof contactInsertSchema>
 export type UpdateContactInput = z.input<typeof contactUpdateSchema>
@@ -117,7 +118,7 @@ export class ContactsRepository extends SoftDeleteRepository<
         .where(
           and(
             eq(contacts.organizationId, this.runtime.organizationId),
-            isNull(contacts.deletedAt),
+            liveCondition(contacts.deletedAt),
             sql`${contacts.name} % ${input.text}`,
             productionId === undefined ? undefined : eq(contacts.productionId, productionId),
           ),

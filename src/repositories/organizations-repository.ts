@@ -1,4 +1,4 @@
-import { and, eq, getTableColumns, isNull } from 'drizzle-orm'
+import { and, eq, getTableColumns } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { Db } from '../engine/engine'
 import { parseId } from '../support/ids'
@@ -10,7 +10,14 @@ import { newId } from '../unit-of-work/tenant-runtime'
 import { parsePageLimit } from '../support/limits'
 import { validate, onlyKeys } from '../support/validate'
 import { keysetPage, keysetQuery, type Page } from './keyset-page'
-import { deletedCondition, parseDeletedFilter, restoring, setDeletedStatement, type FindOptions } from './soft-delete'
+import {
+  deletedCondition,
+  liveCondition,
+  parseDeletedFilter,
+  restoring,
+  setDeletedStatement,
+  type FindOptions,
+} from './soft-delete'
 
 export type CreateOrganizationInput = z.input<typeof organizationInsertSchema>
 export type UpdateOrganizationInput = z.input<typeof organizationUpdateSchema>
@@ -93,7 +100,7 @@ export class OrganizationsRepository {
       const [row] = await db
         .update(organizations)
         .set(values)
-        .where(and(eq(organizations.id, key), isNull(organizations.deletedAt)))
+        .where(and(eq(organizations.id, key), liveCondition(organizations.deletedAt)))
         .returning()
       if (!row) throw new NotFoundError('organizations', id)
       return row

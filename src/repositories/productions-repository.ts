@@ -1,4 +1,4 @@
-import { and, asc, count, eq, isNull, sql } from 'drizzle-orm'
+import { and, asc, count, eq, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { parseId } from '../support/ids'
 import { contacts } from '../schema/contacts'
@@ -10,6 +10,7 @@ import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { oneOrMany, optionalIdFilter, textFilter, type OneOrMany } from './filters'
 import type { FindManyOptions, Page } from './keyset-page'
 import { SoftDeleteRepository } from './soft-delete-repository'
+import { liveCondition } from './soft-delete'
 
 export type CreateProductionInput = z.input<typeof productionInsertSchema>
 export type UpdateProductionInput = z.input<typeof productionUpdateSchema>
@@ -97,7 +98,7 @@ export class ProductionsRepository extends SoftDeleteRepository<
               and(
                 eq(child.organizationId, bound.organizationId),
                 eq(child.productionId, key),
-                deleted ? isNull(child.deletedAt) : eq(child.deletedWith, key),
+                deleted ? liveCondition(child.deletedAt) : eq(child.deletedWith, key),
               ),
             )
             .returning({ id: child.id }),
@@ -117,11 +118,11 @@ export class ProductionsRepository extends SoftDeleteRepository<
         where: and(
           eq(productions.organizationId, this.runtime.organizationId),
           eq(productions.id, key),
-          isNull(productions.deletedAt),
+          liveCondition(productions.deletedAt),
         ),
         with: {
           contacts: {
-            where: and(eq(contacts.organizationId, this.runtime.organizationId), isNull(contacts.deletedAt)),
+            where: and(eq(contacts.organizationId, this.runtime.organizationId), liveCondition(contacts.deletedAt)),
             orderBy: [asc(contacts.name), asc(contacts.id)],
           },
         },
