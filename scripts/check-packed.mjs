@@ -72,7 +72,7 @@ it('seeds a tenant and keeps tenants apart', async () => {
 it('a second test database is a fresh copy', async () => {
   const other = await createTestDatabase()
   try {
-    expect(await other.organizations.list()).toMatchObject({ rows: [] })
+    expect(await other.organizations.findMany()).toMatchObject({ rows: [] })
   } finally {
     await other.close()
   }

@@ -51,14 +51,12 @@ export type {
   HookContext,
   WriteOperation,
 } from './unit-of-work/hooks'
-export type {
-  CreateManyOptions,
-  DeletedFilter,
-  FindManyOptions,
-  FindOptions,
-  Page,
-  TenantRepository,
-} from './repositories/tenant-repository'
+export { ENTITY_NAMES, WRITE_OPERATIONS } from './unit-of-work/hooks'
+export type { TenantRepository } from './repositories/tenant-repository'
+export type { SoftDeleteRepository } from './repositories/soft-delete-repository'
+export type { DeletedFilter, FindOptions } from './repositories/soft-delete'
+export type { FindManyOptions, Page } from './repositories/keyset-page'
+export type { CreateManyOptions } from './repositories/create-many/plan'
 export type {
   UsersRepository,
   CreateUserInput,
@@ -118,12 +116,12 @@ export type {
   SlowQuery,
   TableSize,
 } from './monitoring'
-export type { AuditLogsRepository, AuditHistoryOptions, AuditListOptions } from './audit/audit-logs-repository'
+export type { AuditLogsRepository, AuditHistoryOptions, AuditFindManyOptions } from './audit/audit-logs-repository'
 export type {
   OrganizationsRepository,
   CreateOrganizationInput,
   UpdateOrganizationInput,
-  ListOrganizationsOptions,
+  FindManyOrganizationsOptions,
 } from './repositories/organizations-repository'
 export {
   AcquireTimeoutError,

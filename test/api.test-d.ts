@@ -1,7 +1,7 @@
 import { expectTypeOf, test } from 'vitest'
-import type { CreatedApiKey, Database, TenantClient } from '../src'
+import type { CreatedApiKey, Database, DatabaseHook, EntityName, Page, TenantClient, WriteOperation } from '../src'
 import { createTenantClient } from '../src'
-import type { Contact } from '../src/schema'
+import type { AuditAction, AuditEntityType, AuditLog, Contact, Organization } from '../src/schema'
 
 declare const db: Database
 declare const tenant: TenantClient
@@ -48,4 +48,39 @@ test('API key creation returns the plaintext; reads do not', () => {
 test('search hits carry a score', () => {
   type Hit = Awaited<ReturnType<typeof tenant.contacts.search>>[number]
   expectTypeOf<Hit['score']>().toEqualTypeOf<number>()
+})
+
+test('a repository without soft delete has no softDelete or restore to call', () => {
+  // @ts-expect-error API keys are revoked, never soft-deleted
+  void tenant.apiKeys.softDelete('id')
+  // @ts-expect-error nothing to restore either
+  void tenant.apiKeys.restore('id')
+  expectTypeOf(tenant.apiKeys).not.toHaveProperty('softDelete')
+  expectTypeOf(tenant.contacts.softDelete).returns.resolves.toEqualTypeOf<Contact>()
+  expectTypeOf(tenant.contacts.restore).returns.resolves.toEqualTypeOf<Contact>()
+})
+
+test('hooks name entities and operations with the audit trail’s words', () => {
+  expectTypeOf<EntityName>().toEqualTypeOf<AuditEntityType>()
+  expectTypeOf<WriteOperation>().toEqualTypeOf<AuditAction>()
+  const hook: DatabaseHook = {
+    name: 'typed',
+    beforeWrite: (ctx) => {
+      expectTypeOf(ctx.entity).toEqualTypeOf<EntityName>()
+      // @ts-expect-error the camelCase repository name is not an entity name
+      if (ctx.entity === 'apiKeys') return
+      // @ts-expect-error 'create' is 'insert', as in audit_logs.action
+      if (ctx.operation === 'create') return
+    },
+  }
+  void hook
+})
+
+test('findMany wherever a page comes back', () => {
+  expectTypeOf(db.organizations.findMany).returns.resolves.toEqualTypeOf<Page<Organization>>()
+  expectTypeOf(tenant.auditLogs.findMany).returns.resolves.toEqualTypeOf<Page<AuditLog>>()
+  // @ts-expect-error renamed to findMany
+  void db.organizations.list()
+  // @ts-expect-error renamed to findMany
+  void tenant.auditLogs.list({ from: new Date() })
 })

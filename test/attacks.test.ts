@@ -23,7 +23,7 @@ const rowsOf = (result: unknown): Record<string, unknown>[] =>
 /** Runs `fn` inside one write unit of `tenant`, with raw SQL: what an injection in a custom query can do. */
 function inUnit<T>(tenant: TenantClient, fn: (q: Query) => Promise<T>): Promise<T> {
   const runtime = (tenant as unknown as { runtime: TenantRuntime }).runtime
-  return runtime.write((db) => fn(async (text) => rowsOf(await db.execute(sql.raw(text)))))
+  return runtime.writeUnit((bound) => bound.read((db) => fn(async (text) => rowsOf(await db.execute(sql.raw(text))))))
 }
 
 /** Awaits `promise`, expecting a library error with `code`; returns it. */

@@ -158,14 +158,21 @@ describeEachDatabase('audit trail', (ctx) => {
     expect(seen.map((r) => r.action)).toEqual(['update', 'update', 'update', 'update', 'update', 'insert'])
     expect(seen[0]?.newValues).toEqual({ sort_order: 104 })
 
-    const listed = await t.auditLogs.list({ from: since, actorId: a.user.id, entityType: 'departments', limit: 1000 })
+    const listed = await t.auditLogs.findMany({
+      from: since,
+      actorId: a.user.id,
+      entityType: 'departments',
+      limit: 1000,
+    })
     expect(listed.rows.length).toBeGreaterThanOrEqual(6)
     expect(listed.rows.every((r) => r.organizationId === a.org.id && r.userId === a.user.id)).toBe(true)
     expect((await t.auditLogs.history('contacts', b.contact.id)).rows).toEqual([])
     expect(
-      (await b.tenant.auditLogs.list({ from: since, limit: 1000 })).rows.every((r) => r.organizationId === b.org.id),
+      (await b.tenant.auditLogs.findMany({ from: since, limit: 1000 })).rows.every(
+        (r) => r.organizationId === b.org.id,
+      ),
     ).toBe(true)
-    await expect(t.auditLogs.list({ from: new Date(), to: since })).rejects.toSatisfy((e) =>
+    await expect(t.auditLogs.findMany({ from: new Date(), to: since })).rejects.toSatisfy((e) =>
       isCallsheetDbError(e, 'VALIDATION_FAILED'),
     )
   })
@@ -259,7 +266,7 @@ describe.runIf(server)('audit partition pruning [postgres]', () => {
       logged.length = 0
       await db
         .tenant(org.id)
-        .auditLogs.list({ from: new Date('2030-03-01T00:00:00Z'), to: new Date('2030-04-01T00:00:00Z') })
+        .auditLogs.findMany({ from: new Date('2030-03-01T00:00:00Z'), to: new Date('2030-04-01T00:00:00Z') })
       const query = logged.find((q) => q.sql.includes('audit_logs'))!
       const plan = JSON.stringify(
         await asAppRole(engine.admin, org.id, (tx) => tx.query(`explain (format json) ${query.sql}`, query.params)),

@@ -187,8 +187,8 @@ describeEachDatabase(
           method('findById'),
           method('getById'),
           method('update', PATCH[repo]),
-          method('softDelete'),
-          method('restore'),
+          // API keys have no softDelete or restore (revoked instead).
+          ...(repo === 'apiKeys' ? [] : [method('softDelete'), method('restore')]),
           method('purge'),
         ]
       }),
@@ -527,8 +527,8 @@ describeEachDatabase(
             call: () => A().contacts.findMany({ limit: limit as number }),
           },
           {
-            name: `db.organizations.list({ limit: ${String(limit)} })`,
-            call: () => ctx().db.organizations.list({ limit: limit as number }),
+            name: `db.organizations.findMany({ limit: ${String(limit)} })`,
+            call: () => ctx().db.organizations.findMany({ limit: limit as number }),
           },
         ]),
       )
@@ -585,8 +585,8 @@ describeEachDatabase(
             call: () => A().contacts.findById(a.contact.id, { deleted: deleted as never }),
           },
           {
-            name: `db.organizations.list({ deleted: ${show(deleted)} })`,
-            call: () => ctx().db.organizations.list({ deleted: deleted as never }),
+            name: `db.organizations.findMany({ deleted: ${show(deleted)} })`,
+            call: () => ctx().db.organizations.findMany({ deleted: deleted as never }),
           },
         ]),
         {
@@ -648,12 +648,18 @@ describeEachDatabase(
           call: () => A().departments.findMany({ cursor: encode({ ...sortOrderCursor, v: 'abc' }) }),
         },
         {
-          name: 'db.organizations.list with a tampered cursor',
-          call: () => ctx().db.organizations.list({ cursor: encode(['not a time', UUID]) }),
+          name: 'db.organizations.findMany with a tampered cursor',
+          call: () =>
+            ctx().db.organizations.findMany({
+              cursor: encode({ s: 'createdAt', d: 'asc', v: 'not a time', id: UUID }),
+            }),
         },
         {
-          name: 'db.organizations.list with a cursor with a non-UUID id',
-          call: () => ctx().db.organizations.list({ cursor: encode([new Date().toISOString(), 'x']) }),
+          name: 'db.organizations.findMany with a cursor with a non-UUID id',
+          call: () =>
+            ctx().db.organizations.findMany({
+              cursor: encode({ s: 'createdAt', d: 'asc', v: '2026-11-25 16:13:25.798123+00', id: 'x' }),
+            }),
         },
       ])
     })

@@ -38,7 +38,7 @@ const hooks: DatabaseHook[] = [
   {
     name: 'batch-enricher',
     beforeWrite: (ctx) => {
-      if (ctx.context.requestId !== ENRICH || ctx.entity !== 'contacts' || ctx.operation !== 'create') return undefined
+      if (ctx.context.requestId !== ENRICH || ctx.entity !== 'contacts' || ctx.operation !== 'insert') return undefined
       enrichCalls.push(ctx.values.length)
       return { notes: 'enriched by hook' }
     },

@@ -362,7 +362,13 @@ describeEachDatabase('fuzz: hostile input gets a library error or a valid result
       fc.record({ m: fc.constant('update' as const), id, patch: fc.oneof(inputArb(base[entity]()), fc.constant({})) }),
       fc.record({ m: fc.constantFrom('findById' as const, 'getById' as const), id, options: deletedOpt }),
       fc.record({ m: fc.constantFrom('findMany' as const, 'count' as const), options: findManyOpts }),
-      fc.record({ m: fc.constantFrom('softDelete' as const, 'restore' as const, 'purge' as const), id }),
+      fc.record({
+        // API keys have no softDelete or restore (revoked instead): not even a method to call.
+        m: fc.constantFrom<'softDelete' | 'restore' | 'purge'>(
+          ...(entity === 'apiKeys' ? (['purge'] as const) : (['softDelete', 'restore', 'purge'] as const)),
+        ),
+        id,
+      }),
     )
   }
   type Op = ReturnType<typeof repoOp> extends fc.Arbitrary<infer O> ? O : never
@@ -538,7 +544,7 @@ describeEachDatabase('fuzz: hostile input gets a library error or a valid result
     )
   }, 300_000)
 
-  it('auditLogs.history and auditLogs.list', async () => {
+  it('auditLogs.history and auditLogs.findMany', async () => {
     const date = fc.oneof(
       fc.date(),
       fc.constant(new Date(Number.NaN)),
@@ -587,7 +593,7 @@ describeEachDatabase('fuzz: hostile input gets a library error or a valid result
       (o) =>
         o.m === 'history'
           ? T().auditLogs.history(o.entityType as never, o.id as string, o.options as never)
-          : T().auditLogs.list(o.options as never),
+          : T().auditLogs.findMany(o.options as never),
       {
         valid: (v) => (Array.isArray((v as { rows?: unknown })?.rows) ? undefined : `not a page: ${describeValue(v)}`),
       },
@@ -643,7 +649,7 @@ describeEachDatabase('fuzz: hostile input gets a library error or a valid result
           case 'getById':
             return db().organizations[o.m](o.id as string, o.options as never)
           case 'list':
-            return db().organizations.list(o.options as never)
+            return db().organizations.findMany(o.options as never)
           default:
             return db().organizations[o.m](o.id as string)
         }

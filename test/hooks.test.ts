@@ -27,7 +27,7 @@ const hooks: DatabaseHook[] = [
   },
   {
     name: 'enricher',
-    beforeWrite: (ctx) => (ctx.entity === 'contacts' && ctx.operation === 'create' ? { notes: 'via hook' } : undefined),
+    beforeWrite: (ctx) => (ctx.entity === 'contacts' && ctx.operation === 'insert' ? { notes: 'via hook' } : undefined),
   },
   {
     name: 'flaky-notifier',
@@ -51,10 +51,10 @@ describeEachDatabase(
       const contact = await a.tenant.contacts.create({ productionId: a.production.id, name: 'Hooked' })
       expect(calls).toHaveLength(2)
       const [before, after] = calls
-      expect(before?.startsWith('before:contacts:create:')).toBe(true)
+      expect(before?.startsWith('before:contacts:insert:')).toBe(true)
       expect(after?.split(':')[3]).toBe(before?.split(':')[3])
       expect(committed).toEqual([
-        [expect.objectContaining({ entity: 'contacts', operation: 'create', ids: [contact.id] })],
+        [expect.objectContaining({ entity: 'contacts', operation: 'insert', ids: [contact.id] })],
       ])
     })
 
@@ -82,11 +82,11 @@ describeEachDatabase(
       })
       expect(committed).toHaveLength(1)
       expect(committed[0]!.map((e) => `${e.entity}:${e.operation}`)).toEqual([
-        'productions:create',
-        'contacts:create',
-        'productions:softDelete',
-        'contacts:softDelete',
-        'uploads:softDelete',
+        'productions:insert',
+        'contacts:insert',
+        'productions:soft_delete',
+        'contacts:soft_delete',
+        'uploads:soft_delete',
       ])
       committed.length = 0
       await expect(
@@ -103,6 +103,22 @@ describeEachDatabase(
       const d = await a.tenant.departments.create({ name: 'Kept', code: 'KEPT' })
       expect(hookErrors).toContain('flaky-notifier: webhook down')
       expect(await a.tenant.departments.getById(d.id)).toBeDefined()
+    })
+
+    it('hook events name the entity and the operation as the audit rows do', async () => {
+      committed.length = 0
+      const key = await a.tenant.apiKeys.create({ name: 'vocabulary' })
+      const contact = await a.tenant.contacts.create({ productionId: a.production.id, name: 'Vocabulary' })
+      await a.tenant.contacts.softDelete(contact.id)
+      await a.tenant.contacts.restore(contact.id)
+      await a.tenant.apiKeys.purge(key.id)
+      const events = committed.flat().map((e) => `${e.entity}:${e.operation}:${e.ids.join(',')}`)
+      const rows = await ctx().engine.admin.query<{ entity_type: string; action: string; entity_id: string }>(
+        `select entity_type, action, entity_id from audit_logs where entity_id = any($1::uuid[]) order by created_at, id`,
+        [[key.id, contact.id]],
+      )
+      expect(events).toEqual(rows.map((r) => `${r.entity_type}:${r.action}:${r.entity_id}`))
+      expect(events[0]).toBe(`api_keys:insert:${key.id}`)
     })
 
     it('reads run no hooks', async () => {

@@ -305,7 +305,7 @@ describeEachDatabase(
       const ids: string[] = []
       let cursor: string | undefined
       do {
-        const page = await orgs.list({ limit: 2, ...(cursor ? { cursor } : {}) })
+        const page = await orgs.findMany({ limit: 2, ...(cursor ? { cursor } : {}) })
         ids.push(...page.rows.map((o) => o.id))
         cursor = page.nextCursor ?? undefined
       } while (cursor)

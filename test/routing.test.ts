@@ -112,7 +112,7 @@ describeEachDatabase('routing without replicas', (ctx) => {
             )
           return last
         }
-        await (kind === 'read' ? runtime.read(body) : runtime.write(body))
+        await (kind === 'read' ? runtime.read(body) : runtime.writeUnit((bound) => bound.read(body)))
         outcomes.push(`${kind} +${ticks}: ${await late!}`)
       }
     }

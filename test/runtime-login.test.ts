@@ -20,7 +20,7 @@ const server = inject('postgresServer')
 /** Raw SQL in one of the tenant's write units (as the app role, with its settings), rows returned. */
 async function inUnit<T>(tenant: TenantClient, text: string): Promise<T[]> {
   const runtime = (tenant as unknown as { runtime: TenantRuntime }).runtime
-  const result = await runtime.write((db) => db.execute(sql.raw(text)))
+  const result = await runtime.writeUnit((bound) => bound.read((db) => db.execute(sql.raw(text))))
   return (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as T[]
 }
 
@@ -52,7 +52,7 @@ describeEachDatabase('organizations as the app role, scoped to themselves', (ctx
     expect(await db.organizations.findById(org.id)).toBeUndefined()
     expect((await db.organizations.findById(org.id, { deleted: 'only' }))?.id).toBe(org.id)
     expect((await db.organizations.restore(org.id)).deletedAt).toBeNull()
-    const listed = await db.organizations.list({ limit: 1000 })
+    const listed = await db.organizations.findMany({ limit: 1000 })
     expect(listed.rows.map((r) => r.id)).toEqual(expect.arrayContaining([a, b, org.id]))
   })
 
@@ -175,13 +175,13 @@ describe.runIf(server)('two roles [postgres] (server-only: PGlite has one superu
     const db = open({ primary: engine.ownerUrl!, dangerouslyAllowPrivilegedLogin: true })
     const org = await db.organizations.create({ name: 'Dangerous', slug: `dangerous-${suffix}` })
     expect(await db.tenant(org.id).productions.count()).toBe(0)
-    expect((await db.organizations.list({ limit: 1000 })).rows.map((r) => r.id)).toContain(org.id)
+    expect((await db.organizations.findMany({ limit: 1000 })).rows.map((r) => r.id)).toContain(org.id)
   })
 
-  it('without admin, organizations.list and maintenance are refused with INVALID_CONFIGURATION; with it they work', async () => {
+  it('without admin, organizations.findMany and maintenance are refused with INVALID_CONFIGURATION; with it they work', async () => {
     const without = open()
     for (const attempt of [
-      without.organizations.list(),
+      without.organizations.findMany(),
       without.maintenance.ensureAuditPartitions(),
       without.maintenance.dropAuditPartitionsBefore(new Date('2000-01-01T00:00:00Z')),
     ]) {
@@ -191,7 +191,7 @@ describe.runIf(server)('two roles [postgres] (server-only: PGlite has one superu
     }
     const withAdmin = open({ admin: engine.ownerUrl! })
     const listed = await withAdmin.organizations.create({ name: 'Listed', slug: `listed-${suffix}` })
-    expect((await withAdmin.organizations.list({ limit: 1000 })).rows.length).toBeGreaterThan(0)
+    expect((await withAdmin.organizations.findMany({ limit: 1000 })).rows.length).toBeGreaterThan(0)
     expect(await withAdmin.maintenance.ensureAuditPartitions({ monthsAhead: 1 })).toEqual([])
     // The admin connection is the owner's own business: it is not checked, and stays out of units.
     expect(await withAdmin.tenant(listed.id).productions.count()).toBe(0)

@@ -1,6 +1,6 @@
 import { beforeAll, expect, it } from 'vitest'
 import { isCallsheetDbError, type CallsheetDbErrorCode } from '../src/errors'
-import type { DeletedFilter } from '../src/repositories/tenant-repository'
+import type { DeletedFilter } from '../src/repositories/soft-delete'
 import type { TenantClient } from '../src/client/tenant-client'
 import type { ExtractionResult } from '../src/schema/uploads'
 import type { Upload } from '../src/schema/types'

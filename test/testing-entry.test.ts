@@ -74,8 +74,8 @@ describe('@callsheet/db/testing: createTestDatabase', () => {
   it('gives independent databases', async () => {
     const [x, y] = [opened[0]!, opened[1]!]
     await x.organizations.create({ name: 'Only in X', slug: 'only-in-x' })
-    expect((await x.organizations.list()).rows.map((o) => o.slug)).toContain('only-in-x')
-    expect((await y.organizations.list()).rows.map((o) => o.slug)).not.toContain('only-in-x')
+    expect((await x.organizations.findMany()).rows.map((o) => o.slug)).toContain('only-in-x')
+    expect((await y.organizations.findMany()).rows.map((o) => o.slug)).not.toContain('only-in-x')
   })
 
   it('closes idempotently, the PGlite too', async () => {

@@ -1,4 +1,4 @@
-import { and, desc, eq, getTableColumns, gte, lt, sql, type SQL } from 'drizzle-orm'
+import { and, eq, getTableColumns, gte, lt, type SQL } from 'drizzle-orm'
 import { z } from 'zod'
 import { parseId, uuidSchema } from '../support/ids'
 import { ValidationError } from '../errors'
@@ -11,8 +11,8 @@ import {
 } from '../schema/audit-logs'
 import type { AuditLog } from '../schema/types'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
-import type { Page } from '../repositories/tenant-repository'
-import { decodeTimeCursor, encodeTimeCursor } from '../support/keyset-cursor'
+import { keysetPage, keysetQuery, type Page } from '../repositories/keyset-page'
+import { pageLimitSchema } from '../support/limits'
 import { validate } from '../support/validate'
 
 /** Options of `auditLogs.history`. */
@@ -22,8 +22,8 @@ export interface AuditHistoryOptions {
   readonly cursor?: string
 }
 
-/** Options of `auditLogs.list`: a time range (required, so only the months it covers are read) and filters. */
-export interface AuditListOptions extends AuditHistoryOptions {
+/** Options of `auditLogs.findMany`: a time range (required, so only the months it covers are read) and filters. */
+export interface AuditFindManyOptions extends AuditHistoryOptions {
   /** Inclusive start. */
   readonly from: Date
   /** Exclusive end. @default now */
@@ -35,10 +35,10 @@ export interface AuditListOptions extends AuditHistoryOptions {
 }
 
 const pageSchema = z.object({
-  limit: z.number().int().min(1).max(1000).default(50),
-  cursor: z.string().max(500).optional(),
+  limit: pageLimitSchema,
+  cursor: z.string().optional(),
 })
-const listSchema = pageSchema
+const findManySchema = pageSchema
   .extend({
     from: z.date(),
     to: z.date().optional(),
@@ -89,8 +89,8 @@ export class AuditLogsRepository {
    * Only the monthly partitions the range covers are read.
    * @throws ValidationError on a bad range or filter.
    */
-  async list(options: AuditListOptions): Promise<Page<AuditLog>> {
-    const o = validate(listSchema, options, 'audit list options')
+  async findMany(options: AuditFindManyOptions): Promise<Page<AuditLog>> {
+    const o = validate(findManySchema, options, 'audit findMany options')
     const conditions: (SQL | undefined)[] = [
       gte(auditLogs.createdAt, o.from),
       lt(auditLogs.createdAt, o.to ?? new Date()),
@@ -107,27 +107,23 @@ export class AuditLogsRepository {
     limit: number,
     cursor: string | undefined,
   ): Promise<Page<AuditLog>> {
-    const after = cursor === undefined ? undefined : decodeTimeCursor(cursor)
+    const keyset = {
+      sort: 'createdAt',
+      column: auditLogs.createdAt,
+      idColumn: auditLogs.id,
+      direction: 'desc',
+      limit,
+      cursor,
+    } as const
+    const query = keysetQuery(keyset)
     const rows = await this.runtime.read((db) =>
       db
-        .select({ ...getTableColumns(auditLogs), cursorAt: sql<string>`${auditLogs.createdAt}::text` })
+        .select({ ...getTableColumns(auditLogs), ...query.select })
         .from(auditLogs)
-        .where(
-          and(
-            eq(auditLogs.organizationId, this.runtime.organizationId),
-            ...conditions,
-            after === undefined
-              ? undefined
-              : sql`(${auditLogs.createdAt}, ${auditLogs.id}) < (${after[0]}::timestamptz, ${after[1]}::uuid)`,
-          ),
-        )
-        .orderBy(desc(auditLogs.createdAt), desc(auditLogs.id))
-        .limit(limit + 1),
+        .where(and(eq(auditLogs.organizationId, this.runtime.organizationId), ...conditions, query.after))
+        .orderBy(...query.orderBy)
+        .limit(query.fetch),
     )
-    const hasMore = rows.length > limit
-    if (hasMore) rows.pop()
-    const last = rows.at(-1)
-    const nextCursor = hasMore && last ? encodeTimeCursor(last.cursorAt, last.id) : null
-    return { rows: rows.map(({ cursorAt: _, ...row }) => row), nextCursor }
+    return keysetPage<AuditLog>(keyset, rows)
   }
 }

@@ -29,7 +29,7 @@ export interface DatabaseConfig {
   readonly routing?: RoutingConfig
   /**
    * The owner's connection (the role that ran `migrate`), used only for the operations that are no
-   * tenant's and need it: `organizations.list()` (across tenants), `maintenance` (audit partitions) and
+   * tenant's and need it: `organizations.findMany()` (across tenants), `maintenance` (audit partitions) and
    * `migrate()`. Give it to the processes that run those (admin tools, jobs); a process that only serves
    * tenants leaves it out. One connection, opened on first use. PostgreSQL server only.
    * Without it those operations fail with `InvalidConfigurationError` on a server (unless

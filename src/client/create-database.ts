@@ -114,7 +114,7 @@ export function createDatabase(config: DatabaseConfig): Database {
   const tokens = new TokenCodec(resolved.secret)
   let closing: Promise<void> | undefined
   let adminEngine: Engine | undefined
-  // Owner's work (organizations.list, maintenance): on the admin connection; on PGlite, its only user.
+  // Owner's work (organizations.findMany, maintenance): on the admin connection; on PGlite, its only user.
   // Refused inside a unit of this database (it would wait for the connection that unit holds: forever on
   // PGlite, or with pool.max 1).
   const adminDb = (operation: string): Db => {

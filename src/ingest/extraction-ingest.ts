@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import { NotFoundError } from '../errors'
 import { contacts } from '../schema/contacts'
@@ -9,6 +9,7 @@ import { uploads } from '../schema/uploads'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { ContactsRepository } from '../repositories/contacts-repository'
 import { DepartmentsRepository } from '../repositories/departments-repository'
+import { liveCondition } from '../repositories/soft-delete'
 
 type Extracted = z.output<typeof extractedContactSchema>
 type Result = z.output<typeof extractionResultSchema>
@@ -55,13 +56,14 @@ export async function ingestValidResult(
   uploadId: string,
   result: Result,
 ): Promise<IngestReport> {
-  const db = runtime.active!.db
   const org = runtime.organizationId
-  const [upload] = await db
-    .select()
-    .from(uploads)
-    .where(and(eq(uploads.organizationId, org), eq(uploads.id, uploadId), isNull(uploads.deletedAt)))
-    .for('update')
+  const [upload] = await runtime.read((db) =>
+    db
+      .select()
+      .from(uploads)
+      .where(and(eq(uploads.organizationId, org), eq(uploads.id, uploadId), liveCondition(uploads.deletedAt)))
+      .for('update'),
+  )
   if (!upload) throw new NotFoundError('uploads', uploadId)
 
   const { merged, duplicates } = mergeDuplicates(result.contacts)
@@ -71,16 +73,18 @@ export async function ingestValidResult(
   const departmentRepo = new DepartmentsRepository(runtime)
   const codes = [...new Set(labels.map(departmentCode))]
   const existingDepartments = codes.length
-    ? await db
-        .select({ id: departments.id, code: departments.code, name: departments.name })
-        .from(departments)
-        .where(
-          and(
-            eq(departments.organizationId, org),
-            isNull(departments.deletedAt),
-            sql`(${departments.code} = any(${sql.param(codes)}) or lower(${departments.name}) = any(${sql.param(labels.map((l) => l.toLowerCase()))}))`,
+    ? await runtime.read((db) =>
+        db
+          .select({ id: departments.id, code: departments.code, name: departments.name })
+          .from(departments)
+          .where(
+            and(
+              eq(departments.organizationId, org),
+              liveCondition(departments.deletedAt),
+              sql`(${departments.code} = any(${sql.param(codes)}) or lower(${departments.name}) = any(${sql.param(labels.map((l) => l.toLowerCase()))}))`,
+            ),
           ),
-        )
+      )
     : []
   const departmentByLabel = new Map<string, string>()
   const missing = new Map<string, string>()
@@ -106,17 +110,19 @@ export async function ingestValidResult(
   const names = merged.filter((c) => !c.email).map((c) => nameKey(c.name))
   const existing =
     emails.length || names.length
-      ? await db
-          .select()
-          .from(contacts)
-          .where(
-            and(
-              eq(contacts.organizationId, org),
-              eq(contacts.productionId, upload.productionId),
-              isNull(contacts.deletedAt),
-              sql`(lower(${contacts.email}::text) = any(${sql.param(emails)}) or (${contacts.email} is null and lower(regexp_replace(trim(${contacts.name}), '\\s+', ' ', 'g')) = any(${sql.param(names)})))`,
+      ? await runtime.read((db) =>
+          db
+            .select()
+            .from(contacts)
+            .where(
+              and(
+                eq(contacts.organizationId, org),
+                eq(contacts.productionId, upload.productionId),
+                liveCondition(contacts.deletedAt),
+                sql`(lower(${contacts.email}::text) = any(${sql.param(emails)}) or (${contacts.email} is null and lower(regexp_replace(trim(${contacts.name}), '\\s+', ' ', 'g')) = any(${sql.param(names)})))`,
+              ),
             ),
-          )
+        )
       : []
   const existingByKey = new Map(
     existing.map((c) => [c.email ? `e:${c.email.toLowerCase()}` : `n:${nameKey(c.name)}`, c] as const),
@@ -158,11 +164,12 @@ export async function ingestValidResult(
   }
   const inserted = toInsert.length ? await contactRepo.createMany(toInsert, { returning: 'count' }) : 0
 
-  const [done] = await runtime.hooked(
-    runtime.active!,
-    { entity: 'uploads', operation: 'update', ids: [upload.id], values: [] },
-    (v) => v,
-    async () =>
+  const [done] = await runtime.write({
+    entity: 'uploads',
+    operation: 'update',
+    ids: [upload.id],
+    values: [],
+    statement: async (db) =>
       (await db
         .update(uploads)
         .set({
@@ -174,7 +181,7 @@ export async function ingestValidResult(
         })
         .where(and(eq(uploads.organizationId, org), eq(uploads.id, upload.id)))
         .returning()) as Record<string, unknown>[],
-  )
+  })
   return {
     upload: done as Upload,
     contactsCreated: inserted,

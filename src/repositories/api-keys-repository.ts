@@ -61,9 +61,8 @@ export class ApiKeysRepository extends TenantRepository<
 > {
   constructor(runtime: TenantRuntime) {
     super(runtime, {
-      entity: 'apiKeys',
+      entity: 'api_keys',
       table: apiKeys,
-      softDelete: false,
       createSchema: apiKeyInsertSchema,
       updateSchema: apiKeyUpdateSchema,
       filterSchema,
@@ -87,11 +86,8 @@ export class ApiKeysRepository extends TenantRepository<
     const secret = randomBytes(32).toString('hex')
     const plaintext = `${API_KEY_PREFIX}${secret}`
     const values = { ...parsed, prefix: `${API_KEY_PREFIX}${secret.slice(0, 8)}`, keyHash: hashApiKey(plaintext) }
-    const apiKey = await this.runtime.write(async (db, unit) => {
-      const [row] = await this.insertRows(db, unit, [values], 'create')
-      return row as ApiKey
-    })
-    return { ...apiKey, plaintext }
+    const [apiKey] = await this.runtime.write(this.insertWrite([values]))
+    return { ...(apiKey as ApiKey), plaintext }
   }
 
   /**
@@ -110,21 +106,19 @@ export class ApiKeysRepository extends TenantRepository<
    */
   async revoke(id: string): Promise<ApiKey> {
     const key = parseId(id)
-    const revoked = await this.runtime.write(async (db, unit) => {
-      const [row] = await this.runtime.hooked(
-        unit,
-        { entity: 'apiKeys', operation: 'update', ids: [key], values: [{ revokedAt: 'now()' }] },
-        (v) => v,
-        async () =>
-          (await db
-            .update(apiKeys)
-            .set({ revokedAt: sql`now()` })
-            .where(and(this.tenantScope(), eq(apiKeys.id, key), isNull(apiKeys.revokedAt)))
-            .returning()) as Record<string, unknown>[],
-      )
-      return row as ApiKey | undefined
+    const [revoked] = await this.runtime.write({
+      entity: 'api_keys',
+      operation: 'update',
+      ids: [key],
+      values: [{ revokedAt: 'now()' }],
+      statement: async (db) =>
+        (await db
+          .update(apiKeys)
+          .set({ revokedAt: sql`now()` })
+          .where(and(this.tenantScope(), eq(apiKeys.id, key), isNull(apiKeys.revokedAt)))
+          .returning()) as Record<string, unknown>[],
     })
-    return revoked ?? this.getById(id)
+    return (revoked as ApiKey | undefined) ?? this.getById(id)
   }
 
   protected override parseCreate(input: unknown, what: string): Record<string, unknown> {

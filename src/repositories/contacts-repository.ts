@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, getTableColumns, isNull, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, getTableColumns, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { parseId, uuidSchema } from '../support/ids'
 import { contacts } from '../schema/contacts'
@@ -6,8 +6,9 @@ import type { Contact } from '../schema/types'
 import { contactInsertSchema, contactUpdateSchema } from '../schema/zod'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { idFilter, optionalIdFilter, textFilter, type OneOrMany } from './filters'
-import { TenantRepository } from './tenant-repository'
+import { SoftDeleteRepository } from './soft-delete-repository'
 import { validate } from '../support/validate'
+import { liveCondition } from './soft-delete'
 
 export type CreateContactInput = z.input<typeof contactInsertSchema>
 export type UpdateContactInput = z.input<typeof contactUpdateSchema>
@@ -62,7 +63,7 @@ const searchSchema = z
   .strict()
 
 /** Crew and cast contacts of the tenant's productions. */
-export class ContactsRepository extends TenantRepository<
+export class ContactsRepository extends SoftDeleteRepository<
   Contact,
   CreateContactInput,
   UpdateContactInput,
@@ -73,7 +74,6 @@ export class ContactsRepository extends TenantRepository<
     super(runtime, {
       entity: 'contacts',
       table: contacts,
-      softDelete: true,
       createSchema: contactInsertSchema,
       updateSchema: contactUpdateSchema,
       filterSchema,
@@ -118,7 +118,7 @@ export class ContactsRepository extends TenantRepository<
         .where(
           and(
             eq(contacts.organizationId, this.runtime.organizationId),
-            isNull(contacts.deletedAt),
+            liveCondition(contacts.deletedAt),
             sql`${contacts.name} % ${input.text}`,
             productionId === undefined ? undefined : eq(contacts.productionId, productionId),
           ),

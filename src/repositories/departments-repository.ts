@@ -5,7 +5,7 @@ import type { Department } from '../schema/types'
 import { departmentInsertSchema, departmentUpdateSchema } from '../schema/zod'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { textFilter, type OneOrMany } from './filters'
-import { TenantRepository } from './tenant-repository'
+import { SoftDeleteRepository } from './soft-delete-repository'
 
 export type CreateDepartmentInput = z.input<typeof departmentInsertSchema>
 export type UpdateDepartmentInput = z.input<typeof departmentUpdateSchema>
@@ -18,7 +18,7 @@ export type DepartmentSort = 'sortOrder' | 'name' | 'code' | 'createdAt'
 const filterSchema = z.object({ code: textFilter(50), name: textFilter(200) }).strict()
 
 /** Departments of the tenant (Camera, Grip, …). */
-export class DepartmentsRepository extends TenantRepository<
+export class DepartmentsRepository extends SoftDeleteRepository<
   Department,
   CreateDepartmentInput,
   UpdateDepartmentInput,
@@ -29,7 +29,6 @@ export class DepartmentsRepository extends TenantRepository<
     super(runtime, {
       entity: 'departments',
       table: departments,
-      softDelete: true,
       createSchema: departmentInsertSchema,
       updateSchema: departmentUpdateSchema,
       filterSchema,

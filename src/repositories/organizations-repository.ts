@@ -1,21 +1,29 @@
-import { and, asc, eq, getTableColumns, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
+import { and, eq, getTableColumns } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { Db } from '../engine/engine'
 import { parseId } from '../support/ids'
-import { ConflictError, NotFoundError, ValidationError, isCallsheetDbError, mapDatabaseError } from '../errors'
+import { NotFoundError, ValidationError, mapDatabaseError } from '../errors'
 import { organizations } from '../schema/organizations'
 import type { Organization } from '../schema/types'
 import { organizationInsertSchema, organizationUpdateSchema } from '../schema/zod'
 import { newId } from '../unit-of-work/tenant-runtime'
-import type { DeletedFilter, FindOptions, Page } from './tenant-repository'
-import { decodeTimeCursor, encodeTimeCursor } from '../support/keyset-cursor'
-import { validate, onlyKeys, shown } from '../support/validate'
+import { parsePageLimit } from '../support/limits'
+import { validate, onlyKeys } from '../support/validate'
+import { keysetPage, keysetQuery, type Page } from './keyset-page'
+import {
+  deletedCondition,
+  liveCondition,
+  parseDeletedFilter,
+  restoring,
+  setDeletedStatement,
+  type FindOptions,
+} from './soft-delete'
 
 export type CreateOrganizationInput = z.input<typeof organizationInsertSchema>
 export type UpdateOrganizationInput = z.input<typeof organizationUpdateSchema>
 
-/** Options of `organizations.list`. */
-export interface ListOrganizationsOptions extends FindOptions {
+/** Options of `organizations.findMany`. */
+export interface FindManyOrganizationsOptions extends FindOptions {
   /** @default 50, at most 1000 */
   readonly limit?: number
   readonly cursor?: string
@@ -29,7 +37,7 @@ export interface OrganizationsAccess {
    */
   unit<T>(id: string, readOnly: boolean, fn: (db: Db) => Promise<T>): Promise<T>
   /**
-   * The owner's connection, for work across organizations (`list`).
+   * The owner's connection, for work across organizations (`findMany`).
    * @throws InvalidConfigurationError when the database has none (see `DatabaseConfig.admin`).
    */
   admin(operation: string): Db
@@ -38,7 +46,7 @@ export interface OrganizationsAccess {
 /**
  * The tenants themselves, for sign-up, administration and jobs. Each operation on one organization
  * runs as the app role in a unit scoped to that organization (so the runtime login needs no privilege
- * of its own, and an organization's unit cannot reach another organization); `list`, which spans
+ * of its own, and an organization's unit cannot reach another organization); `findMany`, which spans
  * organizations, runs on the owner's `admin` connection.
  */
 export class OrganizationsRepository {
@@ -70,7 +78,7 @@ export class OrganizationsRepository {
       const [row] = await db
         .select()
         .from(organizations)
-        .where(and(eq(organizations.id, key), deletedCondition(options.deleted)))
+        .where(and(eq(organizations.id, key), deleted(options.deleted)))
       return row
     })
   }
@@ -92,7 +100,7 @@ export class OrganizationsRepository {
       const [row] = await db
         .update(organizations)
         .set(values)
-        .where(and(eq(organizations.id, key), isNull(organizations.deletedAt)))
+        .where(and(eq(organizations.id, key), liveCondition(organizations.deletedAt)))
         .returning()
       if (!row) throw new NotFoundError('organizations', id)
       return row
@@ -106,61 +114,42 @@ export class OrganizationsRepository {
 
   /** Restores a soft-deleted organization. @throws NotFoundError, ConflictError when its slug is taken. */
   async restore(id: string): Promise<Organization> {
-    try {
-      return await this.setDeleted(id, false)
-    } catch (error) {
-      if (isCallsheetDbError(error, 'UNIQUE_VIOLATION')) {
-        throw new ConflictError(`cannot restore organization ${id}: a live organization has its slug`, { cause: error })
-      }
-      throw error
-    }
+    return restoring(
+      () => this.setDeleted(id, false),
+      () => `cannot restore organization ${id}: a live organization has its slug`,
+    )
   }
 
   /** Organizations by creation time, with keyset pagination. */
-  async list(options: ListOrganizationsOptions = {}): Promise<Page<Organization>> {
-    onlyKeys(options, ['deleted', 'limit', 'cursor'], 'list options')
-    const limit = options.limit ?? 50
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      throw new ValidationError(`limit must be an integer from 1 to 1000, got ${shown(limit)}`, [
-        { path: ['limit'], message: 'out of range' },
-      ])
-    }
-    let after: SQL | undefined
-    if (options.cursor !== undefined) {
-      const [at, id] = decodeTimeCursor(options.cursor)
-      after = sql`(${organizations.createdAt}, ${organizations.id}) > (${at}::timestamptz, ${id}::uuid)`
-    }
-    // The cursor keeps created_at as PostgreSQL prints it (microseconds), not as a JS Date (milliseconds).
-    const rows = await this.runAdmin('organizations.list()', (db) =>
+  async findMany(options: FindManyOrganizationsOptions = {}): Promise<Page<Organization>> {
+    onlyKeys(options, ['deleted', 'limit', 'cursor'], 'findMany options')
+    const limit = parsePageLimit(options.limit)
+    const keyset = {
+      sort: 'createdAt',
+      column: organizations.createdAt,
+      idColumn: organizations.id,
+      direction: 'asc',
+      limit,
+      cursor: options.cursor,
+    } as const
+    const query = keysetQuery(keyset)
+    const rows = await this.runAdmin('organizations.findMany()', (db) =>
       db
-        .select({ ...getTableColumns(organizations), cursorAt: sql<string>`${organizations.createdAt}::text` })
+        .select({ ...getTableColumns(organizations), ...query.select })
         .from(organizations)
-        .where(and(deletedCondition(options.deleted), after))
-        .orderBy(asc(organizations.createdAt), asc(organizations.id))
-        .limit(limit + 1),
+        .where(and(deleted(options.deleted), query.after))
+        .orderBy(...query.orderBy)
+        .limit(query.fetch),
     )
-    const hasMore = rows.length > limit
-    if (hasMore) rows.pop()
-    const last = rows.at(-1)
-    const nextCursor = hasMore && last ? encodeTimeCursor(last.cursorAt, last.id) : null
-    return { rows: rows.map(({ cursorAt: _, ...row }) => row), nextCursor }
+    return keysetPage<Organization>(keyset, rows)
   }
 
   private async setDeleted(id: string, deleted: boolean): Promise<Organization> {
     const key = parseId(id)
     return this.run(key, false, async (db) => {
-      const [row] = await db
-        .update(organizations)
-        .set({ deletedAt: deleted ? sql`now()` : null })
-        .where(
-          and(
-            eq(organizations.id, key),
-            deleted ? isNull(organizations.deletedAt) : isNotNull(organizations.deletedAt),
-          ),
-        )
-        .returning()
+      const [row] = await setDeletedStatement(organizations, organizations, undefined, key, deleted)(db)
       if (!row) throw new NotFoundError('organizations', id)
-      return row
+      return row as Organization
     })
   }
 
@@ -186,13 +175,6 @@ export class OrganizationsRepository {
   }
 }
 
-function deletedCondition(deleted: DeletedFilter | undefined): SQL | undefined {
-  const mode = deleted ?? 'exclude'
-  if (mode !== 'exclude' && mode !== 'include' && mode !== 'only') {
-    throw new ValidationError(`deleted must be 'exclude', 'include' or 'only'`, [
-      { path: ['deleted'], message: 'invalid' },
-    ])
-  }
-  if (mode === 'include') return undefined
-  return mode === 'only' ? isNotNull(organizations.deletedAt) : isNull(organizations.deletedAt)
-}
+/** The read condition for a `deleted` option. */
+const deleted = (filter: unknown) =>
+  deletedCondition(organizations.deletedAt, parseDeletedFilter(filter, 'organizations', organizations.deletedAt))

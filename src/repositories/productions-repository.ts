@@ -1,4 +1,4 @@
-import { and, asc, count, eq, isNull, sql } from 'drizzle-orm'
+import { and, asc, count, eq, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { parseId } from '../support/ids'
 import { contacts } from '../schema/contacts'
@@ -6,10 +6,11 @@ import { PRODUCTION_STATUSES, productions, type ProductionStatus } from '../sche
 import type { Contact, Production } from '../schema/types'
 import { uploads } from '../schema/uploads'
 import { productionInsertSchema, productionUpdateSchema } from '../schema/zod'
-import type { ActiveUnit, TenantRuntime } from '../unit-of-work/tenant-runtime'
-import type { Db } from '../engine/engine'
+import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { oneOrMany, optionalIdFilter, textFilter, type OneOrMany } from './filters'
-import { TenantRepository, type FindManyOptions, type Page } from './tenant-repository'
+import type { FindManyOptions, Page } from './keyset-page'
+import { SoftDeleteRepository } from './soft-delete-repository'
+import { liveCondition } from './soft-delete'
 
 export type CreateProductionInput = z.input<typeof productionInsertSchema>
 export type UpdateProductionInput = z.input<typeof productionUpdateSchema>
@@ -30,7 +31,7 @@ const filterSchema = z
   .strict()
 
 /** Productions of the tenant. Soft-deleting one soft-deletes its contacts and uploads with it. */
-export class ProductionsRepository extends TenantRepository<
+export class ProductionsRepository extends SoftDeleteRepository<
   Production,
   CreateProductionInput,
   UpdateProductionInput,
@@ -41,7 +42,6 @@ export class ProductionsRepository extends TenantRepository<
     super(runtime, {
       entity: 'productions',
       table: productions,
-      softDelete: true,
       createSchema: productionInsertSchema,
       updateSchema: productionUpdateSchema,
       filterSchema,
@@ -70,12 +70,6 @@ export class ProductionsRepository extends TenantRepository<
     return super.softDelete(id)
   }
 
-  protected override async softDeleteIn(db: Db, unit: ActiveUnit, key: string): Promise<Production | undefined> {
-    const row = await super.softDeleteIn(db, unit, key)
-    if (row) await this.cascade(db, unit, key, true)
-    return row
-  }
-
   /**
    * Restores the production and exactly the contacts and uploads its soft delete took along.
    * @throws NotFoundError when no soft-deleted production has this id for this tenant.
@@ -85,41 +79,30 @@ export class ProductionsRepository extends TenantRepository<
     return super.restore(id)
   }
 
-  protected override async restoreIn(db: Db, unit: ActiveUnit, key: string): Promise<Production | undefined> {
-    const row = await super.restoreIn(db, unit, key)
-    if (!row) return undefined
-    await this.cascade(db, unit, key, false)
-    return row
-  }
-
   /**
    * Soft-deletes the production's live contacts and uploads, tagging them with it (`deleted_with`), or
    * restores exactly the ones so tagged.
    */
-  private async cascade(db: Db, unit: ActiveUnit, key: string, deleted: boolean): Promise<void> {
+  protected override async cascade(bound: TenantRuntime, key: string, deleted: boolean): Promise<void> {
     for (const child of [contacts, uploads] as const) {
-      await this.runtime.hooked(
-        unit,
-        {
-          entity: child === contacts ? 'contacts' : 'uploads',
-          operation: deleted ? 'softDelete' : 'restore',
-          ids: [],
-          values: [],
-        },
-        (v) => v,
-        async () =>
+      await bound.write({
+        entity: child === contacts ? 'contacts' : 'uploads',
+        operation: deleted ? 'soft_delete' : 'restore',
+        ids: [],
+        values: [],
+        statement: (db) =>
           db
             .update(child)
             .set(deleted ? { deletedAt: sql`now()`, deletedWith: key } : { deletedAt: null, deletedWith: null })
             .where(
               and(
-                eq(child.organizationId, this.runtime.organizationId),
+                eq(child.organizationId, bound.organizationId),
                 eq(child.productionId, key),
-                deleted ? isNull(child.deletedAt) : eq(child.deletedWith, key),
+                deleted ? liveCondition(child.deletedAt) : eq(child.deletedWith, key),
               ),
             )
             .returning({ id: child.id }),
-      )
+      })
     }
   }
 
@@ -135,11 +118,11 @@ export class ProductionsRepository extends TenantRepository<
         where: and(
           eq(productions.organizationId, this.runtime.organizationId),
           eq(productions.id, key),
-          isNull(productions.deletedAt),
+          liveCondition(productions.deletedAt),
         ),
         with: {
           contacts: {
-            where: and(eq(contacts.organizationId, this.runtime.organizationId), isNull(contacts.deletedAt)),
+            where: and(eq(contacts.organizationId, this.runtime.organizationId), liveCondition(contacts.deletedAt)),
             orderBy: [asc(contacts.name), asc(contacts.id)],
           },
         },

@@ -8,7 +8,7 @@ import { UPLOAD_STATUSES, uploads, type ExtractionResult, type UploadStatus } fr
 import { uploadInsertSchema, uploadUpdateSchema } from '../schema/zod'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { idFilter, oneOrMany, optionalIdFilter, type OneOrMany } from './filters'
-import { TenantRepository } from './tenant-repository'
+import { SoftDeleteRepository } from './soft-delete-repository'
 import { validate, storableText } from '../support/validate'
 
 export type CreateUploadInput = z.input<typeof uploadInsertSchema>
@@ -40,7 +40,7 @@ const completionSchema = z.object({ result: extractionResultSchema }).strict()
 const failureSchema = z.object({ error: z.string().trim().min(1).max(10_000) }).strict()
 
 /** Uploaded call sheets and their extraction status: pending → processing → completed | failed. */
-export class UploadsRepository extends TenantRepository<
+export class UploadsRepository extends SoftDeleteRepository<
   Upload,
   Omit<CreateUploadInput, 'status' | 'extractionResult' | 'extractionConfidence' | 'error' | 'processedAt'>,
   Omit<UpdateUploadInput, 'status' | 'extractionResult' | 'extractionConfidence' | 'error' | 'processedAt'>,
@@ -62,7 +62,6 @@ export class UploadsRepository extends TenantRepository<
     super(runtime, {
       entity: 'uploads',
       table: uploads,
-      softDelete: true,
       createSchema,
       updateSchema,
       filterSchema,
@@ -141,19 +140,18 @@ export class UploadsRepository extends TenantRepository<
   }
 
   private async markFailed(key: string, id: string, reason: string): Promise<void> {
-    await this.runtime.write(async (db, unit) => {
-      const [row] = await this.runtime.hooked(
-        unit,
-        { entity: 'uploads', operation: 'update', ids: [key], values: [] },
-        (v) => v,
-        async () =>
-          (await db
-            .update(uploads)
-            .set({ status: 'failed', error: reason, processedAt: sql`now()` })
-            .where(and(this.tenantScope(), eq(uploads.id, key), this.liveCondition()))
-            .returning()) as Record<string, unknown>[],
-      )
-      if (!row) throw new NotFoundError('uploads', id)
+    await this.runtime.write({
+      entity: 'uploads',
+      operation: 'update',
+      ids: [key],
+      values: [],
+      statement: async (db) =>
+        (await db
+          .update(uploads)
+          .set({ status: 'failed', error: reason, processedAt: sql`now()` })
+          .where(and(this.tenantScope(), eq(uploads.id, key), this.liveCondition()))
+          .returning()) as Record<string, unknown>[],
+      noRows: () => new NotFoundError('uploads', id),
     })
   }
 
@@ -164,12 +162,13 @@ export class UploadsRepository extends TenantRepository<
     set: Record<string, unknown>,
   ): Promise<Upload> {
     const key = parseId(id)
-    return this.runtime.write(async (db, unit) => {
-      const [row] = await this.runtime.hooked(
-        unit,
-        { entity: 'uploads', operation: 'update', ids: [key], values: [set] },
-        (v) => v,
-        async ([values]) =>
+    return this.runtime.writeUnit(async (bound) => {
+      const [row] = await bound.write({
+        entity: 'uploads',
+        operation: 'update',
+        ids: [key],
+        values: [set],
+        statement: async (db, [values]) =>
           (await db
             .update(uploads)
             .set(values as never)
@@ -177,12 +176,14 @@ export class UploadsRepository extends TenantRepository<
               and(this.tenantScope(), eq(uploads.id, key), this.liveCondition(), inArray(uploads.status, [...from])),
             )
             .returning()) as Record<string, unknown>[],
-      )
+      })
       if (row) return row as Upload
-      const [current] = await db
-        .select({ status: uploads.status })
-        .from(uploads)
-        .where(and(this.tenantScope(), eq(uploads.id, key), this.liveCondition()))
+      const [current] = await bound.read((db) =>
+        db
+          .select({ status: uploads.status })
+          .from(uploads)
+          .where(and(this.tenantScope(), eq(uploads.id, key), this.liveCondition())),
+      )
       if (!current) throw new NotFoundError('uploads', id)
       throw new InvalidStateError(`cannot ${what}: upload ${id} is ${current.status}, expected ${from.join(' or ')}`)
     })

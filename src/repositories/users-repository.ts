@@ -6,7 +6,7 @@ import { USER_ROLES, type UserRole } from '../schema/users'
 import { userInsertSchema, userUpdateSchema } from '../schema/zod'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { oneOrMany, textFilter, type OneOrMany } from './filters'
-import { TenantRepository } from './tenant-repository'
+import { SoftDeleteRepository } from './soft-delete-repository'
 
 /** A new user of the current organization. */
 export type CreateUserInput = z.input<typeof userInsertSchema>
@@ -26,12 +26,17 @@ const filterSchema = z
   .strict()
 
 /** Users of the tenant. */
-export class UsersRepository extends TenantRepository<User, CreateUserInput, UpdateUserInput, UserFilter, UserSort> {
+export class UsersRepository extends SoftDeleteRepository<
+  User,
+  CreateUserInput,
+  UpdateUserInput,
+  UserFilter,
+  UserSort
+> {
   constructor(runtime: TenantRuntime) {
     super(runtime, {
       entity: 'users',
       table: users,
-      softDelete: true,
       createSchema: userInsertSchema,
       updateSchema: userUpdateSchema,
       filterSchema,

@@ -2,10 +2,106 @@ import { parseId } from './ids'
 import { ValidationError } from '../errors'
 
 /**
+ * The one keyset-cursor codec: every `nextCursor` the library issues (tenant repositories,
+ * organizations, the audit trail) is `base64url(JSON.stringify({ s, d, v, id }))` — the sort key, the
+ * direction, the sort value as PostgreSQL prints it, and the row id that breaks ties.
+ */
+
+/** Which way a keyset runs. */
+export type SortDirection = 'asc' | 'desc'
+
+/** Where the next page starts: after the row with this sort value and id, in this ordering. */
+export interface KeysetPosition {
+  /** The sort key the page was ordered by (a repository's sort name, e.g. `createdAt`). */
+  readonly sort: string
+  readonly direction: SortDirection
+  /** The sort column's value as PostgreSQL prints it (`::text`), never a JS Date (which drops microseconds). */
+  readonly value: string
+  readonly id: string
+}
+
+/** The ordering a cursor must belong to, and the SQL type of its sort column. */
+export interface KeysetOrdering {
+  readonly sort: string
+  readonly direction: SortDirection
+  /** The sort column's SQL type from the schema (`getSQLType()`), which the value must fit. */
+  readonly sqlType: string
+}
+
+const MAX_CURSOR_LENGTH = 2000
+const MAX_VALUE_LENGTH = 1000
+
+interface Encoded {
+  s: string
+  d: SortDirection
+  v: string
+  id: string
+}
+
+/** An opaque cursor for the row after which the next page starts. */
+export function encodeCursor(position: KeysetPosition): string {
+  const encoded: Encoded = { s: position.sort, d: position.direction, v: position.value, id: position.id }
+  return Buffer.from(JSON.stringify(encoded)).toString('base64url')
+}
+
+/**
+ * The position of a cursor from {@link encodeCursor}, checked against the ordering it is used with and
+ * the sort column's type in JS, so that a tampered cursor never reaches SQL.
+ * @throws ValidationError when it is not one this library issued, or belongs to a different ordering.
+ */
+export function decodeCursor(cursor: unknown, ordering: KeysetOrdering): KeysetPosition {
+  if (typeof cursor !== 'string' || cursor.length > MAX_CURSOR_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
+    throw badCursor()
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    throw badCursor()
+  }
+  const c = parsed as Partial<Encoded> | null
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    typeof c.s !== 'string' ||
+    (c.d !== 'asc' && c.d !== 'desc') ||
+    typeof c.v !== 'string' ||
+    c.v.length > MAX_VALUE_LENGTH ||
+    typeof c.id !== 'string'
+  ) {
+    throw badCursor()
+  }
+  const id = parseId(c.id, 'cursor id')
+  if (c.s !== ordering.sort || c.d !== ordering.direction) {
+    throw new ValidationError('cursor belongs to a different ordering', [
+      { path: ['cursor'], message: 'ordering mismatch' },
+    ])
+  }
+  if (!cursorValueFits(ordering.sqlType, c.v)) throw badCursor()
+  return { sort: c.s, direction: c.d, value: c.v, id }
+}
+
+/** Checks a cursor's sort value against its column's SQL type. */
+function cursorValueFits(type: string, value: string): boolean {
+  if (value.includes('\u0000')) return false
+  switch (type) {
+    case 'timestamp with time zone':
+      return isPrintedTimestamptz(value)
+    case 'integer':
+      return /^-?\d{1,10}$/.test(value) && Math.abs(Number(value)) <= 2_147_483_647
+    case 'text':
+    case 'citext':
+      return true
+    default:
+      return false
+  }
+}
+
+/**
  * Whether `value` is a timestamptz as PostgreSQL prints it (`2026-11-25 16:13:25.798123+00`). Cursors
  * carry that text, not a JS Date, so they keep the microseconds a Date would drop.
  */
-export function isPrintedTimestamptz(value: string): boolean {
+function isPrintedTimestamptz(value: string): boolean {
   const m =
     /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?([+-])(\d{2})(?::(\d{2})(?::(\d{2}))?)?$/.exec(value)
   if (!m) return false
@@ -25,29 +121,5 @@ function isLeapYear(year: number): boolean {
   return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
 }
 
-/** An opaque cursor for a `(created_at, id)` keyset, from created_at as PostgreSQL printed it. */
-export const encodeTimeCursor = (at: string, id: string): string =>
-  Buffer.from(JSON.stringify([at, id])).toString('base64url')
-
-/**
- * The `(created_at, id)` of a cursor from {@link encodeTimeCursor}, checked before it reaches SQL.
- * @throws ValidationError on anything else.
- */
-export function decodeTimeCursor(cursor: unknown): [string, string] {
-  if (typeof cursor === 'string' && cursor.length <= 500) {
-    try {
-      const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-      if (
-        Array.isArray(value) &&
-        value.length === 2 &&
-        typeof value[0] === 'string' &&
-        isPrintedTimestamptz(value[0])
-      ) {
-        return [value[0], parseId(value[1], 'cursor id')]
-      }
-    } catch {
-      // fall through to the one error every bad cursor gets
-    }
-  }
-  throw new ValidationError('cursor is not one this library issued', [{ path: ['cursor'], message: 'invalid cursor' }])
-}
+const badCursor = () =>
+  new ValidationError('cursor is not one this library issued', [{ path: ['cursor'], message: 'invalid cursor' }])

@@ -1,10 +1,20 @@
+import { AUDIT_ACTIONS, AUDITED_ENTITY_TYPES } from '../schema/audit-logs'
 import type { TenantContext } from './tenant-context'
 
-/** The repositories whose writes hooks observe. */
-export type EntityName = 'users' | 'departments' | 'productions' | 'contacts' | 'uploads' | 'apiKeys'
+/**
+ * The entities whose writes hooks observe, named as their audit rows name them (`audit_logs.entity_type`,
+ * the table name): one word per entity across hooks, audit rows and errors.
+ */
+export const ENTITY_NAMES = AUDITED_ENTITY_TYPES
 
-/** What a write does. */
-export type WriteOperation = 'create' | 'update' | 'softDelete' | 'restore' | 'purge'
+/** An entity whose writes hooks observe (see {@link ENTITY_NAMES}). */
+export type EntityName = (typeof ENTITY_NAMES)[number]
+
+/** What a write does, named as its audit row names it (`audit_logs.action`). */
+export const WRITE_OPERATIONS = AUDIT_ACTIONS
+
+/** What a write does (see {@link WRITE_OPERATIONS}). */
+export type WriteOperation = (typeof WRITE_OPERATIONS)[number]
 
 /** Read-only facts about the unit of work a hook runs in. */
 export interface HookContext {
@@ -16,13 +26,12 @@ export interface HookContext {
   readonly operation: WriteOperation
 }
 
-/** Passed to `beforeWrite`: the validated values about to be written (for create and update). */
+/** Passed to `beforeWrite`: the validated values about to be written (for insert and update). */
 export interface BeforeWriteContext extends HookContext {
-  /** Row ids for update / softDelete / restore / purge; empty for create. */
+  /** Row ids for update / soft_delete / restore / purge; empty for insert. */
   readonly ids: readonly string[]
   readonly values: readonly Readonly<Record<string, unknown>>[]
 }
-
 /** Passed to `afterWrite`, inside the transaction: what was written. */
 export interface AfterWriteContext extends HookContext {
   readonly rows: readonly Readonly<Record<string, unknown>>[]

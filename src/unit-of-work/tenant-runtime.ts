@@ -21,12 +21,26 @@ export interface ActiveUnit {
   readonly readOnly?: boolean
 }
 
-/** A write in progress, as repositories describe it to the runtime. */
-export interface WriteSpec {
+/**
+ * One write, as repositories describe it to the runtime: which entity, which operation, the statement.
+ * {@link TenantRuntime.write} runs it between the hooks, so no write can reach the database without them.
+ */
+export interface WriteSpec<R extends Record<string, unknown> = Record<string, unknown>> {
   readonly entity: EntityName
   readonly operation: WriteOperation
+  /** Row ids for update / soft_delete / restore / purge; empty for insert. */
   readonly ids: readonly string[]
+  /** The validated values about to be written (what `beforeWrite` sees and may enrich). */
   readonly values: readonly Record<string, unknown>[]
+  /** Validates a row again after a `beforeWrite` merged values into it. @default the row unchanged */
+  readonly revalidate?: (values: Record<string, unknown>) => Record<string, unknown>
+  /** The statement, with the values after `beforeWrite`; returns the rows written. */
+  readonly statement: (db: Db, values: readonly Record<string, unknown>[]) => Promise<R[]>
+  /**
+   * The error to throw, inside the unit (so it rolls back and `afterCommit` never sees the change), when
+   * the statement wrote no row (e.g. `NotFoundError`).
+   */
+  readonly noRows?: () => Error
 }
 
 /** What a unit of work reads of the resolved configuration: the role it runs as and the hooks. */
@@ -50,8 +64,13 @@ export class TenantRuntime {
     readonly watermark: WriteWatermark,
     /** Where this client's reads may go (see {@link ReadConsistency}). */
     readonly consistency: ReadConsistency,
-    readonly active: ActiveUnit | undefined = undefined,
+    private readonly active: ActiveUnit | undefined = undefined,
   ) {}
+
+  /** Whether this runtime is bound to a unit of work (inside `tenant.transaction(fn)` or `tenant.read(fn)`). */
+  get inUnit(): boolean {
+    return this.active !== undefined
+  }
 
   /** The primary's engine. */
   get engine(): Engine {
@@ -101,17 +120,30 @@ export class TenantRuntime {
     )
   }
 
-  /** Runs work that writes: inside the current transaction, or in its own unit, then afterCommit hooks. */
-  async write<T>(fn: (db: Db, unit: ActiveUnit) => Promise<T>): Promise<T> {
+  /**
+   * Runs one write between the hooks: `beforeWrite` (may reject, or return values merged into every
+   * row), the statement, `afterWrite`, and the change event for `afterCommit` — inside the current
+   * unit, or in its own unit followed by the afterCommit hooks. The only way a repository writes.
+   */
+  write<R extends Record<string, unknown>>(spec: WriteSpec<R>): Promise<R[]> {
+    return this.writeUnit((bound) => bound.hooked(spec))
+  }
+
+  /**
+   * Runs `fn` with a runtime bound to one write unit (the current one, or a new one followed by the
+   * afterCommit hooks), for writes of several statements: `fn` writes through `bound.write` and reads
+   * through `bound.read`.
+   */
+  async writeUnit<T>(fn: (bound: TenantRuntime) => Promise<T>): Promise<T> {
     if (this.active) {
       if (this.active.readOnly) return Promise.reject(readOnlyUnit())
-      return guard(fn(this.active.db, this.active))
+      return guard(fn(this))
     }
     const events: ChangeEvent[] = []
     const result = await this.router.write(
       this.settings(),
       this.watermark,
-      (db) => fn(db, { db, events }),
+      (db) => fn(this.bind({ db, events })),
       hasWriteHooks(this.config),
     )
     await this.afterCommit(events)
@@ -149,16 +181,9 @@ export class TenantRuntime {
     )
   }
 
-  /**
-   * Wraps one write with the hooks: `beforeWrite` (may reject, or return values merged into every
-   * row), the statement, `afterWrite`, and the change event for `afterCommit`.
-   */
-  async hooked<R extends Record<string, unknown>>(
-    unit: ActiveUnit,
-    spec: WriteSpec,
-    revalidate: (values: Record<string, unknown>) => Record<string, unknown>,
-    perform: (values: readonly Record<string, unknown>[]) => Promise<R[]>,
-  ): Promise<R[]> {
+  /** {@link write} inside the bound unit. */
+  private async hooked<R extends Record<string, unknown>>(spec: WriteSpec<R>): Promise<R[]> {
+    const unit = this.active as ActiveUnit
     const hooks = this.config.hooks
     const operationId = uuidv7()
     const base = {
@@ -168,6 +193,7 @@ export class TenantRuntime {
       entity: spec.entity,
       operation: spec.operation,
     }
+    const revalidate = spec.revalidate ?? ((v: Record<string, unknown>) => v)
     let values = spec.values
     for (const hook of hooks) {
       if (!hook.beforeWrite) continue
@@ -176,7 +202,7 @@ export class TenantRuntime {
       if (extra && typeof extra === 'object' && values.length > 0)
         values = values.map((v) => revalidate({ ...v, ...extra }))
     }
-    const rows = await perform(values)
+    const rows = await spec.statement(unit.db, values)
     for (const hook of hooks) {
       if (!hook.afterWrite) continue
       const ctx: AfterWriteContext = { ...base, rows }
@@ -189,6 +215,7 @@ export class TenantRuntime {
       operation: spec.operation,
       ids: ids.length > 0 ? ids : spec.ids,
     })
+    if (rows.length === 0 && spec.noRows) throw spec.noRows()
     return rows
   }
 

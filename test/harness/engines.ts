@@ -143,7 +143,7 @@ export interface TestDatabase {
 /**
  * Like {@link describeEachEngine}, with a `Database` (createDatabase) open on each engine's database.
  * `config` is merged into the database config (e.g. hooks, logger). On PostgreSQL the database connects
- * as the runtime login, with the owner as its `admin` connection (for organizations.list and
+ * as the runtime login, with the owner as its `admin` connection (for organizations.findMany and
  * maintenance) unless `config` names `admin` itself (`admin: undefined` for none).
  */
 export function describeEachDatabase(

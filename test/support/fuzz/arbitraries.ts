@@ -373,20 +373,25 @@ export const pageCursorArb = (
     { weight: 1, arbitrary: wrongType },
   )
 
-/** An audit cursor: tampered `[createdAt, id]` base64url JSON, or garbage. */
+/**
+ * A cursor of a `createdAt` keyset (organizations ascending, the audit trail descending): tampered ones in
+ * the library's one cursor format (`{ s, d, v, id }` as base64url JSON), or garbage.
+ */
 export const timeCursorArb = (known: () => readonly string[]): fc.Arbitrary<unknown> =>
   fc.oneof(
     {
       weight: 4,
       arbitrary: fc
-        .tuple(
-          timestampish,
-          fc.oneof(
+        .record({
+          s: fc.oneof({ weight: 4, arbitrary: fc.constant('createdAt') }, { weight: 1, arbitrary: hostileString(20) }),
+          d: fc.constantFrom('asc', 'desc'),
+          v: timestampish,
+          id: fc.oneof(
             fc.nat().map((i) => pick(known(), i) ?? ''),
             randomUuid,
             hostileString(40),
           ),
-        )
+        })
         .map(b64),
     },
     { weight: 1, arbitrary: fc.array(anyValue, { maxLength: 3 }).map(b64) },

@@ -556,7 +556,7 @@ async function checkAuditOf(
   expected: readonly ExpectedAudit[],
 ): Promise<void> {
   const tenant = world.tenants[t] as TenantClient
-  const page = await tenant.auditLogs.list({ from: AUDIT_FROM, to: auditTo(), entityType, limit: 1000 })
+  const page = await tenant.auditLogs.findMany({ from: AUDIT_FROM, to: auditTo(), entityType, limit: 1000 })
   expect(page.nextCursor).toBeNull()
   const rows = [...page.rows].reverse() // oldest first
   for (const row of rows) expect(row.organizationId).toBe(world.orgIds[t])
