@@ -202,7 +202,7 @@ async function execute(inv: Invocation, out: (text: string) => void): Promise<nu
     case 'runtime-login': {
       const name = inv.args[0] ?? ''
       const options = runtimeLoginOptions(name, inv.values['app-role'], inv.env)
-      await withConnection(inv.url, async () => undefined) // a bad URL fails as a connection error
+      await withConnection(inv.url, () => Promise.resolve(undefined)) // a bad URL fails as a connection error
       await createRuntimeLogin(inv.url, options)
       print(
         { ok: true, login: name, passwordSet: options.password !== undefined },

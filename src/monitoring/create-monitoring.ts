@@ -214,8 +214,8 @@ export function createMonitoring(source: MonitoringSource): Monitoring {
       }))
     },
 
-    async pool() {
-      return { ...source.pool() }
+    pool() {
+      return Promise.resolve({ ...source.pool() })
     },
   }
 }

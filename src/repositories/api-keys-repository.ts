@@ -94,10 +94,12 @@ export class ApiKeysRepository extends TenantRepository<
    * Not offered: each key's plaintext must reach its owner, so keys are issued one `create` at a time.
    * @throws ValidationError always.
    */
-  override async createMany(): Promise<never> {
-    throw new ValidationError('API keys are issued one at a time with create(): each plaintext is shown once', [
-      { path: [], message: 'not supported' },
-    ])
+  override createMany(): Promise<never> {
+    return Promise.reject(
+      new ValidationError('API keys are issued one at a time with create(): each plaintext is shown once', [
+        { path: [], message: 'not supported' },
+      ]),
+    )
   }
 
   /**

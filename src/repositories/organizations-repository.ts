@@ -58,9 +58,7 @@ export class OrganizationsRepository {
    * @throws ValidationError on bad input.
    */
   async create(input: CreateOrganizationInput): Promise<Organization> {
-    const values = this.parse(organizationInsertSchema, input, 'organization') as z.output<
-      typeof organizationInsertSchema
-    >
+    const values = this.parse(organizationInsertSchema, input, 'organization')
     const id = values.id ?? newId()
     return this.run(id, false, async (db) => {
       const [row] = await db

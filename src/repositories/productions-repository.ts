@@ -127,7 +127,7 @@ export class ProductionsRepository extends SoftDeleteRepository<
           },
         },
       })
-      return row as ProductionWithContacts | undefined
+      return row
     })
   }
 

@@ -72,13 +72,13 @@ export function setDeletedStatement(
   deleted: boolean,
 ): (db: Db) => Promise<Record<string, unknown>[]> {
   return async (db) =>
-    (await db
+    db
       .update(table)
       // A row deleted or restored on its own is no longer part of a parent's cascade: the tag goes, or a
       // later restore of the parent would bring back a row that was since deleted on its own.
-      .set({ deletedAt: deleted ? sql`now()` : null, ...(columns.deletedWith ? { deletedWith: null } : {}) } as never)
+      .set({ deletedAt: deleted ? sql`now()` : null, ...(columns.deletedWith ? { deletedWith: null } : {}) })
       .where(and(scope, eq(columns.id, key), deleted ? isNull(columns.deletedAt) : isNotNull(columns.deletedAt)))
-      .returning()) as Record<string, unknown>[]
+      .returning()
 }
 
 /** {@link setDeletedStatement} as a write the runtime runs between the hooks. */

@@ -254,10 +254,10 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
       values: rows,
       revalidate: (v) => validate(this.def.createSchema, v, `${this.def.entity} input`) as Record<string, unknown>,
       statement: async (db, values) =>
-        (await db
+        db
           .insert(this.def.table)
           .values(values.map((v) => ({ id: newId(), ...v, organizationId: this.runtime.organizationId })) as never)
-          .returning()) as Record<string, unknown>[],
+          .returning(),
     }
   }
 

@@ -89,7 +89,7 @@ export class UploadsRepository extends SoftDeleteRepository<
     const { result: parsed } = validate(completionSchema, { result }, 'extraction result')
     return this.transition(id, ['processing'], 'complete extraction', {
       status: 'completed',
-      extractionResult: parsed as ExtractionResult,
+      extractionResult: parsed,
       extractionConfidence: Math.round(parsed.confidence * 100) / 100,
       error: null,
       processedAt: sql`now()`,

@@ -33,8 +33,7 @@ export function unnestSelect(table: PgTable, rows: readonly Record<string, unkno
       select.push(sql`cast(${organizationId} as uuid)`)
       continue
     }
-    const values =
-      key === 'id' ? rows.map((r) => (r.id as string | undefined) ?? newId()) : rows.map((r) => r[key] as unknown)
+    const values = key === 'id' ? rows.map((r) => (r.id as string | undefined) ?? newId()) : rows.map((r) => r[key])
     const supplied = key === 'id' || values.some((v) => v !== undefined)
     const sqlDefault = is(column.default, SQL) ? column.default : undefined
     if (!supplied) {

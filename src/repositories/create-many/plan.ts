@@ -1,6 +1,6 @@
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { z } from 'zod'
-import { ValidationError } from '../../errors'
+import { InvalidStateError, ValidationError } from '../../errors'
 import { RowValidator, rowsArray, validate } from '../../support/validate'
 import type { EntityName } from '../../unit-of-work/hooks'
 import type { TenantRuntime } from '../../unit-of-work/tenant-runtime'
@@ -125,7 +125,8 @@ export function planCreateMany(
   if (strategy !== 'pipelined' || settings.onConflict === 'update') {
     rows = validator.take(0, all.length) as Record<string, unknown>[] | undefined
     const invalid = validator.error()
-    if (invalid || !rows) throw invalid
+    if (invalid) throw invalid
+    if (!rows) throw new InvalidStateError(`${what}: row validation returned no rows and no error`)
     // ON CONFLICT DO UPDATE cannot touch one row twice in a statement: the last occurrence of a key wins.
     if (settings.onConflict === 'update' && key) rows = lastOfEachKey(rows, key.keyOf)
   }
