@@ -17,7 +17,7 @@ export {
   type VerifiedApiKey,
 } from './client/create-database'
 export type { ReadConsistency } from './routing/consistency'
-export type { FallbackReason, ReplicaStats, RoutingStats } from './routing/router'
+export type { FallbackReason, ReplicaStats, RoutingStats } from './routing/routing-stats'
 export {
   closeDefaultDatabase,
   createTenantClient,

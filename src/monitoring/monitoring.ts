@@ -1,5 +1,5 @@
 import type { Db } from '../engine/engine'
-import type { ReplicaStats } from '../routing/router'
+import type { ReplicaStats } from '../routing/routing-stats'
 
 /** Options of {@link Monitoring.slowQueries}. */
 export interface SlowQueriesOptions {
