@@ -143,7 +143,7 @@ export class Router {
       if (mapped.sqlState === BEHIND) return this.fallback('behind', settings, fn, appCode)
       // A statement that ran out of time is slow, not the replica's fault: once more on the primary,
       // without putting a healthy replica in backoff.
-      if (isCallsheetDbError(mapped, 'TIMEOUT')) return this.fallback('replicaError', settings, fn, appCode)
+      if (mapped.code === 'TIMEOUT') return this.fallback('replicaError', settings, fn, appCode)
       if (!isReplicaFailure(mapped)) throw mapped
       this.failed(replica, mapped)
       return this.fallback('replicaError', settings, fn, appCode)
