@@ -45,11 +45,11 @@ describe('cli without a database', () => {
   it('no command, unknown option, option of another command, bad date → exit 2', async () => {
     expect((await cli([])).code).toBe(2)
     expect((await cli(['status', '--nope'])).code).toBe(2)
-    expect((await cli(['status', '--months', '3'], { DATABASE_URL: 'postgres://x@h/d' })).code).toBe(2)
-    const bad = await cli(['partitions', 'drop-before', '2024-13-01', '--json'], { DATABASE_URL: 'postgres://x@h/d' })
+    expect((await cli(['status', '--months', '3'], { DATABASE_ADMIN_URL: 'postgres://x@h/d' })).code).toBe(2)
+    const bad = await cli(['partitions', 'drop-before', '2024-13-01', '--json'], { DATABASE_ADMIN_URL: 'postgres://x@h/d' })
     expect(bad.code).toBe(2)
     expect(bad.json()).toEqual({ ok: false, error: expect.stringMatching(/YYYY-MM-DD/) as unknown })
-    expect((await cli(['partitions', 'shrink'], { DATABASE_URL: 'postgres://x@h/d' })).code).toBe(2)
+    expect((await cli(['partitions', 'shrink'], { DATABASE_ADMIN_URL: 'postgres://x@h/d' })).code).toBe(2)
   })
 
   it('--help → usage on stdout, exit 0', async () => {
@@ -95,7 +95,7 @@ describe.runIf(server)('cli [postgres]', () => {
   })
 
   it('doctor: a healthy database passes every check (JSON), exit 0', async () => {
-    const run = await cli(['doctor', '--json'], { DATABASE_URL: url })
+    const run = await cli(['doctor', '--json'], { DATABASE_ADMIN_URL: url })
     const report = run.json() as unknown as DoctorJson
     expect(report.checks.filter((c) => !c.ok)).toEqual([])
     expect(run.code).toBe(0)

@@ -65,13 +65,13 @@ describeEachEngine('migrate()', (engine) => {
   })
 })
 
-it('migrate() without a target or DATABASE_URL is a configuration error', async () => {
-  const saved = process.env.DATABASE_URL
-  delete process.env.DATABASE_URL
+it('migrate() without a target or DATABASE_ADMIN_URL is a configuration error', async () => {
+  const saved = process.env.DATABASE_ADMIN_URL
+  delete process.env.DATABASE_ADMIN_URL
   try {
     await expect(migrate()).rejects.toSatisfy((e) => isCallsheetDbError(e, 'INVALID_CONFIGURATION'))
   } finally {
-    if (saved !== undefined) process.env.DATABASE_URL = saved
+    if (saved !== undefined) process.env.DATABASE_ADMIN_URL = saved
   }
 })
 

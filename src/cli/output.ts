@@ -2,7 +2,7 @@
 export interface CliIo {
   readonly stdout: (text: string) => void
   readonly stderr: (text: string) => void
-  /** The environment (`DATABASE_URL`). @default process.env */
+  /** The environment (`DATABASE_ADMIN_URL`, `CALLSHEET_RUNTIME_PASSWORD`). @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>
 }
 

@@ -29,7 +29,7 @@ Commands:
   stats                                pool/routing stats, table sizes and row estimates
 
 Options:
-  --url <url>          PostgreSQL URL of the owner (the role that migrates; default: $DATABASE_URL)
+  --url <url>          PostgreSQL URL of the owner (the role that migrates; default: $DATABASE_ADMIN_URL)
   --json               print one JSON document on stdout
   --replica <url>      doctor, stats: a replica to check (repeatable)
   --max-lag <ms>       doctor: fail a replica whose replay lag exceeds this
@@ -149,8 +149,9 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
           : `${command} needs exactly one date (YYYY-MM-DD)`
         : `unexpected argument "${args[0]}" for ${command}`,
     )
-  const url = values.url ?? env.DATABASE_URL
-  if (url === undefined || url === '') throw new UsageError('no database URL: pass --url <url> or set DATABASE_URL')
+  const url = values.url ?? env.DATABASE_ADMIN_URL
+  if (url === undefined || url === '')
+    throw new UsageError("no database URL: pass --url <url> or set DATABASE_ADMIN_URL (the owner's URL)")
   if (!isPostgresUrl(url)) throw new UsageError(`not a PostgreSQL URL: ${redactUrl(url)} (expected postgres://…)`)
   for (const replica of values.replica ?? [])
     if (!isPostgresUrl(replica)) throw new UsageError(`not a PostgreSQL URL: --replica ${redactUrl(replica)}`)

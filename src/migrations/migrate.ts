@@ -70,7 +70,7 @@ const MIGRATION_LOCK_KEY = 7_301_946_015_231_214n
  *
  * @example
  * ```ts
- * await migrate(process.env.DATABASE_URL, { secret: process.env.CALLSHEET_SECRET })
+ * await migrate(process.env.DATABASE_ADMIN_URL, { secret: process.env.CALLSHEET_SECRET })
  * ```
  */
 export async function migrate(target?: MigrationTarget, options: MigrateOptions = {}): Promise<void> {
@@ -80,10 +80,10 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
       `auditPartitionMonthsAhead must be an integer from 0 to 120, got ${monthsAhead}`,
     )
   }
-  const resolved = target ?? process.env.DATABASE_URL
+  const resolved = target ?? process.env.DATABASE_ADMIN_URL
   if (resolved === undefined || resolved === '') {
     throw new InvalidConfigurationError(
-      'migrate() needs a target: pass a URL or a PGlite instance, or set DATABASE_URL',
+      "migrate() needs a target: pass a URL or a PGlite instance, or set DATABASE_ADMIN_URL (the owner's URL)",
     )
   }
   const secret = options.secret ?? (process.env.CALLSHEET_SECRET || undefined)
@@ -155,15 +155,18 @@ function checkRuntimeLoginOptions(login: RuntimeLoginOptions): void {
  *
  * @example
  * ```ts
- * await createRuntimeLogin(process.env.OWNER_URL, { name: 'callsheet_runtime', password: process.env.RUNTIME_PASSWORD })
+ * await createRuntimeLogin(process.env.DATABASE_ADMIN_URL, {
+ *   name: 'callsheet_runtime',
+ *   password: process.env.CALLSHEET_RUNTIME_PASSWORD,
+ * })
  * // the app then connects as postgres://callsheet_runtime:…@host/db
  * ```
  */
 export async function createRuntimeLogin(target: string | undefined, login: RuntimeLoginOptions): Promise<void> {
   checkRuntimeLoginOptions(login)
-  const url = target ?? process.env.DATABASE_URL
+  const url = target ?? process.env.DATABASE_ADMIN_URL
   if (url === undefined || url === '')
-    throw new InvalidConfigurationError("createRuntimeLogin() needs the owner's URL, or DATABASE_URL set")
+    throw new InvalidConfigurationError("createRuntimeLogin() needs the owner's URL, or DATABASE_ADMIN_URL set")
   if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url))
     throw new InvalidConfigurationError('createRuntimeLogin() needs a postgres:// URL (PGlite has a single user)')
   const client = postgres(url, { max: 1, onnotice: () => {} })
