@@ -54,6 +54,7 @@ export type {
 export { ENTITY_NAMES, WRITE_OPERATIONS } from './unit-of-work/hooks'
 export type { TenantRepository } from './repositories/tenant-repository'
 export type { SoftDeleteRepository } from './repositories/soft-delete-repository'
+export type { BatchRepository } from './repositories/batch-repository'
 export type { DeletedFilter, FindOptions } from './repositories/soft-delete'
 export type { FindManyOptions, Page } from './repositories/keyset-page'
 export type { CreateManyOptions } from './repositories/create-many/plan'

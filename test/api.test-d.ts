@@ -60,6 +60,13 @@ test('a repository without soft delete has no softDelete or restore to call', ()
   expectTypeOf(tenant.contacts.restore).returns.resolves.toEqualTypeOf<Contact>()
 })
 
+test('API keys have no createMany: each key is issued one create at a time', () => {
+  // @ts-expect-error each plaintext must reach its owner
+  void tenant.apiKeys.createMany([])
+  expectTypeOf(tenant.apiKeys).not.toHaveProperty('createMany')
+  expectTypeOf(tenant.contacts).toHaveProperty('createMany')
+})
+
 test('hooks name entities and operations with the audit trail’s words', () => {
   expectTypeOf<EntityName>().toEqualTypeOf<AuditEntityType>()
   expectTypeOf<WriteOperation>().toEqualTypeOf<AuditAction>()

@@ -785,7 +785,6 @@ describeEachDatabase(
         many('chunkSize 0', [contact({ name: 'A' }), contact({ name: 'B' })], { chunkSize: 0 }),
         many('chunkSize -1', [contact({ name: 'A' })], { chunkSize: -1 }),
         many('chunkSize 1.5', [contact({ name: 'A' })], { chunkSize: 1.5 }),
-        { name: 'apiKeys.createMany (keys are issued one at a time)', call: () => A().apiKeys.createMany() },
       ])
     })
 

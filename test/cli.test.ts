@@ -46,7 +46,9 @@ describe('cli without a database', () => {
     expect((await cli([])).code).toBe(2)
     expect((await cli(['status', '--nope'])).code).toBe(2)
     expect((await cli(['status', '--months', '3'], { DATABASE_ADMIN_URL: 'postgres://x@h/d' })).code).toBe(2)
-    const bad = await cli(['partitions', 'drop-before', '2024-13-01', '--json'], { DATABASE_ADMIN_URL: 'postgres://x@h/d' })
+    const bad = await cli(['partitions', 'drop-before', '2024-13-01', '--json'], {
+      DATABASE_ADMIN_URL: 'postgres://x@h/d',
+    })
     expect(bad.code).toBe(2)
     expect(bad.json()).toEqual({ ok: false, error: expect.stringMatching(/YYYY-MM-DD/) as unknown })
     expect((await cli(['partitions', 'shrink'], { DATABASE_ADMIN_URL: 'postgres://x@h/d' })).code).toBe(2)

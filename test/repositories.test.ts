@@ -286,7 +286,7 @@ describeEachDatabase(
       expect(revoked.revokedAt).toBeInstanceOf(Date)
       expect((await t.apiKeys.revoke(key.id)).revokedAt?.getTime()).toBe(revoked.revokedAt?.getTime())
       expect(await ctx().db.apiKeys.verify(key.plaintext)).toBeNull()
-      await expect(t.apiKeys.createMany()).rejects.toSatisfy((e) => isCallsheetDbError(e, 'VALIDATION_FAILED'))
+      expect('createMany' in t.apiKeys).toBe(false) // keys are issued one at a time (api.test-d.ts pins the type)
     })
 
     it('organizations: create, get, update, soft delete, restore and list with cursors', async () => {

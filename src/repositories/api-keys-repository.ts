@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto'
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { parseId, uuidSchema } from '../support/ids'
-import { ValidationError } from '../errors'
 import { apiKeys } from '../schema/api-keys'
 import type { ApiKey } from '../schema/types'
 import { apiKeyInsertSchema, apiKeyUpdateSchema } from '../schema/zod'
@@ -88,18 +87,6 @@ export class ApiKeysRepository extends TenantRepository<
     const values = { ...parsed, prefix: `${API_KEY_PREFIX}${secret.slice(0, 8)}`, keyHash: hashApiKey(plaintext) }
     const [apiKey] = await this.runtime.write(this.insertWrite([values]))
     return { ...(apiKey as ApiKey), plaintext }
-  }
-
-  /**
-   * Not offered: each key's plaintext must reach its owner, so keys are issued one `create` at a time.
-   * @throws ValidationError always.
-   */
-  override createMany(): Promise<never> {
-    return Promise.reject(
-      new ValidationError('API keys are issued one at a time with create(): each plaintext is shown once', [
-        { path: [], message: 'not supported' },
-      ]),
-    )
   }
 
   /**

@@ -3,11 +3,13 @@ import { NotFoundError } from '../errors'
 import { parseId } from '../support/ids'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { restoring, setDeletedWrite } from './soft-delete'
-import { TenantRepository, type RepositoryDefinition } from './tenant-repository'
+import { BatchRepository } from './batch-repository'
+import type { RepositoryDefinition } from './tenant-repository'
 
 /**
  * A tenant repository whose rows are soft-deleted: it adds `softDelete` and `restore`. A repository
  * without soft delete (API keys are revoked) extends {@link TenantRepository} and so has neither.
+ * Every soft-deletable entity also takes batches (it extends {@link BatchRepository}).
  */
 export class SoftDeleteRepository<
   TRow extends { id: string },
@@ -15,7 +17,7 @@ export class SoftDeleteRepository<
   TUpdate,
   TFilter,
   TSort extends string,
-> extends TenantRepository<TRow, TCreate, TUpdate, TFilter, TSort> {
+> extends BatchRepository<TRow, TCreate, TUpdate, TFilter, TSort> {
   /** The table's `deleted_at`, checked present when the repository is made. */
   private readonly deletedAt: PgColumn
 

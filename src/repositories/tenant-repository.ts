@@ -9,8 +9,6 @@ import type { EntityName } from '../unit-of-work/hooks'
 import type { TenantRuntime, WriteSpec } from '../unit-of-work/tenant-runtime'
 import { newId } from '../unit-of-work/tenant-runtime'
 import type { NaturalKey } from './create-many/batch-insert'
-import { createMany } from './create-many/execute'
-import type { CreateManyOptions } from './create-many/plan'
 import { keysetPage, keysetQuery, type FindManyOptions, type Page } from './keyset-page'
 import { deletedCondition, liveCondition, parseDeletedFilter, type FindOptions } from './soft-delete'
 
@@ -41,8 +39,9 @@ export interface TenantColumns {
 
 /**
  * The vocabulary every tenant repository shares: `findById`, `getById`, `findMany`, `count`, `create`,
- * `createMany`, `update`, `purge` (soft-deletable ones add `softDelete` and `restore`, see
- * soft-delete-repository.ts). Every query carries `organization_id = <tenant>` and runs under row-level
+ * `update`, `purge`. Capabilities some entities lack are subclasses, so they are absent from the others'
+ * types: `createMany` (batch-repository.ts; API keys are issued one at a time) and `softDelete`/`restore`
+ * (soft-delete-repository.ts; API keys are revoked). Every query carries `organization_id = <tenant>` and runs under row-level
  * security as the app role; every write goes through `runtime.write`, which runs the hooks.
  */
 export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFilter, TSort extends string> {
@@ -156,33 +155,6 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
     const values = this.parseCreate(input, 'input')
     const [row] = await this.runtime.write(this.insertWrite([values]))
     return row as TRow
-  }
-
-  /**
-   * Inserts many rows. Every row is validated first — a ValidationError names each bad row by index
-   * and nothing is written. Rows go in as `INSERT … SELECT … FROM unnest(…)`, one array parameter per
-   * column, in chunks (default 10,000 rows), all in one transaction unless `atomic: false`.
-   *
-   * @example
-   * ```ts
-   * const ids = await tenant.contacts.createMany(rows, { onConflict: 'skip', returning: 'ids', onProgress })
-   * ```
-   * @throws ValidationError on any bad row or option (nothing is written).
-   * @throws ForeignKeyViolationError / UniqueViolationError from the database (nothing is written).
-   * @throws PartialBatchError with `atomic: false`, naming how many rows committed before the failure.
-   */
-  async createMany(inputs: readonly TCreate[], options?: CreateManyOptions & { returning?: 'rows' }): Promise<TRow[]>
-  async createMany(inputs: readonly TCreate[], options: CreateManyOptions & { returning: 'ids' }): Promise<string[]>
-  async createMany(inputs: readonly TCreate[], options: CreateManyOptions & { returning: 'count' }): Promise<number>
-  async createMany(inputs: readonly TCreate[], options: CreateManyOptions = {}): Promise<TRow[] | string[] | number> {
-    const target = {
-      entity: this.def.entity,
-      table: this.def.table,
-      idColumn: this.columns.id,
-      createSchema: this.def.createSchema,
-      naturalKey: this.def.naturalKey,
-    }
-    return (await createMany(target, this.runtime, inputs, options)) as TRow[] | string[] | number
   }
 
   /**
