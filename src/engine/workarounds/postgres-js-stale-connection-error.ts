@@ -1,0 +1,43 @@
+/**
+ * WORKAROUND for postgres.js 3.4.9: it keeps the fatal error of a connection the server closed
+ * mid-statement and hands it to the first reservation of the reconnected connection, once (the stale
+ * error state porsager/postgres#1215 clears "before reuse"; still open). Nothing was sent for the unit
+ * yet, so {@link reserveRetryingStaleError} tries again, at most once per pooled connection.
+ *
+ * Delete when a postgres.js release resets a connection's error state on reconnect (#1215 or its
+ * equivalent): the first reservation after a killed backend then succeeds. test/faults.test.ts covers it.
+ */
+import { isCallsheetDbError, mapDatabaseError } from '../../errors/errors'
+
+// Connection failures that a second attempt at once cannot fix (postgres.js would only wait out its
+// reconnect backoff): the server is not there, or refuses us.
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'CONNECT_TIMEOUT', 'ETIMEDOUT', '57P03'])
+
+function driverCode(error: unknown): string | undefined {
+  let current: unknown = error
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && code !== '') return code
+    current = (current as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+/**
+ * `reserve()`, tried again (up to `poolMax` more times) when it fails with a connection error that is not
+ * a failure to connect: the previous life's error, handed over once. Errors come back unmapped.
+ */
+export async function reserveRetryingStaleError<C>(reserve: () => Promise<C>, poolMax: number): Promise<C> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await reserve()
+    } catch (error) {
+      if (
+        attempt >= poolMax ||
+        !isCallsheetDbError(mapDatabaseError(error), 'CONNECTION_ERROR') ||
+        CONNECT_FAILURES.has(driverCode(error) ?? '')
+      )
+        throw error
+    }
+  }
+}
