@@ -10,7 +10,7 @@ import { isDeepStrictEqual } from 'node:util'
 import postgres from 'postgres'
 import { APP_ROLE } from '../../src/schema/columns'
 import { BENCH_CONTACT_COLUMNS, generateContacts, type BenchContact } from '../fixtures/contacts'
-import { benchProof, runBench, type BenchCase, type BenchSuite, type SuiteContext, type SuiteReport } from '../harness'
+import { benchSettings, runBench, type BenchCase, type BenchSuite, type SuiteContext, type SuiteReport } from '../harness'
 
 /** The most bind parameters one statement may carry (the protocol counts them in an Int16; 65,534 is safe). */
 export const MAX_BIND_PARAMETERS = 65_534
@@ -244,7 +244,8 @@ export async function insertWithCopy(sql: Sql, contacts: readonly BenchContact[]
  */
 async function copyRefusalUnderRls(sql: Sql, organizationId: string): Promise<string | undefined> {
   const attempt = sql.begin(async (tx) => {
-    await tx`select set_config('role', ${APP_ROLE}, true), set_config('app.organization_id', ${organizationId}, true), set_config('app.tenant_proof', ${benchProof(organizationId)}, true)`
+    const settings = benchSettings(organizationId)
+    await tx.unsafe(settings.text, settings.params)
     const stream = await tx`copy contacts (${tx.unsafe(COLUMN_LIST)}) from stdin`.writable()
     await pipeline(Readable.from([]), stream)
     throw new AcceptedCopy()
