@@ -33,8 +33,8 @@ export interface SettingsVariant {
   readonly replicaGate?: boolean
   /**
    * Only `app.api_key_id` and the tenant: for a unit that applied its settings without a tenant and then
-   * enters the one it found (API key verification). Rendered through {@link settingsSql} only (its unused
-   * parameters are dropped there).
+   * enters the one it found (API key verification). Through {@link settingsSql} only: it uses `$2`, `$3`,
+   * `$4` and `$8`, and a server may refuse parameters a statement does not use (their types are unknown).
    */
   readonly tenantOnly?: boolean
 }
@@ -115,22 +115,25 @@ export function settingsParams(
   return params
 }
 
+/** How {@link settingsStatement} and {@link settingsSql} pick the variant. */
+export interface SettingsStatementOptions {
+  /** See {@link SettingsVariant.enter}. @default 'tenant' */
+  readonly enter?: 'tenant' | 'organization'
+  /** Sets `statement_timeout` to this; without it, the PGlite form (the timeout is left as it is). */
+  readonly statementTimeoutMs?: number
+  /** A replica read: the position to wait for and how long. */
+  readonly gate?: Pick<ReplicaGate, 'waitFor' | 'waitMs'>
+}
+
 /**
  * The settings statement for `settings`, text and parameters (for tests, benchmarks and tools that drive
- * a connection themselves: what they send is what the engines send). Without `statementTimeoutMs`, the
- * PGlite form (no statement timeout).
+ * a connection themselves: what they send is what the engines send).
  */
-export function settingsStatement(
-  settings: UnitSettings,
-  options: Omit<SettingsVariant, 'statementTimeout' | 'replicaGate'> & {
-    readonly statementTimeoutMs?: number
-    readonly gate?: Pick<ReplicaGate, 'waitFor' | 'waitMs'>
-  } = {},
-): SettingsStatement {
-  const { statementTimeoutMs, gate, ...variant } = options
+export function settingsStatement(settings: UnitSettings, options: SettingsStatementOptions = {}): SettingsStatement {
+  const { enter, statementTimeoutMs, gate } = options
   return {
     text: settingsStatementText({
-      ...variant,
+      ...(enter ? { enter } : {}),
       statementTimeout: statementTimeoutMs !== undefined,
       replicaGate: gate !== undefined,
     }),
@@ -140,10 +143,14 @@ export function settingsStatement(
 
 /**
  * The settings statement as a Drizzle query, for code that holds a unit's Drizzle handle. Each `$n` becomes
- * a bound parameter; parameters the variant does not use are not sent.
+ * a bound parameter; parameters the variant does not use are not sent (so `tenantOnly` works here).
  */
-export function settingsSql(settings: UnitSettings, options: Parameters<typeof settingsStatement>[1] = {}): SQL {
-  const { text, params } = settingsStatement(settings, options)
-  const parts = text.split(/\$(\d+)/)
+export function settingsSql(
+  settings: UnitSettings,
+  options: SettingsStatementOptions & { readonly tenantOnly?: boolean } = {},
+): SQL {
+  const { tenantOnly, ...rest } = options
+  const { text, params } = settingsStatement(settings, rest)
+  const parts = (tenantOnly ? settingsStatementText({ tenantOnly }) : text).split(/\$(\d+)/)
   return sql.join(parts.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql.param(params[Number(part) - 1]))))
 }
