@@ -1,7 +1,7 @@
 import postgres from 'postgres'
 import { AcquireTimeoutError, mapDatabaseError } from '../../errors/errors'
 import type { EngineConfig, ResolvedTarget } from '../engine-config'
-import { reserveRetryingStaleError } from '../workarounds/postgres-js-stale-connection-error'
+import { isStaleConnectionError } from '../workarounds/postgres-js-stale-connection-error'
 import { releaseWhenReserved } from '../workarounds/postgres-js-uncancellable-reserve'
 
 /** A postgres.js client and the connections units reserve from it, with the counts `stats()` reports. */
@@ -44,43 +44,36 @@ export class PostgresPool {
    * @throws AcquireTimeoutError when none is free within the acquire timeout; mapped driver errors.
    */
   async acquire(): Promise<postgres.ReservedSql> {
-    let conn: postgres.ReservedSql
-    try {
-      conn = await reserveRetryingStaleError(this.#reserveWithin, this.#retries)
-    } catch (error) {
-      throw mapDatabaseError(error)
+    for (let attempt = 0; ; attempt++) {
+      this.waiting++
+      let timer: NodeJS.Timeout | undefined
+      let timedOut = false
+      const reserving = this.client.reserve()
+      try {
+        const conn = await Promise.race([
+          reserving,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              timedOut = true
+              reject(new AcquireTimeoutError(this.#acquireTimeoutMs))
+            }, this.#acquireTimeoutMs)
+          }),
+        ])
+        this.inUse++
+        return conn
+      } catch (error) {
+        if (timedOut) releaseWhenReserved(reserving)
+        if (!isStaleConnectionError(error, attempt, this.#retries)) throw mapDatabaseError(error)
+      } finally {
+        clearTimeout(timer)
+        this.waiting--
+      }
     }
-    this.inUse++
-    return conn
   }
 
   /** Gives `conn` back; a `lost` one is not (postgres.js has it in its closed queue already). */
   release(conn: postgres.ReservedSql, lost: boolean): void {
     this.inUse--
     if (!lost) conn.release()
-  }
-
-  readonly #reserveWithin = async (): Promise<postgres.ReservedSql> => {
-    this.waiting++
-    let timer: NodeJS.Timeout | undefined
-    let timedOut = false
-    const reserving = this.client.reserve()
-    try {
-      return await Promise.race([
-        reserving,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            timedOut = true
-            reject(new AcquireTimeoutError(this.#acquireTimeoutMs))
-          }, this.#acquireTimeoutMs)
-        }),
-      ])
-    } catch (error) {
-      if (timedOut) releaseWhenReserved(reserving)
-      throw error
-    } finally {
-      clearTimeout(timer)
-      this.waiting--
-    }
   }
 }

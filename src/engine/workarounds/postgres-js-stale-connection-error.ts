@@ -2,7 +2,7 @@
  * WORKAROUND for postgres.js 3.4.9: it keeps the fatal error of a connection the server closed
  * mid-statement and hands it to the first reservation of the reconnected connection, once (the stale
  * error state porsager/postgres#1215 clears "before reuse"; still open). Nothing was sent for the unit
- * yet, so {@link reserveRetryingStaleError} tries again, at most once per pooled connection.
+ * yet, so postgres/pool.ts tries again ({@link isStaleConnectionError}), at most once per pooled connection.
  *
  * Delete when a postgres.js release resets a connection's error state on reconnect (#1215 or its
  * equivalent): the first reservation after a killed backend then succeeds. test/faults.test.ts covers it.
@@ -24,20 +24,13 @@ function driverCode(error: unknown): string | undefined {
 }
 
 /**
- * `reserve()`, tried again (up to `poolMax` more times) when it fails with a connection error that is not
- * a failure to connect: the previous life's error, handed over once. Errors come back unmapped.
+ * Whether a failed `reserve()` should be tried again: a connection error that is not a failure to connect
+ * (the previous life's error, handed over once), at most `poolMax` times.
  */
-export async function reserveRetryingStaleError<C>(reserve: () => Promise<C>, poolMax: number): Promise<C> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await reserve()
-    } catch (error) {
-      if (
-        attempt >= poolMax ||
-        !isCallsheetDbError(mapDatabaseError(error), 'CONNECTION_ERROR') ||
-        CONNECT_FAILURES.has(driverCode(error) ?? '')
-      )
-        throw error
-    }
-  }
+export function isStaleConnectionError(error: unknown, attempt: number, poolMax: number): boolean {
+  return (
+    attempt < poolMax &&
+    isCallsheetDbError(mapDatabaseError(error), 'CONNECTION_ERROR') &&
+    !CONNECT_FAILURES.has(driverCode(error) ?? '')
+  )
 }
