@@ -79,4 +79,47 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
     },
   },
+  {
+    // The promises' own rules. The tenant is entered by ONE statement (engine/settings-statement.ts): no other
+    // file may spell its settings or functions. Drivers are the engine's business: other layers get a Db.
+    files: ['src/**/*.ts'],
+    ignores: ['src/engine/settings-statement.ts', 'src/schema/columns.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'Literal[value=/callsheet_enter_(tenant|organization)|app\\.(organization_id|tenant_proof|actor_id|api_key_id|request_id)/]',
+          message:
+            'Tenant settings are written only by src/engine/settings-statement.ts (settingsSql / settingsStatement).',
+        },
+        {
+          selector:
+            'TemplateElement[value.raw=/callsheet_enter_(tenant|organization)|app\\.(organization_id|tenant_proof|actor_id|api_key_id|request_id)/]',
+          message:
+            'Tenant settings are written only by src/engine/settings-statement.ts (settingsSql / settingsStatement).',
+        },
+        {
+          selector: "BinaryExpression[operator='instanceof'][right.name='PGlite']",
+          message: 'instanceof fails across two copies of a package: use isPGlite() (engine/pglite/is-pglite.ts).',
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/engine/**', 'src/migrations/**', 'src/cli/connection.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: ['postgres', '@electric-sql/pglite', 'drizzle-orm/postgres-js', 'drizzle-orm/pglite'].map((name) => ({
+            name,
+            allowTypeImports: true,
+            message: 'Only src/engine/ talks to a driver; other layers run SQL through a unit of work (Db).',
+          })),
+        },
+      ],
+    },
+  },
 )

@@ -9,6 +9,8 @@
 import { performance } from 'node:perf_hooks'
 import type { PostgresServer } from '../tools/postgres-server'
 import { tenantProof } from '../src/engine/tenant-proof'
+import { settingsStatement, type SettingsStatement } from '../src/engine/settings-statement'
+import { APP_ROLE } from '../src/schema/columns'
 
 /** One contender. `setup` and `teardown` run around every run (warm-up included) and are not timed. */
 export interface BenchCase {
@@ -350,4 +352,29 @@ export function benchProof(organizationId: string, actorId = '', apiKeyId = ''):
   const secret = process.env.CALLSHEET_SECRET
   if (secret === undefined || secret === '') throw new Error('CALLSHEET_SECRET is not set (bench/run.ts sets it)')
   return tenantProof(secret, organizationId, Math.floor(Date.now() / 1000) + 600, actorId, apiKeyId)
+}
+
+/**
+ * The settings statement a unit of `organizationId` starts with (src/engine/settings-statement.ts), as the
+ * app role with this run's proof ({@link benchProof}), for suites that drive a connection themselves.
+ * Without `statementTimeoutMs` the statement timeout is left as it is.
+ */
+export function benchSettings(
+  organizationId: string,
+  context: { readonly actorId?: string; readonly requestId?: string; readonly ip?: string } = {},
+  options: Parameters<typeof settingsStatement>[1] = {},
+): SettingsStatement {
+  const actorId = context.actorId ?? ''
+  return settingsStatement(
+    {
+      role: APP_ROLE,
+      organizationId,
+      actorId,
+      apiKeyId: '',
+      requestId: context.requestId ?? '',
+      ip: context.ip ?? '',
+      proof: benchProof(organizationId, actorId),
+    },
+    options,
+  )
 }

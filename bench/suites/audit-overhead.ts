@@ -14,13 +14,12 @@ import postgres from 'postgres'
 import { uuidv7 } from 'uuidv7'
 import { createDatabase, type Database } from '../../src/client/create-database'
 import { migrate } from '../../src/migrations/migrate'
-import { APP_ROLE } from '../../src/schema/columns'
 import type { CreateContactInput } from '../../src/repositories/contacts-repository'
 import type { TenantClient } from '../../src/client/tenant-client'
 import { createScratchDatabase, runtimeLoginUrl } from '../../tools/postgres-server'
 import { generateContacts, toCreateInput } from '../fixtures/contacts'
 import {
-  benchProof,
+  benchSettings,
   formatMs,
   formatRatio,
   runBench,
@@ -554,11 +553,8 @@ async function explainOnce(
                 `for each statement execute function ${FLOOR_TRIGGER}()`,
         )
       }
-      await tx`
-        select set_config('role', ${APP_ROLE}, true), set_config('app.organization_id', ${side.organizationId}, true),
-               set_config('app.tenant_proof', ${benchProof(side.organizationId, CONTEXT.actorId)}, true),
-               set_config('app.actor_id', ${CONTEXT.actorId}, true), set_config('app.ip', ${CONTEXT.ip}, true),
-               set_config('app.request_id', ${CONTEXT.requestId}, true)`
+      const settings = benchSettings(side.organizationId, CONTEXT)
+      await tx.unsafe(settings.text, settings.params)
       const rows = await tx.unsafe<{ 'QUERY PLAN': ExplainJson }[]>(
         `explain (analyze, format json) ${query}`,
         params as postgres.ParameterOrJSON<never>[],

@@ -11,7 +11,7 @@ import postgres from 'postgres'
 import { APP_ROLE } from '../../src/schema/columns'
 import { BENCH_CONTACT_COLUMNS, generateContacts, type BenchContact } from '../fixtures/contacts'
 import {
-  benchProof,
+  benchSettings,
   runBench,
   type BenchCase,
   type BenchSuite,
@@ -227,7 +227,8 @@ export async function insertWithCopy(sql: Sql, contacts: readonly BenchContact[]
  */
 async function copyRefusalUnderRls(sql: Sql, organizationId: string): Promise<string | undefined> {
   const attempt = sql.begin(async (tx) => {
-    await tx`select set_config('role', ${APP_ROLE}, true), set_config('app.organization_id', ${organizationId}, true), set_config('app.tenant_proof', ${benchProof(organizationId)}, true)`
+    const settings = benchSettings(organizationId)
+    await tx.unsafe(settings.text, settings.params)
     const stream = await tx`copy contacts (${tx.unsafe(COLUMN_LIST)}) from stdin`.writable()
     await pipeline(Readable.from([]), stream)
     throw new AcceptedCopy()

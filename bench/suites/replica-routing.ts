@@ -31,6 +31,7 @@ import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } fr
 import { asRuntimeLogin, createScratchDatabase, runtimeLoginUrl, withDatabase } from '../../tools/postgres-server'
 import { generateContacts, toCreateInput } from '../fixtures/contacts'
 import {
+  benchSettings,
   formatMs,
   formatRatio,
   quantile,
@@ -531,13 +532,6 @@ async function measure(
   }
 }
 
-/** Settings statements as `src/engine/` sends them: without the gate, and on a replica (gate last). */
-const SETTINGS_SQL =
-  "select set_config('role', $1, true), set_config('app.organization_id', $2, true), " +
-  "set_config('app.actor_id', $3, true), set_config('app.api_key_id', $4, true), " +
-  "set_config('app.request_id', $5, true), set_config('app.ip', $6, true), " +
-  "set_config('statement_timeout', $7, true)"
-const gateSql = (fn: string): string => `${SETTINGS_SQL}, ${fn}($8::pg_lsn, $9::int)::text as replayed`
 const NO_SET_FN = 'bench_wait_for_replay_no_set'
 const LOOKUP_SQL = 'select id, name from contacts where id = $1 and organization_id = $2 and deleted_at is null'
 
@@ -584,12 +578,17 @@ async function measureUnitCpu(
   transactions: number,
   rounds: number,
 ): Promise<UnitCpu> {
-  const settings = [APP_ROLE, organizationId, CONTEXT.actorId, '', CONTEXT.requestId, CONTEXT.ip, '30000']
+  // The settings statement as src/engine/ sends it: without the gate, and on a replica.
+  const unit = (gate?: { waitFor: string; waitMs: number }) =>
+    benchSettings(organizationId, CONTEXT, { statementTimeoutMs: 30_000, ...(gate ? { gate } : {}) })
+  const plain = unit()
+  const gated = unit({ waitFor: replayed, waitMs: 20 })
+  const eventual = unit({ waitFor: '0/0', waitMs: 0 })
   const variants: Record<UnitVariant, [string, unknown[]]> = {
-    plain: [SETTINGS_SQL, settings],
-    gate: [gateSql('callsheet_wait_for_replay'), [...settings, replayed, 20]],
-    gateEventual: [gateSql('callsheet_wait_for_replay'), [...settings, '0/0', 0]],
-    gateWithoutSet: [gateSql(NO_SET_FN), [...settings, replayed, 20]],
+    plain: [plain.text, plain.params],
+    gate: [gated.text, gated.params],
+    gateEventual: [eventual.text, eventual.params],
+    gateWithoutSet: [gated.text.replace('public.callsheet_wait_for_replay(', `${NO_SET_FN}(`), gated.params],
   }
   const names = Object.keys(variants) as UnitVariant[]
   const app = (name: UnitVariant): string => `bench-unit-${name}`

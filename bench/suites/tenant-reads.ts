@@ -25,7 +25,7 @@ import { contacts } from '../../src/schema/contacts'
 import * as schema from '../../src/schema/drizzle-schema'
 import { BENCH_CONTACT_COLUMNS, generateContacts } from '../fixtures/contacts'
 import {
-  benchProof,
+  benchSettings,
   formatRate,
   formatRatio,
   runBench,
@@ -687,7 +687,8 @@ async function explainPlans(sql: Sql, organizations: readonly SeededOrganization
       for (let i = 0; i < EXPLAIN_REPEATS; i++) {
         const explained = await sql.begin(async (tx) => {
           if (who !== 'owner (RLS bypassed)') {
-            await tx`select set_config('role', ${APP_ROLE}, true), set_config('app.organization_id', ${org.id}, true), set_config('app.tenant_proof', ${benchProof(org.id)}, true)`
+            const settings = benchSettings(org.id)
+            await tx.unsafe(settings.text, settings.params)
           }
           return tx.unsafe<{ 'QUERY PLAN': ExplainJson }[]>(`explain (analyze, format json) ${queries[operation]}`)
         })

@@ -11,6 +11,7 @@ import { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { TenantClient } from './tenant-client'
 import { resolveConfig, type DatabaseConfig, type ResolvedConfig } from './config'
 import { createEngine, type Db, type Engine } from '../engine/engine'
+import { settingsSql } from '../engine/settings-statement'
 import { WriteWatermark, parseConsistency, TokenCodec, type ReadConsistency } from '../routing/consistency'
 import { Router } from '../routing/router'
 import type { RoutingStats } from '../routing/routing-stats'
@@ -228,8 +229,9 @@ async function verifyApiKey(engine: Engine, config: ResolvedConfig, plaintext: s
       const row = rowsOf<KeyRow>(found)[0]
       if (!row) return null
       // Recording the use is ordinary tenant work: enter the key's tenant, with its proof.
+      const proof = engine.proofs.proof(row.org_id, '', row.api_key_id)
       await db.execute(
-        sql`select set_config('app.api_key_id', ${row.api_key_id}, true), callsheet_enter_tenant(${row.org_id}, ${engine.proofs.proof(row.org_id, '', row.api_key_id)}, '', ${row.api_key_id})`,
+        settingsSql({ ...settings, organizationId: row.org_id, apiKeyId: row.api_key_id, proof }, { tenantOnly: true }),
       )
       await db.execute(sql`update api_keys set last_used_at = now() where id = ${row.api_key_id}`)
       return { apiKeyId: row.api_key_id, organizationId: row.org_id, name: row.key_name, scopes: row.key_scopes }

@@ -5,7 +5,7 @@ import { InvalidStateError } from '../errors'
  * A unit of work whose callback is running, as seen from the async context of everything that callback
  * starts: how a unit started from inside another unit of the same database is recognised.
  */
-interface OpenUnit {
+export interface OpenUnit {
   /** The database the unit runs on, and on PGlite the instance (one session, whoever opened it). */
   readonly owners: readonly object[]
   /** False once the unit has ended: work the callback left behind (a timer) may start units again. */

@@ -1,6 +1,7 @@
 import { testProof } from './secret'
 import type { PGlite, Transaction } from '@electric-sql/pglite'
 import type postgres from 'postgres'
+import { settingsStatement } from '../../src/engine/settings-statement'
 
 /** The smallest common surface of postgres.js and PGlite that raw-SQL tests need. */
 export interface SqlRunner {
@@ -55,10 +56,16 @@ export async function asAppRole<T>(
   fn: (tx: SqlRunner) => Promise<T>,
 ): Promise<T> {
   return runner.transaction(async (tx) => {
-    await tx.query(
-      `select set_config('role', 'callsheet_app', true), set_config('app.organization_id', $1, true), set_config('app.tenant_proof', $2, true)`,
-      [orgId ?? '', orgId === null ? '' : testProof(orgId)],
-    )
+    const settings = settingsStatement({
+      role: 'callsheet_app',
+      organizationId: orgId ?? '',
+      actorId: '',
+      apiKeyId: '',
+      requestId: '',
+      ip: '',
+      proof: orgId === null ? '' : testProof(orgId),
+    })
+    await tx.query(settings.text, settings.params)
     return fn(tx)
   })
 }

@@ -1,0 +1,107 @@
+import type { PGlite } from '@electric-sql/pglite'
+import { drizzle as drizzlePglite, PgliteDatabase, PgliteSession } from 'drizzle-orm/pglite'
+import { InvalidStateError, toLibraryError } from '../../errors'
+import { drizzleSetup, schema, type Schema } from '../drizzle-setup'
+import type { Db, Engine } from '../engine'
+import type { EngineConfig } from '../engine-config'
+import { observedPglite } from '../query-observation'
+import { settingsParams, settingsStatementText } from '../settings-statement'
+import { installKeyStatements, pgliteSecret, TenantProofs } from '../tenant-proof'
+import { closeUnit, openUnit, refuseInsideUnit, runInUnit } from '../unit-scope'
+
+// PGlite has no statement timeout (no signals in WebAssembly): the setting is left alone.
+const SETTINGS_SQL = settingsStatementText({ statementTimeout: false })
+const ORGANIZATION_SETTINGS_SQL = settingsStatementText({ enter: 'organization', statementTimeout: false })
+
+/** The engine of an in-process PGlite instance (one session; the caller owns the instance). */
+export function createPgliteEngine(pg: PGlite, config: EngineConfig, scope: object): Engine {
+  // PGlite is one session: a unit inside any unit on the same instance (another database over it too)
+  // would wait for that unit forever.
+  const owners = [scope, pg]
+  const { dialect, relational, logger } = drizzleSetup(config)
+  const db = drizzlePglite(pg, { schema, ...(logger ? { logger } : {}) }) as unknown as Db
+  // PGlite's login is a superuser: the database installs its own key (a random secret when none is
+  // configured), once, before its first unit. A failure (not migrated yet) is not kept: the next unit
+  // tries again, and meanwhile units fail on their own.
+  const secret = pgliteSecret(pg, config.secret)
+  let installed: Promise<void> | undefined
+  let keyReady = false
+  const install = async () => {
+    for (const statement of installKeyStatements(secret)) await pg.query(statement.text, statement.params)
+    keyReady = true
+  }
+  const ensureKey = () => {
+    if (!installed) {
+      const attempt = install()
+      installed = attempt
+      attempt.catch(() => {
+        if (installed === attempt) installed = undefined
+      })
+    }
+    return installed.catch(() => undefined)
+  }
+  return {
+    kind: 'pglite',
+    scope,
+    db,
+    refuseInsideUnit: () => void refuseInsideUnit(owners),
+    proofs: new TenantProofs(secret),
+    stats: () => ({ inUse: 0, waiting: 0 }),
+    probe() {
+      return Promise.reject(new Error('probe() is for PostgreSQL servers'))
+    },
+    async unit(settings, { readOnly, appCode, organizationAdmin }, fn) {
+      const mark = openUnit(owners)
+      try {
+        if (!keyReady) await ensureKey()
+        // PGlite is one session: its transaction() serialises units. The setup statements go straight
+        // to PGlite so that the query log shows only the unit's own queries, as on the server.
+        return await pg.transaction(async (tx) => {
+          if (readOnly) await tx.query('set transaction read only')
+          await tx.query(organizationAdmin ? ORGANIZATION_SETTINGS_SQL : SETTINGS_SQL, settingsParams(settings, 0))
+          let ended = false
+          const own = refusedAfterEnd(tx, () => ended)
+          const session = new PgliteSession(
+            config.onQuery ? observedPglite(own, config.onQuery) : own,
+            dialect,
+            relational,
+            logger ? { logger } : {},
+          )
+          const txDb = new PgliteDatabase<Schema>(dialect, session, relational) as unknown as Db
+          try {
+            return await (appCode ? runInUnit(mark, fn, txDb) : fn(txDb))
+          } finally {
+            ended = true
+            closeUnit(mark)
+          }
+        })
+      } catch (error) {
+        throw toLibraryError(error)
+      } finally {
+        closeUnit(mark)
+      }
+    },
+    // The caller owns the PGlite instance it passed in.
+    async close() {},
+  }
+}
+
+/**
+ * A PGlite transaction whose methods refuse to run once `ended()` (a query issued after its unit). PGlite
+ * refuses a query on an ended transaction itself, but with a plain Error: this refuses it first, with the
+ * same typed error as the server engine.
+ */
+function refusedAfterEnd<T extends object>(tx: T, ended: () => boolean): T {
+  return new Proxy(tx, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) =>
+        ended()
+          ? Promise.reject(
+              new InvalidStateError('a query was issued after its unit of work ended (a missing await?): not sent'),
+            )
+          : (value as (...a: unknown[]) => unknown).apply(target, args)
+    },
+  })
+}

@@ -1,0 +1,94 @@
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import { mapDatabaseError, PrivilegedLoginError } from '../../errors'
+import { drizzleSetup, schema } from '../drizzle-setup'
+import type { Db, Engine, UnitOptions } from '../engine'
+import type { EngineConfig, ResolvedTarget } from '../engine-config'
+import {
+  LOGIN_PRIVILEGES_SQL,
+  loginPrivilegeProblems,
+  loginPrivilegesParams,
+  type LoginPrivileges,
+} from '../login-check'
+import { settingsStatementText, type UnitSettings } from '../settings-statement'
+import { TenantProofs } from '../tenant-proof'
+import { refuseInsideUnit } from '../unit-scope'
+import { PostgresPool } from './pool'
+import { PostgresUnit, type PostgresUnitEngine } from './postgres-unit'
+
+/** The engine of a PostgreSQL server (primary or replica), over a postgres.js pool. */
+export function createPostgresEngine(
+  target: Extract<ResolvedTarget, { kind: 'postgres' }>,
+  config: EngineConfig,
+  options: {
+    readonly acquireTimeoutMs: number
+    readonly targetName: string
+    readonly scope: object
+    readonly checkLogin: boolean
+    readonly max: number
+  },
+): Engine {
+  const { scope, targetName } = options
+  const owners = [scope]
+  const pool = new PostgresPool(target, config, options.max, options.acquireTimeoutMs)
+  const { client } = pool
+  const setup = drizzleSetup(config)
+  // drizzle() installs its type parsers on the client's shared options, so reserved connections
+  // (which reuse the pool's connections) parse the same way.
+  const db = drizzlePostgres(client, { schema, ...(setup.logger ? { logger: setup.logger } : {}) }) as unknown as Db
+
+  // The login is checked once, before the first unit; units after a passed check pay nothing. A failed
+  // check (refused, or the server unreachable) is tried again by the next unit.
+  let loginChecked = !options.checkLogin
+  let checkingLogin: Promise<void> | undefined
+  const checkTheLogin = async (): Promise<void> => {
+    const [row] = (await client.unsafe(LOGIN_PRIVILEGES_SQL, loginPrivilegesParams())) as unknown as LoginPrivileges[]
+    const problems = row ? loginPrivilegeProblems(row) : []
+    if (row && problems.length > 0) throw new PrivilegedLoginError(row.login, problems)
+    loginChecked = true
+  }
+
+  const onQuery = config.onQuery
+  const unitEngine: PostgresUnitEngine = {
+    owners,
+    pool,
+    prepare: config.prepare,
+    statementTimeoutMs: config.statementTimeoutMs,
+    drizzle: setup,
+    observe: onQuery ? (event) => onQuery({ ...event, target: targetName }) : undefined,
+    settingsText: {
+      tenant: settingsStatementText(),
+      organization: settingsStatementText({ enter: 'organization' }),
+      replica: settingsStatementText({ replicaGate: true }),
+    },
+    loginChecked: () => loginChecked,
+    checkLogin() {
+      checkingLogin ??= checkTheLogin().catch((error: unknown) => {
+        checkingLogin = undefined
+        throw mapDatabaseError(error)
+      })
+      return checkingLogin
+    },
+  }
+
+  return {
+    kind: 'postgres',
+    scope,
+    db,
+    refuseInsideUnit: () => void refuseInsideUnit(owners),
+    proofs: new TenantProofs(config.secret),
+    stats: () => ({ inUse: pool.inUse, waiting: pool.waiting }),
+    async probe<T extends Record<string, unknown>>(text: string): Promise<T[]> {
+      try {
+        return (await client.unsafe(text)) as unknown as T[]
+      } catch (error) {
+        throw mapDatabaseError(error)
+      }
+    },
+    unit<T>(settings: UnitSettings, unitOptions: UnitOptions, fn: (db: Db) => Promise<T>): Promise<T> {
+      return new PostgresUnit<T>(unitEngine, settings, unitOptions).run(fn)
+    },
+    async close() {
+      await client.end({ timeout: 5 })
+    },
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * One unit of work on a PostgreSQL server, in the order it happens: reserve a connection; BEGIN, the
+ * settings statement and the first query of `fn` in one packet; `fn`; COMMIT (or ROLLBACK); give the
+ * connection back. {@link PostgresUnit.run} reads top to bottom; each step is a method below it.
+ */
+import type postgres from 'postgres'
+import { PostgresJsDatabase, PostgresJsSession } from 'drizzle-orm/postgres-js'
+import { InvalidStateError, isCallsheetDbError, mapDatabaseError, TenantProofError, toLibraryError } from '../../errors'
+import type { DrizzleSetup, Schema } from '../drizzle-setup'
+import type { Db, UnitOptions } from '../engine'
+import type { QueryEvent } from '../engine-config'
+import { COMMIT_LSN_SQL, commitLsnOf, replayedOf } from '../replica-gate'
+import { settingsParams, type UnitSettings } from '../settings-statement'
+import { closeUnit, openUnit, runInUnit, type OpenUnit } from '../unit-scope'
+import { ClosedConnectionWatch } from '../workarounds/postgres-js-closed-connection'
+import type { PostgresPool } from './pool'
+import { unitConnection } from './unit-connection'
+
+/** What every unit of one postgres engine shares (built once per engine). */
+export interface PostgresUnitEngine {
+  readonly owners: readonly object[]
+  readonly pool: PostgresPool
+  readonly prepare: boolean
+  readonly statementTimeoutMs: number
+  readonly drizzle: DrizzleSetup
+  /** `onQuery` for this target, or undefined when unset (nothing is observed then). */
+  readonly observe: ((event: Omit<QueryEvent, 'target'>) => void) | undefined
+  /** The settings statement's text for tenant units, organization administration and replica reads. */
+  readonly settingsText: { readonly tenant: string; readonly organization: string; readonly replica: string }
+  /** Resolves once the login has passed the privilege check (retried by the next unit after a failure). */
+  checkLogin(): Promise<void>
+  loginChecked(): boolean
+}
+
+/**
+ * Where a unit stands. `running`: `fn` may query. `decided`: the outcome is known, nothing more may reach
+ * the connection, the transaction is still open (a failure rolls it back). `closed`: a read's COMMIT is
+ * sent. `committing`: a write's COMMIT is sent (if its answer is lost, the write may have committed).
+ */
+type Phase = 'running' | 'decided' | 'closed' | 'committing'
+
+const afterEnd = () =>
+  new InvalidStateError('a query was issued after its unit of work ended (a missing await?): not sent')
+
+/** One unit of work on a reserved postgres.js connection. Run once. */
+export class PostgresUnit<T> {
+  private phase: Phase = 'running'
+  private mark!: OpenUnit
+  private conn!: postgres.ReservedSql
+  private released = false
+  private readonly watch = new ClosedConnectionWatch()
+
+  constructor(
+    private readonly engine: PostgresUnitEngine,
+    private readonly settings: UnitSettings,
+    private readonly options: UnitOptions,
+  ) {}
+
+  /**
+   * Runs `fn` in one transaction whose first statement applies the settings.
+   * @throws InvalidStateError, before anything is sent, inside a unit of the same database; mapped errors.
+   */
+  async run(fn: (db: Db) => Promise<T>): Promise<T> {
+    this.mark = openUnit(this.engine.owners)
+    if (this.settings.organizationId !== '' && this.settings.proof === '') throw TenantProofError.noSecret()
+    if (!this.engine.loginChecked()) await this.engine.checkLogin()
+    this.conn = await this.engine.pool.acquire()
+    try {
+      // BEGIN, the settings and the first query of `fn` are pipelined: postgres.js writes them in one
+      // packet (prepared statements only: see workarounds/drizzle-unsafe-prepare.ts).
+      const queries = unitConnection(this.conn, this.engine.prepare, this.refused)
+      const begun = this.sendBegin()
+      const applied = this.sendSettings(queries)
+      const work = this.startFn(fn, queries)
+      await this.watch.guarded(begun)
+      this.reportReplay(await this.watch.guarded(applied))
+      const result = await this.watch.guarded(work)
+      this.decide()
+      if (this.options.readOnly) this.commitRead()
+      else await this.commitWrite()
+      return result
+    } catch (error) {
+      throw await this.fail(error)
+    }
+  }
+
+  /** Refuses the queries of `fn` once the connection is lost or the unit has ended. */
+  private readonly refused = (): unknown => this.watch.lost ?? (this.phase !== 'running' ? afterEnd() : undefined)
+
+  private readonly release = (): void => {
+    if (this.released) return
+    this.released = true
+    this.watch.detach()
+    this.engine.pool.release(this.conn, this.watch.lost !== undefined)
+  }
+
+  private sendBegin(): Promise<unknown> {
+    const begun = this.conn
+      .unsafe(this.options.readOnly ? 'begin read only' : 'begin', [], {
+        onexecute: this.watch.onexecute,
+      } as postgres.UnsafeQueryOptions)
+      .execute()
+    begun.catch(() => undefined) // awaited through guarded(), which does not subscribe once the connection is lost
+    return begun
+  }
+
+  private sendSettings(queries: postgres.ReservedSql): Promise<unknown> {
+    const { replica, organizationAdmin } = this.options
+    const { settingsText, statementTimeoutMs } = this.engine
+    const text = replica ? settingsText.replica : organizationAdmin ? settingsText.organization : settingsText.tenant
+    const applied = queries.unsafe(text, settingsParams(this.settings, statementTimeoutMs, replica)).execute()
+    applied.catch(() => undefined) // as BEGIN's
+    return applied
+  }
+
+  private startFn(fn: (db: Db) => Promise<T>, queries: postgres.ReservedSql): Promise<T> {
+    const { prepare, observe, drizzle } = this.engine
+    // The unit's own queries, observed when onQuery is set (BEGIN, settings and COMMIT are not).
+    const session = new PostgresJsSession(
+      observe ? unitConnection(this.conn, prepare, this.refused, observe) : queries,
+      drizzle.dialect,
+      drizzle.relational,
+      drizzle.logger ? { logger: drizzle.logger } : {},
+    )
+    const db = new PostgresJsDatabase<Schema>(drizzle.dialect, session, drizzle.relational) as unknown as Db
+    // Promise.resolve adopts a drizzle query (a lazy thenable) with exactly one then(): calling
+    // .catch on it directly would execute it a second time.
+    const work = Promise.resolve(this.options.appCode ? runInUnit(this.mark, fn, db) : fn(db))
+    work.catch(() => undefined) // reported by run(), after the settings' own errors
+    return work
+  }
+
+  private reportReplay(applied: unknown): void {
+    this.options.replica?.onReplayed(replayedOf(applied))
+  }
+
+  private decide(): void {
+    if (this.phase === 'running') this.phase = 'decided'
+    closeUnit(this.mark)
+  }
+
+  /**
+   * A read-only transaction has nothing to make durable: answer now, and give the connection back once
+   * its COMMIT is through — never before, or the next unit on this connection would be written into it.
+   */
+  private commitRead(): void {
+    this.phase = 'closed'
+    this.conn.unsafe('commit').then(this.release, this.release)
+  }
+
+  /** COMMIT; with replicas, the commit's WAL position read in the same packet (see replica-gate.ts). */
+  private async commitWrite(): Promise<void> {
+    this.phase = 'committing'
+    const { onCommitted } = this.options
+    if (!onCommitted) {
+      await this.watch.guarded(this.conn.unsafe('commit'))
+      this.release()
+      return
+    }
+    const committed = this.conn.unsafe('commit').execute()
+    let position: Promise<postgres.RowList<postgres.Row[]>> | undefined
+    try {
+      position = this.conn.unsafe(COMMIT_LSN_SQL, [], { prepare: this.engine.prepare }).execute()
+      position.catch(() => undefined) // read below, once the commit is known
+    } catch {
+      position = undefined
+    }
+    await this.watch.guarded(committed)
+    let lsn: string | undefined
+    try {
+      if (position) lsn = commitLsnOf(await this.watch.guarded(position))
+    } catch {
+      lsn = undefined // committed, but where is unknown: the caller keeps this client on the primary
+    }
+    this.release()
+    onCommitted(lsn)
+  }
+
+  /** Rolls back what can be, gives the connection back, and returns the error to throw. */
+  private async fail(error: unknown): Promise<unknown> {
+    this.decide()
+    // COMMIT was sent and its answer lost: the write may have committed, at an unknown position.
+    if (this.phase === 'committing') this.options.onCommitted?.(undefined)
+    const mapped = toLibraryError(error)
+    // The server rolls back a transaction whose connection is gone: nothing to send on it.
+    if (isCallsheetDbError(mapped, 'CONNECTION_ERROR') && this.watch.lost === undefined) this.watch.lost = mapped
+    const { lost } = this.watch
+    if (this.phase === 'decided' && lost === undefined)
+      await this.watch.guarded(this.conn.unsafe('rollback')).catch(() => undefined)
+    this.release()
+    return lost !== undefined && !isCallsheetDbError(mapped, 'CONNECTION_ERROR') ? mapDatabaseError(lost) : mapped
+  }
+}
