@@ -348,7 +348,7 @@ function perSecond(ops: number, ms: number): number {
  * The tenant proof raw SQL must send with `app.organization_id` and the actor it sets (migration 0012), for this run's secret
  * (`CALLSHEET_SECRET`, which bench/run.ts sets when it is unset). Good for ten minutes: sent per unit.
  */
-export function benchProof(organizationId: string, actorId = '', apiKeyId = ''): string {
+function benchProof(organizationId: string, actorId = '', apiKeyId = ''): string {
   const secret = process.env.CALLSHEET_SECRET
   if (secret === undefined || secret === '') throw new Error('CALLSHEET_SECRET is not set (bench/run.ts sets it)')
   return tenantProof(secret, organizationId, Math.floor(Date.now() / 1000) + 600, actorId, apiKeyId)

@@ -4,7 +4,7 @@ import postgres from 'postgres'
 export type CliSql = postgres.Sql
 
 /** Thrown when the CLI cannot reach a database: reported as one line, exit code 1. */
-export class CliConnectionError extends Error {}
+class CliConnectionError extends Error {}
 
 /** The URL with its password replaced by `***`, for messages and check names. */
 export function redactUrl(url: string): string {

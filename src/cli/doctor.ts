@@ -9,13 +9,13 @@ import {
 } from '../engine/login-check'
 
 /** The policy every tenant table carries (drizzle/0001_tables.sql, 0002_…). */
-export const TENANT_POLICY = 'tenant_isolation'
+const TENANT_POLICY = 'tenant_isolation'
 export const DEFAULT_APP_ROLE = 'callsheet_app'
 /** Monthly audit partitions that must exist: the current month (UTC) and this many after it. */
-export const AUDIT_MONTHS_REQUIRED_AHEAD = 2
+const AUDIT_MONTHS_REQUIRED_AHEAD = 2
 
 /** One doctor check. */
-export interface Check {
+interface Check {
   readonly name: string
   readonly ok: boolean
   readonly detail: string

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { createDatabase } from '../client/create-database'
 import { createRuntimeLogin, migrate, type RuntimeLoginOptions } from '../migrations/migrate'
-import { CliConnectionError, connect, errorText, isPostgresUrl, redactUrl, withConnection } from './connection'
+import { connect, errorText, isPostgresUrl, redactUrl, withConnection } from './connection'
 import { DEFAULT_APP_ROLE, runDoctor } from './doctor'
 import { formatTable, type CliIo } from './output'
 import { databaseInfo, formatBytes, tableStats, type StatsReport } from './stats'
@@ -10,11 +10,11 @@ import { migrationStatus, type MigrationStatus } from './status'
 export type { CliIo } from './output'
 
 /** Exit codes: 0 success, 1 a problem found or an operation failed (incl. connection), 2 bad usage. */
-export const EXIT_OK = 0
-export const EXIT_FAILURE = 1
-export const EXIT_USAGE = 2
+const EXIT_OK = 0
+const EXIT_FAILURE = 1
+const EXIT_USAGE = 2
 
-export const USAGE = `Usage: callsheet-db <command> [options]
+const USAGE = `Usage: callsheet-db <command> [options]
 
 Commands:
   migrate [--runtime-login <name>]     apply pending migrations, then ensure audit partitions (and the runtime login)
@@ -343,5 +343,3 @@ function formatStats(report: StatsReport): string {
     )
   return lines.join('\n')
 }
-
-export { CliConnectionError }

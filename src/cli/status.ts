@@ -11,9 +11,9 @@ import type { CliSql } from './connection'
  * - `pending`: newer than the last recorded migration, so `migrate` will apply it;
  * - `skipped`: not recorded, but older than the last recorded one — drizzle will never apply it.
  */
-export type MigrationState = 'applied' | 'changed' | 'pending' | 'skipped'
+type MigrationState = 'applied' | 'changed' | 'pending' | 'skipped'
 
-export interface MigrationEntry {
+interface MigrationEntry {
   readonly tag: string
   /** The journal's `when` (ms), which drizzle records as `created_at`. */
   readonly when: number

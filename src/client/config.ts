@@ -8,7 +8,7 @@ import type { UnitOfWorkConfig } from '../unit-of-work/tenant-runtime'
 import type { RouterConfig, RoutingConfig } from '../routing/routing-config'
 import type { DatabaseLogger, PostgresOptions, QueryEvent, ResolvedTarget } from '../engine/engine-config'
 
-export type { DatabaseLogger, PostgresOptions, QueryEvent, ResolvedTarget } from '../engine/engine-config'
+export type { DatabaseLogger, PostgresOptions, QueryEvent } from '../engine/engine-config'
 export type { RoutingConfig } from '../routing/routing-config'
 
 /** Where a database lives: a connection URL, postgres.js options (with an optional `url`), or a PGlite. */

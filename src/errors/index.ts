@@ -1,5 +1,5 @@
 // The error tree: the base class and its brand check, the errors, and the one mapping from driver errors.
-export { CallsheetDbError, type CallsheetDbErrorCode, type CallsheetDbErrorOptions } from './callsheet-db-error'
+export { CallsheetDbError, type CallsheetDbErrorCode } from './callsheet-db-error'
 export { isCallsheetDbError, type ErrorByCode } from './is-callsheet-db-error'
 export {
   ConflictError,

@@ -17,7 +17,7 @@ type Result = z.output<typeof extractionResultSchema>
 const FIELDS = ['phone', 'role'] as const
 
 /** A department label as a code: upper-case letters, digits and `_`, at most 50. */
-export function departmentCode(label: string): string {
+function departmentCode(label: string): string {
   const code = label
     .normalize('NFKD')
     .replace(/[^A-Za-z0-9]+/g, '_')

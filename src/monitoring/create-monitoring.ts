@@ -4,7 +4,7 @@ import { rowsOf } from '../support/rows'
 import { LIBRARY_TABLE_NAMES } from '../schema/table-names'
 import type { IndexUsage, Monitoring, MonitoringSource } from './monitoring'
 
-export const PG_STAT_STATEMENTS_MISSING =
+const PG_STAT_STATEMENTS_MISSING =
   'pg_stat_statements is not installed: add it to shared_preload_libraries (restart the server) and run CREATE EXTENSION pg_stat_statements in this database'
 
 const PG_STAT_STATEMENTS_NOT_LOADED =

@@ -3,7 +3,6 @@ export {
   type ConnectionStats,
   type IndexUsage,
   type Monitoring,
-  type MonitoringSource,
   type PoolStats,
   type ReplicaLag,
   type SlowQueriesOptions,

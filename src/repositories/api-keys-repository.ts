@@ -10,7 +10,7 @@ import { optionalIdFilter, textFilter, type OneOrMany } from './filters'
 import { TenantRepository } from './tenant-repository'
 
 /** The recognisable start of every key this library issues. */
-export const API_KEY_PREFIX = 'csk_'
+const API_KEY_PREFIX = 'csk_'
 const KEY_PATTERN = /^csk_[0-9a-f]{64}$/
 
 /** A new API key: its name, scopes and optional expiry. The secret is generated. */

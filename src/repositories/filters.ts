@@ -3,7 +3,7 @@ import { uuidSchema } from '../support/ids'
 
 /** A filter value: one value, any of several (≤ 1000), or (for nullable columns) `null`. */
 export const oneOrMany = <T extends z.ZodType>(schema: T) => z.union([schema, z.array(schema).max(1000)]).optional()
-export const nullableOneOrMany = <T extends z.ZodType>(schema: T) =>
+const nullableOneOrMany = <T extends z.ZodType>(schema: T) =>
   z.union([schema, z.array(schema).max(1000), z.null()]).optional()
 
 export const idFilter = oneOrMany(uuidSchema)

@@ -19,7 +19,7 @@ import { ValidationError } from '../errors'
 export type ReadConsistency = 'read-your-writes' | 'eventual' | 'primary'
 
 /** Every {@link ReadConsistency}, for validation and docs. */
-export const READ_CONSISTENCIES: readonly ReadConsistency[] = ['read-your-writes', 'eventual', 'primary']
+const READ_CONSISTENCIES: readonly ReadConsistency[] = ['read-your-writes', 'eventual', 'primary']
 
 const LSN_PATTERN = /^([0-9A-F]{1,8})\/([0-9A-F]{1,8})$/i
 

@@ -3,10 +3,10 @@ import { ValidationError } from '../errors'
 import { shown } from './validate'
 
 /** Rows a page holds when the caller names no `limit`. */
-export const DEFAULT_PAGE_LIMIT = 50
+const DEFAULT_PAGE_LIMIT = 50
 
 /** The largest page any `findMany` (or audit `history`) serves. */
-export const MAX_PAGE_LIMIT = 1000
+const MAX_PAGE_LIMIT = 1000
 
 /**
  * A page size from options validated by hand: the default when absent.

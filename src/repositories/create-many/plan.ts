@@ -64,7 +64,7 @@ export interface CreateManyTarget {
  * - `atomic`: one transaction, every row validated first, chunks one after another.
  * - `chunked` (`atomic: false`): one transaction per chunk.
  */
-export type CreateManyStrategy = 'pipelined' | 'atomic' | 'chunked'
+type CreateManyStrategy = 'pipelined' | 'atomic' | 'chunked'
 
 /** A checked batch: its settings, its strategy, and its rows chunk by chunk. */
 export interface CreateManyPlan {
