@@ -1,0 +1,94 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { ESLint } from 'eslint'
+import { describe, expect, it } from 'vitest'
+
+// The architecture's defences are lint rules (eslint.config.js) and one file-size rule; each is attacked
+// here with the code it exists to refuse, in a real file's place (the type-aware rules need a file the
+// TypeScript project knows). docs/ARCHITECTURE.md explains the layers.
+const root = join(import.meta.dirname, '..')
+const eslint = new ESLint({ cwd: root })
+
+async function ruleIds(file: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: join(root, file) })
+  return (result?.messages ?? []).map((m) => m.ruleId ?? `parse: ${m.message}`)
+}
+
+describe('architecture: lint refuses what would break a layer or a promise', () => {
+  it('an upward import (engine/ reaching client/) and a cycle', async () => {
+    expect(
+      await ruleIds(
+        'src/engine/replica-gate.ts',
+        "import type { ResolvedConfig } from '../client/config'\nexport type X = ResolvedConfig\n",
+      ),
+    ).toContain('import-x/no-restricted-paths')
+    // support/ids.ts imports errors/; errors/ importing support/ids.ts back would close a cycle (and point up).
+    const cyclic = await ruleIds(
+      'src/errors/from-driver.ts',
+      "import { parseId } from '../support/ids'\nexport const f = parseId\n",
+    )
+    expect(cyclic).toContain('import-x/no-restricted-paths')
+    expect(cyclic).toContain('import-x/no-cycle')
+  })
+
+  it('the allowed direction passes (repositories/ importing support/)', async () => {
+    expect(
+      await ruleIds(
+        'src/repositories/filters.ts',
+        "import { parseId } from '../support/ids'\nexport const f = parseId\n",
+      ),
+    ).toEqual([])
+  })
+
+  it('tenant settings spelled outside the settings-statement builder', async () => {
+    expect(
+      await ruleIds(
+        'src/repositories/filters.ts',
+        "export const s = `select set_config('app.tenant_proof', $1, true)`\n",
+      ),
+    ).toContain('no-restricted-syntax')
+    expect(
+      await ruleIds(
+        'src/client/tenant-client.ts',
+        "export const s = 'select callsheet_enter_tenant($1, $2, $3, $4)'\n",
+      ),
+    ).toContain('no-restricted-syntax')
+  })
+
+  it('a driver imported outside engine/, and instanceof PGlite', async () => {
+    expect(
+      await ruleIds('src/repositories/filters.ts', "import postgres from 'postgres'\nexport const p = postgres\n"),
+    ).toContain('@typescript-eslint/no-restricted-imports')
+    expect(
+      await ruleIds(
+        'src/client/config.ts',
+        "import { PGlite } from '@electric-sql/pglite'\nexport const is = (x: unknown): boolean => x instanceof PGlite\n",
+      ),
+    ).toContain('no-restricted-syntax')
+  })
+
+  it('a dropped promise (a query that may run outside its unit)', async () => {
+    expect(
+      await ruleIds(
+        'src/repositories/filters.ts',
+        'export function f(p: Promise<void>): void {\n  void 0\n  p.then(() => 1)\n}\n',
+      ),
+    ).toContain('@typescript-eslint/no-floating-promises')
+  })
+})
+
+describe('architecture: no source file over 350 lines without its reason at the top', () => {
+  const files = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+    )
+  it('src/', () => {
+    const long = files(join(root, 'src'))
+      .map((file) => ({ file: relative(root, file), text: readFileSync(file, 'utf8') }))
+      .filter(
+        ({ text }) => text.split('\n').length > 350 && !/^\/\/ Over 350 lines because /m.test(text.slice(0, 2000)),
+      )
+      .map(({ file }) => file)
+    expect(long).toEqual([])
+  })
+})
