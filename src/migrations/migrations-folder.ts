@@ -5,7 +5,7 @@ import { MigrationError } from '../errors'
 
 /**
  * The `drizzle/` folder shipped with the package. Found by walking up from this module, because it sits
- * one level above `dist/` when installed and two above `src/database/` in the repository.
+ * one level above `dist/` when installed and two above `src/migrations/` in the repository.
  */
 export function migrationsFolder(): string {
   let dir = dirname(fileURLToPath(import.meta.url))
