@@ -60,6 +60,15 @@ test('a repository without soft delete has no softDelete or restore to call', ()
   expectTypeOf(tenant.contacts.restore).returns.resolves.toEqualTypeOf<Contact>()
 })
 
+test('reads of API keys take no deleted filter: keys are revoked, never soft-deleted', () => {
+  // @ts-expect-error only 'exclude' (the default) exists for them
+  void tenant.apiKeys.findMany({ deleted: 'include' })
+  // @ts-expect-error nor 'only'
+  void tenant.apiKeys.findById('id', { deleted: 'only' })
+  void tenant.apiKeys.findMany({ deleted: 'exclude' })
+  void tenant.contacts.findMany({ deleted: 'include' })
+})
+
 test('API keys have no createMany: each key is issued one create at a time', () => {
   // @ts-expect-error each plaintext must reach its owner
   void tenant.apiKeys.createMany([])

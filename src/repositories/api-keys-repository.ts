@@ -56,7 +56,9 @@ export class ApiKeysRepository extends TenantRepository<
   CreateApiKeyInput,
   UpdateApiKeyInput,
   ApiKeyFilter,
-  ApiKeySort
+  ApiKeySort,
+  // Keys are revoked, never soft-deleted: reads take no `deleted: 'include' | 'only'`.
+  'exclude'
 > {
   constructor(runtime: TenantRuntime) {
     super(runtime, {

@@ -1,10 +1,14 @@
 import { asc, desc, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import { decodeCursor, encodeCursor, type SortDirection } from '../support/keyset-cursor'
-import type { FindOptions } from './soft-delete'
+import type { DeletedFilter, FindOptions } from './soft-delete'
 
 /** Options of `findMany`. */
-export interface FindManyOptions<TFilter, TSort extends string> extends FindOptions {
+export interface FindManyOptions<
+  TFilter,
+  TSort extends string,
+  D extends DeletedFilter = DeletedFilter,
+> extends FindOptions<D> {
   /** Equality filters (an array means any of) on the repository's filterable columns. */
   readonly where?: TFilter
   /** A column of the repository's sort allow-list. */

@@ -16,12 +16,16 @@ import type { WriteSpec } from '../unit-of-work/tenant-runtime'
 export type DeletedFilter = 'exclude' | 'include' | 'only'
 
 /** Options of single-row reads. */
-export interface FindOptions {
+/**
+ * Options of a single-row read. `D` is what `deleted` may be: a repository whose rows are never soft-deleted
+ * (API keys) takes `'exclude'` only, so `deleted: 'include'` does not compile there.
+ */
+export interface FindOptions<D extends DeletedFilter = DeletedFilter> {
   /**
    * Soft-deleted rows: hidden (`'exclude'`), shown too (`'include'`), or only them (`'only'`).
    * @default 'exclude'
    */
-  readonly deleted?: DeletedFilter
+  readonly deleted?: D
 }
 
 /**

@@ -10,7 +10,13 @@ import type { TenantRuntime, WriteSpec } from '../unit-of-work/tenant-runtime'
 import { newId } from '../unit-of-work/tenant-runtime'
 import type { NaturalKey } from './create-many/batch-insert'
 import { keysetPage, keysetQuery, type FindManyOptions, type Page } from './keyset-page'
-import { deletedCondition, liveCondition, parseDeletedFilter, type FindOptions } from './soft-delete'
+import {
+  deletedCondition,
+  liveCondition,
+  parseDeletedFilter,
+  type DeletedFilter,
+  type FindOptions,
+} from './soft-delete'
 
 /** What a repository is made of. Column maps use the Drizzle (camelCase) keys. */
 export interface RepositoryDefinition<TFilter, TSort extends string> {
@@ -44,7 +50,15 @@ export interface TenantColumns {
  * (soft-delete-repository.ts; API keys are revoked). Every query carries `organization_id = <tenant>` and runs under row-level
  * security as the app role; every write goes through `runtime.write`, which runs the hooks.
  */
-export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFilter, TSort extends string> {
+export class TenantRepository<
+  TRow extends { id: string },
+  TCreate,
+  TUpdate,
+  TFilter,
+  TSort extends string,
+  /** What the `deleted` read option may be: `'exclude'` only where rows are never soft-deleted. */
+  TDeleted extends DeletedFilter = DeletedFilter,
+> {
   protected readonly columns: TenantColumns
 
   constructor(
@@ -58,7 +72,7 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
    * The row with this id, or `undefined` when it does not exist for this tenant.
    * @throws ValidationError when `id` is not a UUID.
    */
-  async findById(id: string, options: FindOptions = {}): Promise<TRow | undefined> {
+  async findById(id: string, options: FindOptions<TDeleted> = {}): Promise<TRow | undefined> {
     const key = parseId(id)
     onlyKeys(options, ['deleted'], 'findById options')
     const deleted = this.deletedCondition(options.deleted)
@@ -77,7 +91,7 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
    * @throws NotFoundError when it does not exist for this tenant.
    * @throws ValidationError when `id` is not a UUID.
    */
-  async getById(id: string, options: FindOptions = {}): Promise<TRow> {
+  async getById(id: string, options: FindOptions<TDeleted> = {}): Promise<TRow> {
     const row = await this.findById(id, options)
     if (!row) throw new NotFoundError(this.def.entity, id)
     return row
@@ -87,13 +101,13 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
    * A page of rows, filtered and ordered on allow-listed columns, with keyset pagination.
    * @throws ValidationError on an unknown filter or sort column, a bad limit or a tampered cursor.
    */
-  async findMany(options: FindManyOptions<TFilter, TSort> = {}): Promise<Page<TRow>> {
+  async findMany(options: FindManyOptions<TFilter, TSort, TDeleted> = {}): Promise<Page<TRow>> {
     return this.page<TRow>(options, {})
   }
 
   /** findMany with extra computed columns (one query). */
   protected async page<R extends { id: string }>(
-    options: FindManyOptions<TFilter, TSort>,
+    options: FindManyOptions<TFilter, TSort, TDeleted>,
     extra: Record<string, SQL.Aliased | SQL>,
   ): Promise<Page<R>> {
     onlyKeys(options, ['where', 'orderBy', 'direction', 'limit', 'cursor', 'deleted'], 'findMany options')
@@ -132,7 +146,7 @@ export class TenantRepository<TRow extends { id: string }, TCreate, TUpdate, TFi
    * How many rows match.
    * @throws ValidationError on an unknown filter.
    */
-  async count(options: Pick<FindManyOptions<TFilter, TSort>, 'where' | 'deleted'> = {}): Promise<number> {
+  async count(options: Pick<FindManyOptions<TFilter, TSort, TDeleted>, 'where' | 'deleted'> = {}): Promise<number> {
     onlyKeys(options, ['where', 'deleted'], 'count options')
     const where = this.filterConditions(options.where)
     const deleted = this.deletedCondition(options.deleted)
