@@ -92,3 +92,84 @@ describe('architecture: no source file over 350 lines without its reason at the 
     expect(long).toEqual([])
   })
 })
+
+// import-x/no-cycle skips `import type`; a cycle of types still ties files together for a reader, so the
+// whole graph (type imports included) is checked here too.
+describe('architecture: the import graph of src/, type imports included', () => {
+  const LAYERS = [
+    'errors',
+    'support',
+    'schema',
+    'engine',
+    'migrations',
+    'routing',
+    'unit-of-work',
+    'repositories',
+    'audit',
+    'ingest',
+    'monitoring',
+    'client',
+    'testing',
+    'cli',
+  ]
+  const sources = new Map<string, string>()
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name)
+      if (e.isDirectory()) walk(path)
+      else if (e.name.endsWith('.ts')) sources.set(relative(root, path), readFileSync(path, 'utf8'))
+    }
+  }
+  walk(join(root, 'src'))
+  const resolve = (from: string, spec: string): string | undefined => {
+    const base = join(from, '..', spec)
+    return [`${base}.ts`, join(base, 'index.ts')].find((candidate) => sources.has(candidate))
+  }
+  const edges = new Map<string, string[]>()
+  for (const [file, text] of sources) {
+    const targets = [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)].map((m) => resolve(file, m[1]!))
+    edges.set(
+      file,
+      targets.filter((t): t is string => t !== undefined),
+    )
+  }
+  const layerOf = (file: string): number => LAYERS.indexOf(file.split('/')[1] ?? '')
+
+  it('has no upward arrow', () => {
+    const upward = [...edges].flatMap(([from, tos]) =>
+      tos.filter((to) => layerOf(from) >= 0 && layerOf(to) > layerOf(from)).map((to) => `${from} → ${to}`),
+    )
+    expect(upward).toEqual([])
+  })
+
+  it('has no cycle', () => {
+    // Tarjan's strongly connected components: any with more than one file is a cycle.
+    let next = 0
+    const index = new Map<string, number>()
+    const low = new Map<string, number>()
+    const stack: string[] = []
+    const cycles: string[][] = []
+    const visit = (v: string): void => {
+      index.set(v, next)
+      low.set(v, next++)
+      stack.push(v)
+      for (const w of edges.get(v) ?? []) {
+        if (!index.has(w)) {
+          visit(w)
+          low.set(v, Math.min(low.get(v)!, low.get(w)!))
+        } else if (stack.includes(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!))
+      }
+      if (low.get(v) === index.get(v)) {
+        const component: string[] = []
+        let w: string | undefined
+        do {
+          w = stack.pop()!
+          component.push(w)
+        } while (w !== v)
+        if (component.length > 1) cycles.push(component.sort())
+      }
+    }
+    for (const v of edges.keys()) if (!index.has(v)) visit(v)
+    expect(cycles).toEqual([])
+  })
+})

@@ -1,6 +1,7 @@
 /**
  * The engine layer's contract: "run one unit of work on one server". {@link Engine} is what routing/ and
- * the layers above see; `createEngine` picks the driver. The drivers live in postgres/ (postgres.js) and
+ * the layers above see; `createEngine` (create-engine.ts) picks the driver, so that the drivers import
+ * this contract without a cycle. The drivers live in postgres/ (postgres.js) and
  * pglite/ (PGlite); what both share is next to this file: the one settings statement
  * (settings-statement.ts), the replica gate (replica-gate.ts), query observation (query-observation.ts),
  * nested-unit detection (unit-scope.ts), tenant proofs and the login check. Driver workarounds are in
@@ -8,9 +9,6 @@
  */
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import type { Schema } from './drizzle-setup'
-import type { EngineConfig, ResolvedTarget } from './engine-config'
-import { createPgliteEngine } from './pglite/pglite-engine'
-import { createPostgresEngine } from './postgres/postgres-engine'
 import type { ReplicaGate } from './replica-gate'
 import type { UnitSettings } from './settings-statement'
 import type { TenantProofs } from './tenant-proof'
@@ -73,29 +71,4 @@ export interface Engine {
   close(): Promise<void>
   /** Pool statistics (postgres only). */
   stats(): { readonly inUse: number; readonly waiting: number }
-}
-
-/** Opens the engine for a resolved target. */
-export function createEngine(
-  target: ResolvedTarget,
-  config: EngineConfig,
-  overrides: {
-    readonly acquireTimeoutMs?: number
-    readonly name?: string
-    readonly scope?: object
-    /** Refuse a privileged login before the first unit (see `dangerouslyAllowPrivilegedLogin`). @default true */
-    readonly checkLogin?: boolean
-    readonly max?: number
-  } = {},
-): Engine {
-  const scope = overrides.scope ?? {}
-  return target.kind === 'pglite'
-    ? createPgliteEngine(target.pglite, config, scope)
-    : createPostgresEngine(target, config, {
-        acquireTimeoutMs: overrides.acquireTimeoutMs ?? config.pool.acquireTimeoutMs,
-        targetName: overrides.name ?? 'primary',
-        scope,
-        checkLogin: (overrides.checkLogin ?? true) && !config.dangerouslyAllowPrivilegedLogin,
-        max: overrides.max ?? config.pool.max,
-      })
 }

@@ -3,7 +3,8 @@ import { formatLsn, parseLsn, type WriteWatermark, type Lsn, type ReadConsistenc
 import type { ResolvedTarget } from '../engine/engine-config'
 import type { RouterConfig } from './routing-config'
 import type { FallbackReason, RoutingStats } from './routing-stats'
-import { createEngine, type Db, type Engine, type UnitSettings } from '../engine/engine'
+import { createEngine } from '../engine/create-engine'
+import type { Db, Engine, UnitSettings } from '../engine/engine'
 
 class Replica {
   reads = 0
