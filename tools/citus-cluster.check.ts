@@ -9,7 +9,12 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import postgres from 'postgres'
-import { citusAvailable, startCitusCluster, type CitusClusterHandle } from './citus-cluster.js'
+import {
+  citusAvailable,
+  startCitusCluster,
+  type CitusClusterHandle,
+  type CitusScratchDatabase,
+} from './citus-cluster.js'
 
 const ROWS = 1_000
 const TENANTS = 20
@@ -69,7 +74,7 @@ try {
   console.log(`cluster: ${cluster.description}`)
   console.log(`memory after start: ${clusterMemoryMiB(cluster.socketDir).toFixed(0)} MiB PSS (all node processes)`)
 
-  const scratch = await cluster.createDatabase('cs_citus_check')
+  const scratch: CitusScratchDatabase = await cluster.createDatabase('cs_citus_check')
   lap('create scratch database (all nodes)')
   console.log(`scratch database: ${scratch.name}`)
   const sql = connect(scratch.url)
