@@ -505,7 +505,8 @@ export async function osUserIds(user: string): Promise<{ uid: number; gid: numbe
 
 export type Run = (binary: string, args: string[], timeoutMs: number) => Promise<CommandOutput>
 
-async function initdb(run: Run, dataDir: string): Promise<void> {
+/** initdb with trust auth and user `postgres`, C.UTF-8 locale when the machine has it (else C). */
+export async function initdb(run: Run, dataDir: string): Promise<void> {
   const args = ['-D', dataDir, '--auth=trust', '-U', 'postgres', '--encoding=UTF8', '--no-sync']
   try {
     // C.UTF-8 keeps pg_trgm and ILIKE aware of non-ASCII letters; plain C does not.
@@ -676,7 +677,8 @@ export async function freePort(): Promise<number> {
   })
 }
 
-function configLines(settings: Record<string, string | number>): string {
+/** postgresql.conf lines for `settings`, strings quoted. */
+export function configLines(settings: Record<string, string | number>): string {
   const lines = Object.entries(settings).map(([key, value]) =>
     typeof value === 'number' ? `${key} = ${value}` : `${key} = '${value.replace(/'/g, "''")}'`,
   )
