@@ -1,3 +1,5 @@
+// Over 350 lines because it is the runner every suite shares: interleaved rounds, timing, Node and server CPU accounting,
+// the TCP flight counter and the numbers tables.
 /**
  * The benchmark harness: cases run in interleaved rounds (every round runs every case once, in a
  * rotated order, after warm-up), and are reported as medians with their spread and as ratios to

@@ -1,3 +1,5 @@
+// Over 350 lines because the soak is one scenario: the mixed workload of many tenants, its invariant checks (isolation,
+// audit count, memory) and the report.
 /**
  * Soak test: N tenants (default 16) hammer one real PostgreSQL concurrently for S seconds (default 60)
  * with mixed reads, writes, searches and batch inserts, through the public API.

@@ -165,6 +165,17 @@ describe('@callsheet/db/testing: expectTenantIsolation', () => {
     expect(isolation.message).toContain(target)
   })
 
+  it("catches an API key issued in A's name (every tenant table is snapshotted, from the schema)", async () => {
+    const error = await expectTenantIsolation(db, async ({ db: database, foreign }) => {
+      await database.tenant(foreign.organizationId).apiKeys.create({ name: 'planted' })
+      return 'ok'
+    }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(TenantIsolationError)
+    expect((error as TenantIsolationError).changes.some((c) => c.startsWith('apiKeys/') && c.endsWith(': added'))).toBe(
+      true,
+    )
+  })
+
   it('catches an insert into A and a leak inside a thrown error', async () => {
     const error = await expectTenantIsolation(db, async ({ db: database, foreign }) => {
       const asA = database.tenant(foreign.organizationId)

@@ -1,3 +1,5 @@
+// Over 350 lines because a Citus cluster is three nodes plus the per-database extension and node registration, on the
+// same lifecycle recipe as postgres-server.ts (whose helpers it reuses).
 /**
  * A throwaway Citus cluster (a coordinator and N workers, default two) started from local
  * PostgreSQL binaries that have the Citus extension installed (`.ci/run` installs it with

@@ -1,3 +1,5 @@
+// Over 350 lines because it is the three sources of a test server (DATABASE_URL, testcontainers, local binaries) and the one
+// lifecycle they share (free ports, socket dirs, exit handler, detached watchdog); split, that recipe would be restated.
 /**
  * Finds or starts a real PostgreSQL server for the server-backed test suites and benchmarks.
  *

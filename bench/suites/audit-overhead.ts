@@ -1,3 +1,5 @@
+// Over 350 lines because a suite is one experiment: fixture, every contender, the check that all return the same rows,
+// the probes and the tables, kept together so what is measured reads in one place.
 /**
  * What the audit trail costs a write (issue: "a write with audit vs the same write with the audit trigger
  * disabled, single row and a 10k batch"). Two scratch databases, migrated alike; in the second the

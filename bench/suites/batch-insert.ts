@@ -1,3 +1,5 @@
+// Over 350 lines because a suite is one experiment: fixture, every contender, the check that all return the same rows,
+// the probes and the tables, kept together so what is measured reads in one place.
 /**
  * Batch inserts on the real server with every index and the audit triggers on (issue 5, item 4):
  * N contacts (100k by default) inserted four ways, all in one transaction per run —

@@ -1,3 +1,5 @@
+// Over 350 lines because a suite is one experiment: fixture, every contender, the check that all return the same rows,
+// the probes and the tables, kept together so what is measured reads in one place.
 /**
  * Replica routing (issue: "read latency with routing and the gate vs without the gate vs primary only;
  * stale-read counts with and without the gate under injected replay delay"). The suite starts its own

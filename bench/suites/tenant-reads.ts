@@ -1,3 +1,5 @@
+// Over 350 lines because a suite is one experiment: fixture, every contender, the check that all return the same rows,
+// the probes and the tables, kept together so what is measured reads in one place.
 /**
  * Tenant reads on the real server (issue 3, item 6): the library's `contacts.findById` and a 50-row
  * `contacts.findMany` — each one tenant unit of work (BEGIN READ ONLY + transaction-local settings +

@@ -143,6 +143,6 @@ export class ProductionsRepository extends SoftDeleteRepository<
   }
 
   private countContacts() {
-    return sql`select ${count()} from ${contacts} where ${contacts.organizationId} = ${productions.organizationId} and ${contacts.productionId} = ${productions.id} and ${contacts.deletedAt} is null`
+    return sql`select ${count()} from ${contacts} where ${contacts.organizationId} = ${productions.organizationId} and ${contacts.productionId} = ${productions.id} and ${liveCondition(contacts.deletedAt)}`
   }
 }

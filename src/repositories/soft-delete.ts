@@ -15,7 +15,6 @@ import type { WriteSpec } from '../unit-of-work/tenant-runtime'
 /** Which rows a read sees with respect to soft delete. */
 export type DeletedFilter = 'exclude' | 'include' | 'only'
 
-/** Options of single-row reads. */
 /**
  * Options of a single-row read. `D` is what `deleted` may be: a repository whose rows are never soft-deleted
  * (API keys) takes `'exclude'` only, so `deleted: 'include'` does not compile there.

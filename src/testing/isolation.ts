@@ -1,5 +1,6 @@
 import type { Database } from '../client/create-database'
 import type { TenantClient } from '../client/tenant-client'
+import { TENANT_TABLE_NAMES } from '../schema/table-names'
 import { seedTenant, type SeededTenant } from './fixtures'
 
 /** A's ids, handed to the probe as the ids an attacker in tenant B would try. */
@@ -75,17 +76,26 @@ export class TenantIsolationError extends Error {
 
 type Snapshot = Map<string, string>
 
-const TABLES = ['departments', 'productions', 'contacts', 'users', 'uploads'] as const
+// Every tenant table, from the schema, by its tenant-client property (api_keys → apiKeys), so a new table is
+// snapshotted without another edit. audit_logs is append-only and read by time range: the audit suites check it.
+type SnapshotTable = 'users' | 'departments' | 'productions' | 'contacts' | 'uploads' | 'apiKeys'
+const TABLES = TENANT_TABLE_NAMES.filter((name) => name !== 'audit_logs').map(
+  (name) => name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()) as SnapshotTable,
+)
 
 async function snapshot(db: Database, tenant: TenantClient): Promise<Snapshot> {
   const rows: Snapshot = new Map()
   const org = await db.organizations.findById(tenant.organizationId, { deleted: 'include' })
   rows.set(`organizations/${tenant.organizationId}`, org ? stamp(org) : 'missing')
   for (const table of TABLES) {
-    const repo = tenant[table]
     let cursor: string | undefined
     do {
-      const page = await repo.findMany({ deleted: 'include', limit: 1000, ...(cursor ? { cursor } : {}) })
+      const options = { limit: 1000, ...(cursor ? { cursor } : {}) }
+      // API keys are never soft-deleted (revoked instead): their reads take no `deleted` filter.
+      const page =
+        table === 'apiKeys'
+          ? await tenant.apiKeys.findMany(options)
+          : await tenant[table].findMany({ ...options, deleted: 'include' })
       for (const row of page.rows) rows.set(`${table}/${row.id}`, stamp(row))
       cursor = page.nextCursor ?? undefined
     } while (cursor)
@@ -93,8 +103,12 @@ async function snapshot(db: Database, tenant: TenantClient): Promise<Snapshot> {
   return rows
 }
 
-function stamp(row: { updatedAt: Date; deletedAt: Date | null }): string {
-  return `updated_at=${row.updatedAt.toISOString()} deleted_at=${row.deletedAt?.toISOString() ?? 'null'}`
+function stamp(row: { updatedAt: Date; deletedAt?: Date | null; revokedAt?: Date | null }): string {
+  const gone =
+    'revokedAt' in row
+      ? `revoked_at=${row.revokedAt?.toISOString() ?? 'null'}`
+      : `deleted_at=${row.deletedAt?.toISOString() ?? 'null'}`
+  return `updated_at=${row.updatedAt.toISOString()} ${gone}`
 }
 
 function diff(before: Snapshot, after: Snapshot): string[] {

@@ -2,6 +2,7 @@ import { testProof } from './secret'
 import type { PGlite, Transaction } from '@electric-sql/pglite'
 import type postgres from 'postgres'
 import { settingsStatement } from '../../src/engine/settings-statement'
+import { driverErrorCode, isCallsheetDbError } from '../../src/errors'
 
 /** The smallest common surface of postgres.js and PGlite that raw-SQL tests need. */
 export interface SqlRunner {
@@ -70,15 +71,11 @@ export async function asAppRole<T>(
   })
 }
 
-/** The SQLSTATE of a driver error from either engine, if it has one. */
+/** The SQLSTATE of a driver error from either engine (or of the library error it became), if it has one. */
 export function sqlState(error: unknown): string | undefined {
-  let current: unknown = error
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
-    const code = (current as { code?: unknown }).code
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code
-    current = (current as { cause?: unknown }).cause
-  }
-  return undefined
+  // The library's one walk of a cause chain (src/errors/from-driver.ts), not a copy of it.
+  const code = isCallsheetDbError(error) ? error.sqlState : driverErrorCode(error)
+  return code !== undefined && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
 }
 
 /** Awaits `promise`, expecting it to fail with SQLSTATE `state`; returns the error. */
