@@ -9,6 +9,7 @@ import { idFilter, optionalIdFilter, textFilter, type OneOrMany } from './filter
 import { SoftDeleteRepository } from './soft-delete-repository'
 import { validate } from '../support/validate'
 import { liveCondition } from './soft-delete'
+import { naturalKey } from './create-many/natural-key'
 
 export type CreateContactInput = z.input<typeof contactInsertSchema>
 export type UpdateContactInput = z.input<typeof contactUpdateSchema>
@@ -86,12 +87,9 @@ export class ContactsRepository extends SoftDeleteRepository<
       },
       sortColumns: { createdAt: contacts.createdAt, updatedAt: contacts.updatedAt, name: contacts.name },
       defaultSort: 'createdAt',
-      naturalKey: {
-        columns: [contacts.organizationId, contacts.productionId, contacts.email],
-        where: sql`${contacts.deletedAt} is null and ${contacts.email} is not null`,
-        keyOf: (row) =>
-          typeof row.email === 'string' ? `${String(row.productionId)}|${row.email.toLowerCase()}` : undefined,
-      },
+      naturalKey: naturalKey(contacts, 'contacts_email_live_key', (row) =>
+        typeof row.email === 'string' ? `${String(row.productionId)}|${row.email.toLowerCase()}` : undefined,
+      ),
     })
   }
 

@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { departments } from '../schema/departments'
 import type { Department } from '../schema/types'
@@ -6,6 +5,7 @@ import { departmentInsertSchema, departmentUpdateSchema } from '../schema/zod'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { textFilter, type OneOrMany } from './filters'
 import { SoftDeleteRepository } from './soft-delete-repository'
+import { naturalKey } from './create-many/natural-key'
 
 export type CreateDepartmentInput = z.input<typeof departmentInsertSchema>
 export type UpdateDepartmentInput = z.input<typeof departmentUpdateSchema>
@@ -40,11 +40,7 @@ export class DepartmentsRepository extends SoftDeleteRepository<
         createdAt: departments.createdAt,
       },
       defaultSort: 'sortOrder',
-      naturalKey: {
-        columns: [departments.organizationId, departments.code],
-        where: sql`${departments.deletedAt} is null`,
-        keyOf: (row) => String(row.code),
-      },
+      naturalKey: naturalKey(departments, 'departments_code_live_key', (row) => String(row.code)),
     })
   }
 }

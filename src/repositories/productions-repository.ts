@@ -11,6 +11,7 @@ import { oneOrMany, optionalIdFilter, textFilter, type OneOrMany } from './filte
 import type { FindManyOptions, Page } from './keyset-page'
 import { SoftDeleteRepository } from './soft-delete-repository'
 import { liveCondition } from './soft-delete'
+import { naturalKey } from './create-many/natural-key'
 
 export type CreateProductionInput = z.input<typeof productionInsertSchema>
 export type UpdateProductionInput = z.input<typeof productionUpdateSchema>
@@ -53,11 +54,9 @@ export class ProductionsRepository extends SoftDeleteRepository<
         status: productions.status,
       },
       defaultSort: 'createdAt',
-      naturalKey: {
-        columns: [productions.organizationId, productions.code],
-        where: sql`${productions.deletedAt} is null and ${productions.code} is not null`,
-        keyOf: (row) => (typeof row.code === 'string' ? row.code : undefined),
-      },
+      naturalKey: naturalKey(productions, 'productions_code_live_key', (row) =>
+        typeof row.code === 'string' ? row.code : undefined,
+      ),
     })
   }
 

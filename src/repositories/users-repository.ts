@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm'
 import { z } from 'zod'
 import type { User } from '../schema/types'
 import { users } from '../schema/users'
@@ -7,6 +6,7 @@ import { userInsertSchema, userUpdateSchema } from '../schema/zod'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
 import { oneOrMany, textFilter, type OneOrMany } from './filters'
 import { SoftDeleteRepository } from './soft-delete-repository'
+import { naturalKey } from './create-many/natural-key'
 
 /** A new user of the current organization. */
 export type CreateUserInput = z.input<typeof userInsertSchema>
@@ -43,11 +43,7 @@ export class UsersRepository extends SoftDeleteRepository<
       filterColumns: { role: users.role, isActive: users.isActive, email: users.email },
       sortColumns: { createdAt: users.createdAt, updatedAt: users.updatedAt, name: users.name, email: users.email },
       defaultSort: 'createdAt',
-      naturalKey: {
-        columns: [users.organizationId, users.email],
-        where: sql`${users.deletedAt} is null`,
-        keyOf: (row) => String(row.email).toLowerCase(),
-      },
+      naturalKey: naturalKey(users, 'users_email_live_key', (row) => String(row.email).toLowerCase()),
     })
   }
 }
