@@ -11,9 +11,8 @@
  * extension, and the coordinator knows itself (`citus_set_coordinator_host`) and its workers
  * (`citus_add_node`). Citus metadata is per database, so tests use {@link CitusClusterHandle.createDatabase}.
  */
-import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { accessSync, existsSync, rmSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { chown, mkdtemp, rm, appendFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -30,6 +29,7 @@ import {
   isExecutable,
   logTail,
   osUserIds,
+  registerClusterCleanup,
   runCommand,
   startServer,
   withDatabase,
@@ -131,7 +131,13 @@ export async function startCitusCluster(options: CitusClusterOptions = {}): Prom
     (name) => ({ name, dataDir: join(root, name), logFile: join(root, `${name}.log`), port: 0 }),
   )
   // Registered before anything starts, so a failure or crash part-way still cleans up.
-  const cleanup = registerCleanup(binDir, runner, root, nodes)
+  const cleanup = registerClusterCleanup({
+    binDir,
+    runner,
+    root,
+    dataDirs: nodes.map((node) => node.dataDir),
+    name: 'callsheet-citus-watchdog',
+  })
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopped ??= stopNodes(binDir, runner, root, nodes).finally(() => cleanup.unregister())
@@ -308,18 +314,6 @@ async function withSql<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): P
   }
 }
 
-function pgCtlArgv(runner: Runner, binDir: string): [string, ...string[]] {
-  const pgCtl = join(binDir, 'pg_ctl')
-  switch (runner.kind) {
-    case 'self':
-      return [pgCtl]
-    case 'runuser':
-      return [runner.path, '-u', OS_USER, '--', pgCtl]
-    case 'su':
-      return [runner.path, '-s', '/bin/sh', '-c', 'exec "$0" "$@"', OS_USER, pgCtl]
-  }
-}
-
 async function stopNodes(binDir: string, runner: Runner, root: string, nodes: CitusNode[]): Promise<void> {
   const failures: string[] = []
   await Promise.all(
@@ -338,69 +332,4 @@ async function stopNodes(binDir: string, runner: Runner, root: string, nodes: Ci
   )
   await rm(root, { recursive: true, force: true })
   if (failures.length > 0) throw new Error(failures.join('\n'))
-}
-
-/**
- * The two safety nets of `postgres-server.ts`, for any number of nodes: an exit handler, and a
- * detached watchdog that outlives a killed process (each postmaster runs in its own session, so
- * signals to the test process never reach it).
- */
-function registerCleanup(binDir: string, runner: Runner, root: string, nodes: CitusNode[]): { unregister(): void } {
-  const pgCtl = pgCtlArgv(runner, binDir)
-  const onExit = (): void => {
-    for (const node of nodes) {
-      try {
-        accessSync(join(node.dataDir, 'postmaster.pid'))
-        const [file, ...args] = pgCtl
-        execFileSync(file, [...args, '-D', node.dataDir, '-m', 'immediate', '-w', '-t', '10', 'stop'], {
-          stdio: 'ignore',
-          timeout: 15_000,
-          cwd: tmpdir(),
-        })
-      } catch {
-        // best effort: the process is exiting anyway
-      }
-    }
-    try {
-      rmSync(root, { recursive: true, force: true })
-    } catch {
-      // best effort
-    }
-  }
-  process.on('exit', onExit)
-
-  const script = [
-    'parent=$1; dir=$2; shift 2',
-    'while kill -0 "$parent" 2>/dev/null; do sleep 1; done',
-    'for d in "$dir"/*/; do',
-    '  [ -f "$d/postmaster.pid" ] && "$@" -D "$d" -m immediate -w -t 10 stop >/dev/null 2>&1',
-    'done',
-    'rm -rf "$dir"',
-  ].join('\n')
-  let watchdogPid: number | undefined
-  try {
-    const watchdog = spawn('/bin/sh', ['-c', script, 'callsheet-citus-watchdog', String(process.pid), root, ...pgCtl], {
-      detached: true,
-      stdio: 'ignore',
-      cwd: tmpdir(),
-    })
-    watchdog.on('error', () => {})
-    watchdog.unref()
-    watchdogPid = watchdog.pid
-  } catch {
-    // the exit handler still covers ordinary exits
-  }
-
-  return {
-    unregister() {
-      process.off('exit', onExit)
-      if (watchdogPid !== undefined) {
-        try {
-          process.kill(-watchdogPid, 'SIGTERM')
-        } catch {
-          // already gone
-        }
-      }
-    },
-  }
 }

@@ -335,7 +335,13 @@ export async function startLocalBinaryCluster(
     replicaLog: join(root, 'replica.log'),
   }
   // Registered before anything starts, so a failure or crash part-way still cleans up.
-  const cleanup = registerCleanup(cluster)
+  const cleanup = registerClusterCleanup({
+    binDir: cluster.binDir,
+    runner: cluster.runner,
+    root: cluster.root,
+    dataDirs: [cluster.replicaDir, cluster.primaryDir],
+    name: 'callsheet-pg-watchdog',
+  })
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopped ??= stopCluster(cluster).finally(() => cleanup.unregister())
@@ -597,12 +603,21 @@ async function stopCluster(cluster: LocalCluster): Promise<void> {
  * and a detached watchdog that outlives a killed process (SIGKILL, Ctrl-C, CI timeout) — the
  * postmaster runs in its own session, so signals to the test process never reach it.
  */
-function registerCleanup(cluster: LocalCluster): { unregister(): void } {
-  const pgCtl = runnerArgv(cluster.runner, join(cluster.binDir, 'pg_ctl'), [])
+export function registerClusterCleanup(options: {
+  readonly binDir: string
+  readonly runner: Runner
+  /** The cluster's temporary folder: every data directory is a subfolder of it; removed at the end. */
+  readonly root: string
+  readonly dataDirs: readonly string[]
+  /** The watchdog's process name (`ps`). */
+  readonly name: string
+}): { unregister(): void } {
+  const { binDir, runner, root, dataDirs, name } = options
+  const pgCtl = runnerArgv(runner, join(binDir, 'pg_ctl'), [])
   const onExit = (): void => {
-    for (const dataDir of [cluster.replicaDir, cluster.primaryDir]) {
+    for (const dataDir of dataDirs) {
       try {
-        const [file, ...args] = runnerArgv(cluster.runner, join(cluster.binDir, 'pg_ctl'), [
+        const [file, ...args] = runnerArgv(runner, join(binDir, 'pg_ctl'), [
           '-D',
           dataDir,
           '-m',
@@ -619,32 +634,29 @@ function registerCleanup(cluster: LocalCluster): { unregister(): void } {
       }
     }
     try {
-      rmSync(cluster.root, { recursive: true, force: true })
+      rmSync(root, { recursive: true, force: true })
     } catch {
       // best effort
     }
   }
   process.on('exit', onExit)
 
+  // Every subfolder with a postmaster.pid is a data directory of this cluster (the others are skipped).
   const script = [
     'parent=$1; dir=$2; shift 2',
     'while kill -0 "$parent" 2>/dev/null; do sleep 1; done',
-    'for d in "$dir/replica" "$dir/primary"; do',
+    'for d in "$dir"/*/; do',
     '  [ -f "$d/postmaster.pid" ] && "$@" -D "$d" -m immediate -w -t 10 stop >/dev/null 2>&1',
     'done',
     'rm -rf "$dir"',
   ].join('\n')
   let watchdogPid: number | undefined
   try {
-    const watchdog = spawn(
-      '/bin/sh',
-      ['-c', script, 'callsheet-pg-watchdog', String(process.pid), cluster.root, ...pgCtl],
-      {
-        detached: true,
-        stdio: 'ignore',
-        cwd: tmpdir(),
-      },
-    )
+    const watchdog = spawn('/bin/sh', ['-c', script, name, String(process.pid), root, ...pgCtl], {
+      detached: true,
+      stdio: 'ignore',
+      cwd: tmpdir(),
+    })
     watchdog.on('error', () => {})
     watchdog.unref()
     watchdogPid = watchdog.pid
