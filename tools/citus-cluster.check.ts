@@ -15,21 +15,15 @@ import {
   type CitusClusterHandle,
   type CitusScratchDatabase,
 } from './citus-cluster.js'
+import { checkSteps } from './check-steps.js'
 
 const ROWS = 1_000
 const TENANTS = 20
 
-const t0 = performance.now()
-const timings: [string, number][] = []
-let mark = t0
-function lap(label: string): void {
-  const now = performance.now()
-  timings.push([label, now - mark])
-  mark = now
-}
-function check(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message)
-}
+// `check` is bound for its assertion signature (TypeScript needs an explicitly typed name to narrow).
+const steps = checkSteps()
+const lap = steps.lap
+const check: (condition: boolean, message: string) => asserts condition = steps.check
 const connect = (url: string): postgres.Sql => postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 5 })
 
 /**
@@ -155,7 +149,4 @@ try {
   }
 }
 
-for (const [label, ms] of timings) console.log(`  ${label.padEnd(38)} ${ms.toFixed(0).padStart(6)} ms`)
-console.log(`  ${'total'.padEnd(38)} ${(performance.now() - t0).toFixed(0).padStart(6)} ms`)
-console.log(failed ? 'FAIL' : 'OK')
-process.exitCode = failed ? 1 : 0
+steps.report(failed)

@@ -10,22 +10,16 @@ import postgres from 'postgres'
 import { localBinariesAvailable, startLocalCluster, type LocalClusterHandle } from './local-cluster.js'
 import { pgbouncerAvailable, startPgBouncer, type PgBouncerHandle } from './pgbouncer.js'
 import { createScratchDatabase, withDatabase } from './postgres-server.js'
+import { checkSteps } from './check-steps.js'
 
 const APPLY_DELAY_MS = 500
 const CONCURRENT_TRANSACTIONS = 50
 const BOUNCER_POOL_SIZE = 2
 
-const t0 = performance.now()
-const timings: [string, number][] = []
-let mark = t0
-function lap(label: string): void {
-  const now = performance.now()
-  timings.push([label, now - mark])
-  mark = now
-}
-function check(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message)
-}
+// `check` is bound for its assertion signature (TypeScript needs an explicitly typed name to narrow).
+const steps = checkSteps()
+const lap = steps.lap
+const check: (condition: boolean, message: string) => asserts condition = steps.check
 const log = (line: string): void => console.log(`  [harness] ${line}`)
 const connect = (url: string, extra: postgres.Options<Record<string, never>> = {}): postgres.Sql =>
   postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 5, ...extra })
@@ -178,7 +172,4 @@ try {
   lap('stop cluster')
 }
 
-for (const [label, ms] of timings) console.log(`  ${label.padEnd(40)} ${ms.toFixed(0).padStart(6)} ms`)
-console.log(`  ${'total'.padEnd(40)} ${(performance.now() - t0).toFixed(0).padStart(6)} ms`)
-console.log(failed ? 'FAIL' : 'OK')
-process.exitCode = failed ? 1 : 0
+steps.report(failed)

@@ -7,17 +7,12 @@
  */
 import postgres from 'postgres'
 import { acquirePostgresServer, createScratchDatabase, withDatabase } from './postgres-server.js'
+import { checkSteps } from './check-steps.js'
 
 const REPLICA_WAIT_MS = 5_000
 
-const t0 = performance.now()
-const timings: [string, number][] = []
-let mark = t0
-function lap(label: string): void {
-  const now = performance.now()
-  timings.push([label, now - mark])
-  mark = now
-}
+const steps = checkSteps()
+const lap = steps.lap
 
 const { server, attempts } = await acquirePostgresServer({ log: (line) => console.log(`  [harness] ${line}`) })
 for (const attempt of attempts) console.log(`  not used: ${attempt.source}: ${attempt.reason}`)
@@ -88,7 +83,4 @@ try {
   lap('stop')
 }
 
-for (const [label, ms] of timings) console.log(`  ${label.padEnd(34)} ${ms.toFixed(0).padStart(6)} ms`)
-console.log(`  ${'total'.padEnd(34)} ${(performance.now() - t0).toFixed(0).padStart(6)} ms`)
-console.log(failed ? 'FAIL' : 'OK')
-process.exitCode = failed ? 1 : 0
+steps.report(failed)
