@@ -63,6 +63,11 @@ const searchSchema = z
   })
   .strict()
 
+// Read from the schema once, not per repository (a tenant client, and so its repositories, is made per request).
+const CONTACTS_NATURAL_KEY = naturalKey(contacts, 'contacts_email_live_key', (row) =>
+  typeof row.email === 'string' ? `${String(row.productionId)}|${row.email.toLowerCase()}` : undefined,
+)
+
 /** Crew and cast contacts of the tenant's productions. */
 export class ContactsRepository extends SoftDeleteRepository<
   Contact,
@@ -87,9 +92,7 @@ export class ContactsRepository extends SoftDeleteRepository<
       },
       sortColumns: { createdAt: contacts.createdAt, updatedAt: contacts.updatedAt, name: contacts.name },
       defaultSort: 'createdAt',
-      naturalKey: naturalKey(contacts, 'contacts_email_live_key', (row) =>
-        typeof row.email === 'string' ? `${String(row.productionId)}|${row.email.toLowerCase()}` : undefined,
-      ),
+      naturalKey: CONTACTS_NATURAL_KEY,
     })
   }
 

@@ -17,6 +17,9 @@ export type DepartmentSort = 'sortOrder' | 'name' | 'code' | 'createdAt'
 
 const filterSchema = z.object({ code: textFilter(50), name: textFilter(200) }).strict()
 
+// Read from the schema once, not per repository (a tenant client, and so its repositories, is made per request).
+const DEPARTMENTS_NATURAL_KEY = naturalKey(departments, 'departments_code_live_key', (row) => String(row.code))
+
 /** Departments of the tenant (Camera, Grip, …). */
 export class DepartmentsRepository extends SoftDeleteRepository<
   Department,
@@ -40,7 +43,7 @@ export class DepartmentsRepository extends SoftDeleteRepository<
         createdAt: departments.createdAt,
       },
       defaultSort: 'sortOrder',
-      naturalKey: naturalKey(departments, 'departments_code_live_key', (row) => String(row.code)),
+      naturalKey: DEPARTMENTS_NATURAL_KEY,
     })
   }
 }

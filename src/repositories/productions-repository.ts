@@ -31,6 +31,11 @@ const filterSchema = z
   .object({ status: oneOrMany(z.enum(PRODUCTION_STATUSES)), code: textFilter(50), createdBy: optionalIdFilter })
   .strict()
 
+// Read from the schema once, not per repository (a tenant client, and so its repositories, is made per request).
+const PRODUCTIONS_NATURAL_KEY = naturalKey(productions, 'productions_code_live_key', (row) =>
+  typeof row.code === 'string' ? row.code : undefined,
+)
+
 /** Productions of the tenant. Soft-deleting one soft-deletes its contacts and uploads with it. */
 export class ProductionsRepository extends SoftDeleteRepository<
   Production,
@@ -54,9 +59,7 @@ export class ProductionsRepository extends SoftDeleteRepository<
         status: productions.status,
       },
       defaultSort: 'createdAt',
-      naturalKey: naturalKey(productions, 'productions_code_live_key', (row) =>
-        typeof row.code === 'string' ? row.code : undefined,
-      ),
+      naturalKey: PRODUCTIONS_NATURAL_KEY,
     })
   }
 

@@ -25,6 +25,9 @@ const filterSchema = z
   .object({ role: oneOrMany(z.enum(USER_ROLES)), isActive: z.boolean().optional(), email: textFilter(320) })
   .strict()
 
+// Read from the schema once, not per repository (a tenant client, and so its repositories, is made per request).
+const USERS_NATURAL_KEY = naturalKey(users, 'users_email_live_key', (row) => String(row.email).toLowerCase())
+
 /** Users of the tenant. */
 export class UsersRepository extends SoftDeleteRepository<
   User,
@@ -43,7 +46,7 @@ export class UsersRepository extends SoftDeleteRepository<
       filterColumns: { role: users.role, isActive: users.isActive, email: users.email },
       sortColumns: { createdAt: users.createdAt, updatedAt: users.updatedAt, name: users.name, email: users.email },
       defaultSort: 'createdAt',
-      naturalKey: naturalKey(users, 'users_email_live_key', (row) => String(row.email).toLowerCase()),
+      naturalKey: USERS_NATURAL_KEY,
     })
   }
 }
