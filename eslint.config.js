@@ -13,6 +13,7 @@ const LAYERS = [
   'schema',
   'engine',
   'migrations',
+  'distribution',
   'routing',
   'unit-of-work',
   'repositories',
@@ -108,7 +109,7 @@ export default tseslint.config(
   },
   {
     files: ['src/**/*.ts'],
-    ignores: ['src/engine/**', 'src/migrations/**', 'src/cli/connection.ts'],
+    ignores: ['src/engine/**', 'src/migrations/**', 'src/distribution/**', 'src/cli/connection.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
