@@ -3,7 +3,8 @@
  * (and `callsheet_private.tenant_keys`) as reference tables. Each mirrors something Citus refuses or gets
  * wrong; `source` says where that was seen: `findings` is docs/citus-findings.md (a real Citus 13.2
  * cluster, which wins), `CITUS.md #n` a row of the readiness review (`../shared/CITUS.md`, read from
- * Citus's source).
+ * Citus's source), `shape probe` a statement run for issue 16 on a Citus 13.2 cluster (`tools/citus-cluster.ts`)
+ * to check this rule, with the error it gave.
  */
 export const DISTRIBUTION_RULES = {
   R0: {
@@ -16,26 +17,27 @@ export const DISTRIBUTION_RULES = {
   R1: {
     rule: 'organization_id is uuid NOT NULL',
     citus:
-      'a NULL distribution value cannot be routed to a shard; colocated tables need the same distribution column type',
-    source: 'CITUS.md §4 (R1)',
+      'a nullable column is accepted, then every row without one fails: 22004 "cannot perform an INSERT with NULL in the partition column"; colocated tables need the same column type',
+    source: 'shape probe on Citus 13.2 (2026-12-03, issue 16); CITUS.md §4',
   },
   R2: {
     rule: 'every PRIMARY KEY, UNIQUE and EXCLUDE index of a distributed table has organization_id among its key columns (with = when EXCLUDE)',
     citus:
-      '0A000 cannot create constraint: "Distributed relations cannot have UNIQUE, EXCLUDE, or PRIMARY KEY constraints that do not include the partition column (with an equality operator if EXCLUDE)"',
-    source: 'findings: users_pkey, audit_logs_pkey refused; CITUS.md #1, #3, #4',
+      '0A000 cannot create constraint: "Distributed relations cannot have UNIQUE, EXCLUDE, or PRIMARY KEY constraints that do not include the partition column (with an equality operator if EXCLUDE)". Citus accepts organization_id in INCLUDE only, but the key is then unique per shard, not per table: refused here too',
+    source:
+      'findings: users_pkey, audit_logs_pkey refused; shape probe on Citus 13.2: gist exclusion and lower(email) unique refused, INCLUDE accepted; CITUS.md #1, #3, #4',
   },
   R3: {
     rule: 'a foreign key goes distributed → distributed pairing organization_id at the same position, or to a reference table; never reference → distributed, never to an unclassified table',
     citus:
-      '0A000 "foreign keys from reference tables and local tables to distributed tables are not supported"; 42P16 "referenced table … must be a distributed table or a reference table"',
-    source: 'findings: composite FKs and organizations; CITUS.md #6, #7',
+      '0A000 "foreign keys from reference tables and local tables to distributed tables are not supported"; 42P16 "referenced table … must be a distributed table or a reference table"; 0A000 "Foreign keys are supported in two cases, either in between two colocated tables including partition column in the same ordinal in the both tables or from distributed to reference tables"',
+    source: 'findings: composite FKs and organizations; shape probe on Citus 13.2 (misaligned FK); CITUS.md #6, #7',
   },
   R4: {
     rule: 'a foreign key that includes organization_id has no ON DELETE SET NULL/SET DEFAULT and no ON UPDATE SET NULL/SET DEFAULT/CASCADE',
     citus:
-      'refused when the distribution key is in the foreign key: the distribution value of a row cannot change ("modifying the partition value of rows is not allowed")',
-    source: 'CITUS.md #7 (EnsureSupportedFKeyOnDistKey); findings: partition value immutable',
+      '0A000 cannot create foreign key constraint: "SET NULL or SET DEFAULT is not supported in ON DELETE operation when distribution key is included in the foreign key constraint" (likewise SET NULL, SET DEFAULT or CASCADE ON UPDATE)',
+    source: 'shape probe on Citus 13.2 (2026-12-03); CITUS.md #7 (EnsureSupportedFKeyOnDistKey)',
   },
   R5: {
     rule: 'no policy has a subquery in USING or WITH CHECK',
@@ -53,7 +55,8 @@ export const DISTRIBUTION_RULES = {
     rule: 'a trigger function reads its transition tables only in plain SELECT … INTO statements (checked on its source: see transitionTableMisuse)',
     citus:
       'XX000 "executor could not find named tuplestore new_rows": an INSERT … SELECT (or other distributed statement) over a transition table fails on the shards',
-    source: 'findings: every insert, update and delete of users failed; CITUS.md #14c, §2 item 10',
+    source:
+      'findings: every insert, update and delete of users failed; shape probe on Citus 13.2: SELECT … INTO from new_rows then INSERT … SELECT FROM unnest(…) into a colocated table works, also for a multi-shard insert; CITUS.md #14c, §2 item 10',
   },
 } as const
 

@@ -73,7 +73,8 @@ export function transitionTableMisuse(source: string, tables: readonly string[])
     if (!mentions.test(piece)) continue
     const plainSelectInto = /\bselect\b[\s\S]*\binto\b/.test(piece) && !/\b(insert|update|delete|merge)\b/.test(piece)
     if (!plainSelectInto) {
-      const text = piece.replace(/\s+/g, ' ').trim()
+      const start = piece.search(/\b(insert|update|delete|merge|select|return|perform|for)\b/)
+      const text = piece.slice(Math.max(start, 0)).replace(/\s+/g, ' ').trim()
       return text.length > 120 ? `${text.slice(0, 117)}...` : text
     }
   }
