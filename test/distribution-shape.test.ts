@@ -3,10 +3,15 @@ import { describeEachEngine } from './harness/engines'
 import { expectSqlState, type SqlRunner } from './harness/sql-runner'
 import { testProof } from './harness/secret'
 import { seedTenant, type SeededTenant } from './support/seed'
-import type { CatalogQuery } from '../src/distribution/catalog-query'
-import { distributionViolations, type DistributionShapeOptions } from '../src/distribution/citus-shape'
+import { catalogQuery, type CatalogQuery } from '../src/distribution/catalog-query'
+import {
+  DISTRIBUTION_COLUMN,
+  REFERENCE_TABLES,
+  distributionViolations,
+  type DistributionShapeOptions,
+} from '../src/distribution/citus-shape'
 import { citusPolicyStatements } from '../src/distribution/citus-policies'
-import type { DistributionViolation } from '../src/distribution/distribution-rules'
+import { describeViolation, type DistributionViolation } from '../src/distribution/distribution-rules'
 import { settingsStatement } from '../src/engine/settings-statement'
 import { isCallsheetDbError } from '../src/errors'
 
@@ -97,6 +102,34 @@ describeEachEngine('distribution shape (Citus)', (engine) => {
   it('reports exactly the known violations of the current schema (issue 16: keys migration pending)', async () => {
     const found = (await distributionViolations(runOf(db()))).map(line)
     expect([...found].sort()).toEqual(CURRENT_SCHEMA)
+  })
+
+  it('reads the same through the drivers themselves (postgres.js, PGlite) as through the test runner', async () => {
+    const client = engine().sql ?? engine().pglite
+    if (client === undefined) throw new Error('engine has no client')
+    const direct = await distributionViolations(catalogQuery(client))
+    expect(direct).toEqual(await distributionViolations(runOf(db())))
+  })
+
+  it('classifies by the reference tables it names, which exist, and by the distribution column', async () => {
+    const missing = await db().query<{ name: string }>(
+      `select name from unnest($1::text[]) as name where to_regclass(name) is null`,
+      [[...REFERENCE_TABLES]],
+    )
+    expect(missing).toEqual([])
+    const [withColumn] = await db().query<{ n: number }>(
+      `select count(*)::int as n from pg_attribute where attname = $1 and attrelid = 'public.contacts'::regclass`,
+      [DISTRIBUTION_COLUMN],
+    )
+    expect(withColumn?.n).toBe(1)
+  })
+
+  it('says which rule, what is wrong and what Citus does', async () => {
+    const [pkey] = (await distributionViolations(runOf(db()))).filter((v) => v.object === 'users_pkey')
+    if (pkey === undefined) throw new Error('users_pkey is not reported')
+    expect(describeViolation(pkey)).toBe(
+      'R2 users.users_pkey: unique index without organization_id among its key columns (Citus: 0A000 cannot create constraint: "Distributed relations cannot have UNIQUE, EXCLUDE, or PRIMARY KEY constraints that do not include the partition column (with an equality operator if EXCLUDE)". Citus accepts organization_id in INCLUDE only, but the key is then unique per shard, not per table: refused here too)',
+    )
   })
 
   // flips when the keys migration lands (issue 16): the integrator turns it into a plain it().

@@ -13,9 +13,6 @@ import type postgres from 'postgres'
  */
 export type CatalogQuery = (text: string, params?: unknown[]) => Promise<readonly object[]>
 
-/** A connection {@link catalogQuery} adapts: a postgres.js client or transaction, a PGlite or its transaction. */
-export type CatalogClient = postgres.Sql | postgres.TransactionSql | PGlite | Transaction
-
 /**
  * A {@link CatalogQuery} over a postgres.js client (`unsafe`) or a PGlite instance or transaction (`query`).
  *
@@ -24,7 +21,7 @@ export type CatalogClient = postgres.Sql | postgres.TransactionSql | PGlite | Tr
  * const violations = await distributionViolations(catalogQuery(postgres(url)))
  * ```
  */
-export function catalogQuery(client: CatalogClient): CatalogQuery {
+export function catalogQuery(client: postgres.Sql | postgres.TransactionSql | PGlite | Transaction): CatalogQuery {
   if ('unsafe' in client) {
     return async (text, params = []) => client.unsafe(text, params as postgres.ParameterOrJSON<never>[])
   }

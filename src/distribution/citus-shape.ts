@@ -94,8 +94,8 @@ const ACTIONS: Record<string, string> = { a: 'NO ACTION', r: 'RESTRICT', c: 'CAS
 /**
  * Reads the catalog and returns every reason Citus would refuse to distribute it by `organization_id`
  * (rules R0–R7 of {@link DISTRIBUTION_RULES}), sorted by rule, table and object; `[]` when it is
- * distributable. Reads only `pg_catalog`; runs on a single node (PGlite or PostgreSQL) as well as on a
- * Citus coordinator.
+ * distributable. Reads only `pg_catalog`, one statement per call; runs on a single node (PGlite or
+ * PostgreSQL) and on a Citus coordinator before distribution (checked: the same violations as PostgreSQL).
  *
  * @throws InvalidConfigurationError when `options` names an unknown rule or a reference table badly.
  *

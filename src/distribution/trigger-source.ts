@@ -5,7 +5,7 @@
  */
 
 /** `source` lower-cased, with comments replaced by a space and string literals (quoted or dollar-quoted) by `''`. */
-export function codeOf(source: string): string {
+function codeOf(source: string): string {
   let out = ''
   let i = 0
   while (i < source.length) {
