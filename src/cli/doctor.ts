@@ -1,5 +1,7 @@
 import { connect, errorText, redactUrl, type CliSql } from './connection'
 import { migrationStatus } from './status'
+import { citusFindings } from '../distribution/citus-doctor'
+import { hasCitus } from '../distribution/cluster-checks'
 import { TENANT_TABLE_NAMES } from '../schema/table-names'
 import {
   LOGIN_PRIVILEGES_SQL,
@@ -46,8 +48,11 @@ export interface DoctorReport {
 // The whole predicate, as pg_get_expr prints it: the tenant proven by callsheet_tenant() (migration 0012),
 // nothing OR-ed to it. Compared case- and space-insensitively.
 const TENANT_PREDICATE = '(organization_id = ( select callsheet_tenant() as callsheet_tenant))'
-const hasTenantPredicate = (expr: string | null): boolean =>
-  expr !== null && expr.replace(/\s+/g, ' ').trim().toLowerCase() === TENANT_PREDICATE
+// On a Citus coordinator the policies have the inline form (Citus refuses subqueries in policies).
+const CITUS_TENANT_PREDICATE = '(organization_id = callsheet_tenant())'
+const hasTenantPredicate = (expr: string | null, citus = false): boolean =>
+  expr !== null &&
+  expr.replace(/\s+/g, ' ').trim().toLowerCase() === (citus ? CITUS_TENANT_PREDICATE : TENANT_PREDICATE)
 
 /** `audit_logs_YYYY_MM` for `now`'s month (UTC) and the `ahead` months after it. */
 export function requiredAuditPartitions(now: Date, ahead = AUDIT_MONTHS_REQUIRED_AHEAD): string[] {
@@ -73,6 +78,8 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
   if (status.unknown.length > 0)
     migrationProblems.push(`${status.unknown.length} recorded migration(s) not in this package's journal`)
   add('migrations', migrationProblems, `${status.applied} of ${status.migrations.length} applied, 0 pending`)
+
+  const citus = await hasCitus(sql)
 
   // Tables: RLS enabled and forced, and the tenant policy.
   const tables = await sql<{ table: string; rls: boolean; force: boolean; owner: string }[]>`
@@ -114,8 +121,8 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
       policy.cmd === '*' &&
       policy.permissive &&
       policy.roles.some((r) => r === 'public' || r === appRole) &&
-      hasTenantPredicate(policy.qual) &&
-      hasTenantPredicate(policy.check)
+      hasTenantPredicate(policy.qual, citus) &&
+      hasTenantPredicate(policy.check, citus)
     ))
       policyProblems.push(
         `policy ${TENANT_POLICY} on ${table} does not cover all commands with the tenant predicate in USING and WITH CHECK`,
@@ -242,6 +249,9 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
     invalid.map((i) => `index ${i.index} on ${i.table} is invalid`),
     'no invalid index',
   )
+
+  // Citus: how the schema is distributed.
+  if (citus) checks.push(...(await citusFindings(sql)))
 
   // Replicas.
   for (const url of options.replicas ?? []) checks.push(await checkReplica(sql, url, options.maxLagMs))

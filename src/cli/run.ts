@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { createDatabase } from '../client/create-database'
 import { createRuntimeLogin, migrate, type RuntimeLoginOptions } from '../migrations/migrate'
+import { distribute } from '../distribution/distribute'
 import { connect, errorText, isPostgresUrl, redactUrl, withConnection } from './connection'
 import { DEFAULT_APP_ROLE, runDoctor } from './doctor'
 import { formatTable, type CliIo } from './output'
@@ -21,6 +22,8 @@ Commands:
   runtime-login <name>                 create (or bring in line) the login that serves requests: a NOINHERIT
                                        member of the app role, nothing more; password from $CALLSHEET_RUNTIME_PASSWORD
   status                               list applied and pending migrations
+  distribute                           Citus: distribute the migrated schema over the cluster (run on the
+                                       coordinator as a superuser, after migrate; idempotent)
   doctor                               check RLS, policies, the app role, the runtime login, audit partitions,
                                        indexes, replicas
   partitions ensure [--months N] [--from YYYY-MM-DD]
@@ -60,6 +63,7 @@ const ALLOWED: Record<string, OptionName[]> = {
   migrate: [...COMMON, 'audit-months', 'runtime-login'],
   'runtime-login': [...COMMON, 'app-role'],
   status: COMMON,
+  distribute: COMMON,
   doctor: [...COMMON, 'replica', 'max-lag', 'app-role', 'runtime-login'],
   'partitions ensure': [...COMMON, 'months', 'from'],
   'partitions drop-before': COMMON,
@@ -199,6 +203,18 @@ async function execute(inv: Invocation, out: (text: string) => void): Promise<nu
           : `Applied ${applied.length} migration(s):\n${applied.map((t) => `  ${t}`).join('\n')}`,
       )
       return after.upToDate ? EXIT_OK : EXIT_FAILURE
+    }
+    case 'distribute': {
+      await withConnection(inv.url, () => Promise.resolve(undefined)) // a bad URL fails as a connection error
+      const report = await distribute(inv.url)
+      print({ ok: true, ...report }, () => {
+        const lines = formatTable(report.steps.map((s) => [s.status, s.step, s.detail]))
+        const summary = report.changed ? 'Distributed.' : 'Nothing to do: already distributed.'
+        const manual =
+          report.manual.length === 0 ? '' : `\n\nStill to do by hand:\n${report.manual.map((m) => `  ${m}`).join('\n')}`
+        return `${lines}\n\n${summary}${manual}`
+      })
+      return EXIT_OK
     }
     case 'runtime-login': {
       const name = inv.args[0] ?? ''
