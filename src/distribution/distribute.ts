@@ -127,12 +127,20 @@ export async function distribute(
     const detail = error instanceof Error ? error.message : String(error)
     throw new MigrationError(`distribute() failed: ${detail}`, { cause: error })
   } finally {
+    // A caller's client gets its connection back as it lent it.
+    for (const name of SESSION_SETTINGS) await conn.unsafe(`reset ${name}`).catch(() => undefined)
     conn.release()
     await owned?.end({ timeout: 5 })
   }
 }
 
 type Conn = postgres.ReservedSql
+
+const SESSION_SETTINGS = [
+  'citus.shard_replication_factor',
+  'citus.enable_unsafe_triggers',
+  'citus.multi_shard_modify_mode',
+] as const
 
 function describeCluster(facts: ClusterFacts): string {
   return (
