@@ -11,7 +11,7 @@ export type CatalogQuery = <T extends Record<string, unknown>>(text: string) => 
 const SUBQUERY_PREDICATE = /^\((\w+) = \( SELECT (.+) AS (?:"[^"]+"|\w+)\)\)$/s
 
 /** The inline form of one deparsed predicate, or `undefined` when it has no scalar subquery to remove. */
-export function inlinePredicate(expr: string | null): string | undefined {
+function inlinePredicate(expr: string | null): string | undefined {
   if (expr === null) return undefined
   const match = SUBQUERY_PREDICATE.exec(expr.trim())
   return match === null ? undefined : `(${match[1]} = ${match[2]})`
