@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { createDatabase } from '../client/create-database'
 import { createRuntimeLogin, migrate, type RuntimeLoginOptions } from '../migrations/migrate'
-import { distribute } from '../distribution/distribute'
+import { distributeCommand } from './distribute-command'
 import { connect, errorText, isPostgresUrl, redactUrl, withConnection } from './connection'
 import { DEFAULT_APP_ROLE, runDoctor } from './doctor'
 import { formatTable, type CliIo } from './output'
@@ -22,10 +22,8 @@ Commands:
   runtime-login <name>                 create (or bring in line) the login that serves requests: a NOINHERIT
                                        member of the app role, nothing more; password from $CALLSHEET_RUNTIME_PASSWORD
   status                               list applied and pending migrations
-  distribute                           Citus: distribute the migrated schema over the cluster (run on the
-                                       coordinator as a superuser, after migrate; idempotent)
-  doctor                               check RLS, policies, the app role, the runtime login, audit partitions,
-                                       indexes, replicas
+  distribute                           Citus: distribute the migrated schema (on the coordinator, after migrate)
+  doctor                               check RLS, policies, roles, logins, audit partitions, indexes, replicas, Citus
   partitions ensure [--months N] [--from YYYY-MM-DD]
                                        create monthly audit partitions (default: 3 months ahead)
   partitions drop-before <YYYY-MM-DD>  drop monthly audit partitions that end on or before the date
@@ -204,18 +202,8 @@ async function execute(inv: Invocation, out: (text: string) => void): Promise<nu
       )
       return after.upToDate ? EXIT_OK : EXIT_FAILURE
     }
-    case 'distribute': {
-      await withConnection(inv.url, () => Promise.resolve(undefined)) // a bad URL fails as a connection error
-      const report = await distribute(inv.url)
-      print({ ok: true, ...report }, () => {
-        const lines = formatTable(report.steps.map((s) => [s.status, s.step, s.detail]))
-        const summary = report.changed ? 'Distributed.' : 'Nothing to do: already distributed.'
-        const manual =
-          report.manual.length === 0 ? '' : `\n\nStill to do by hand:\n${report.manual.map((m) => `  ${m}`).join('\n')}`
-        return `${lines}\n\n${summary}${manual}`
-      })
-      return EXIT_OK
-    }
+    case 'distribute':
+      return distributeCommand(inv.url, print)
     case 'runtime-login': {
       const name = inv.args[0] ?? ''
       const options = runtimeLoginOptions(name, inv.values['app-role'], inv.env)

@@ -2,6 +2,11 @@ import type postgres from 'postgres'
 import { isCallsheetDbError } from '../errors'
 import { APP_ROLE } from '../schema/columns'
 import { checkCluster } from './cluster-checks'
+
+export { hasCitus } from './cluster-checks'
+
+/** The tenant predicate of a policy on a Citus coordinator, as pg_get_expr prints it (lower-cased). */
+export const CITUS_TENANT_PREDICATE = '(organization_id = callsheet_tenant())'
 import { DISTRIBUTED_TABLES, REFERENCE_TABLES } from './distribute'
 
 /** One doctor finding about the Citus distribution (same shape as the doctor's checks). */

@@ -1,9 +1,10 @@
-import { InvalidConfigurationError, isCallsheetDbError, toLibraryError, type CallsheetDbError } from '../errors'
+import { isCallsheetDbError, toLibraryError, type CallsheetDbError } from '../errors'
 import { formatLsn, parseLsn, type WriteWatermark, type Lsn, type ReadConsistency } from './consistency'
 import type { ResolvedTarget } from '../engine/engine-config'
 import type { RouterConfig } from './routing-config'
 import type { FallbackReason, RoutingStats } from './routing-stats'
 import { createEngine } from '../engine/create-engine'
+import { refuseReadYourWritesOnCitus } from './citus-refusal'
 import type { Db, Engine, UnitSettings } from '../engine/engine'
 
 class Replica {
@@ -31,9 +32,6 @@ class Replica {
 /** Gate failure raised by `callsheet_wait_for_replay` (migration 0009). */
 const BEHIND = 'ZR001'
 
-// Whether the primary is a Citus coordinator: its WAL position then covers none of the rows on the workers.
-const CITUS_SQL = "select exists (select 1 from pg_catalog.pg_extension where extname = 'citus') as citus"
-
 /**
  * Where each unit of work runs: writes on the primary (reading the commit's WAL position when there
  * are replicas), reads on a replica that has replayed the client's writes, else on the primary.
@@ -47,9 +45,6 @@ export class Router {
   #next = 0
   /** Recent (primary WAL position, when) samples, oldest first: from commits and lag probes. */
   #positions: { lsn: Lsn; at: number }[] = []
-  /** Whether the primary is a Citus coordinator: learnt once, by the first read-your-writes read. */
-  #citus: boolean | undefined
-  #citusCheck: Promise<boolean> | undefined
 
   constructor(
     readonly primary: Engine,
@@ -111,12 +106,7 @@ export class Router {
     appCode = false,
   ): Promise<T> {
     if (this.replicas.length === 0 || consistency === 'primary') return this.onPrimary(settings, fn, appCode)
-    if (consistency === 'read-your-writes' && (this.#citus ?? (await this.isCitus()))) {
-      throw new InvalidConfigurationError(
-        "read-your-writes reads on replicas are not available on a Citus database: the coordinator's WAL position " +
-          "says nothing about the rows on the workers. Use consistency 'primary' (or 'eventual'), or no replicas",
-      )
-    }
+    if (consistency === 'read-your-writes') await refuseReadYourWritesOnCitus(this.primary)
     if (consistency === 'read-your-writes' && watermark.pinnedToPrimary)
       return this.fallback('pinned', settings, fn, appCode)
     const now = Date.now()
@@ -161,17 +151,6 @@ export class Router {
       this.failed(replica, mapped)
       return this.fallback('replicaError', settings, fn, appCode)
     }
-  }
-
-  private isCitus(): Promise<boolean> {
-    this.#citusCheck ??= this.primary.probe<{ citus: boolean }>(CITUS_SQL).then(
-      (rows) => (this.#citus = rows[0]?.citus === true),
-      (error: unknown) => {
-        this.#citusCheck = undefined // asked again by the next read
-        throw toLibraryError(error)
-      },
-    )
-    return this.#citusCheck
   }
 
   stats(): RoutingStats {
