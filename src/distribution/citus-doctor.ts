@@ -16,6 +16,7 @@ export interface CitusFinding {
   readonly detail: string
 }
 
+const LIBRARY_TABLES = [...REFERENCE_TABLES, ...DISTRIBUTED_TABLES.map((t) => `public.${t}`)]
 const DISTRIBUTE_HINT = 'run callsheet-db distribute (or distribute(url)) on the coordinator'
 
 /**
@@ -48,7 +49,7 @@ export async function citusFindings(sql: postgres.Sql): Promise<CitusFinding[]> 
     select t.name as table, p.partmethod::text as method, p.repmodel::text as repmodel,
            case when p.partmethod = 'h' then column_to_column_name(p.logicalrelid, p.partkey) end as column,
            p.colocationid as colocation
-      from unnest(${[...REFERENCE_TABLES, ...DISTRIBUTED_TABLES.map((t) => `public.${t}`)]}::text[]) as t(name)
+      from unnest(${LIBRARY_TABLES}::text[]) as t(name)
       left join pg_dist_partition p on p.logicalrelid = to_regclass(t.name)`
   const byName = new Map(placed.map((p) => [p.table, p]))
   const tableProblems: string[] = []
@@ -108,19 +109,30 @@ export async function citusFindings(sql: postgres.Sql): Promise<CitusFinding[]> 
   const transition = await sql<{ trigger: string; table: string }[]>`
     select t.tgname as trigger, t.tgrelid::regclass::text as table from pg_trigger t
      where not t.tgisinternal and t.tgparentid = 0 and (t.tgoldtable is not null or t.tgnewtable is not null)
-       and t.tgrelid = any (select logicalrelid from pg_dist_partition)`
+       and (t.tgrelid = any (select logicalrelid from pg_dist_partition)
+            or t.tgrelid = any (select to_regclass(n) from unnest(${[...LIBRARY_TABLES]}::text[]) as n))
+     order by 2, 1`
   add(
     'citus triggers',
-    transition.map((t) => `${t.trigger} on ${t.table} uses transition tables, which Citus cannot run on shards`),
+    transition.length === 0
+      ? []
+      : [
+          `triggers with transition tables, which Citus cannot run on shards: ${transition.map((t) => `${t.table}.${t.trigger}`).join(', ')}`,
+        ],
     'no trigger on a distributed table uses transition tables (row triggers run on the shards)',
   )
 
   const subqueries = await sql<{ table: string; name: string }[]>`
     select tablename as table, policyname as name from pg_policies
-     where schemaname = 'public' and (qual ~* '\\mselect\\M' or with_check ~* '\\mselect\\M')`
+     where schemaname = 'public' and (qual ~* '\\mselect\\M' or with_check ~* '\\mselect\\M')
+     order by 1, 2`
   add(
     'citus policies',
-    subqueries.map((p) => `policy ${p.name} on ${p.table} has a subquery, which Citus refuses (${DISTRIBUTE_HINT})`),
+    subqueries.length === 0
+      ? []
+      : [
+          `policies with a subquery, which Citus refuses: ${subqueries.map((p) => `${p.table}.${p.name}`).join(', ')}; ${DISTRIBUTE_HINT}`,
+        ],
     'no policy has a subquery',
   )
   return findings

@@ -111,10 +111,17 @@ export async function distribute(
     await conn`set citus.multi_shard_modify_mode = 'sequential'`
 
     step(await appRoleLogin(conn))
-    step(await policies(conn))
-    const [reference, distributed] = await distributeTables(conn)
-    step(reference)
-    step(distributed)
+    // One transaction: a refusal part-way leaves policies, keys and placement as they were.
+    await conn`begin`
+    try {
+      const policiesStep = await policies(conn)
+      const tableSteps = await distributeTables(conn)
+      await conn`commit`
+      for (const s of [policiesStep, ...tableSteps]) step(s)
+    } catch (error) {
+      await conn`rollback`.catch(() => undefined)
+      throw error
+    }
     step(await leakproofSimilarity(conn, facts))
     step(await auditPartitions(conn))
     return {
@@ -124,8 +131,9 @@ export async function distribute(
     }
   } catch (error) {
     if (isCallsheetDbError(error, 'INVALID_CONFIGURATION')) throw error
-    const detail = error instanceof Error ? error.message : String(error)
-    throw new MigrationError(`distribute() failed: ${detail}`, { cause: error })
+    const pg = error as { message?: unknown; detail?: unknown; hint?: unknown }
+    const detail = [pg.message, pg.detail, pg.hint].filter((x) => typeof x === 'string' && x !== '').join(' — ')
+    throw new MigrationError(`distribute() failed: ${detail || String(error)}`, { cause: error })
   } finally {
     // A caller's client gets its connection back as it lent it.
     for (const name of SESSION_SETTINGS) await conn.unsafe(`reset ${name}`).catch(() => undefined)
@@ -233,31 +241,23 @@ async function distributeTables(conn: Conn): Promise<[DistributionStep, Distribu
   for (const table of REFERENCE_TABLES) if (!(await isReference(conn, table))) referencesToDo.push(table)
   const tablesToDo = DISTRIBUTED_TABLES.filter((t) => before.get(`public.${t}`)?.method !== 'h')
   if (referencesToDo.length > 0 || tablesToDo.length > 0) {
-    await conn`begin`
-    try {
-      // Citus refuses a foreign key from a distributed table to a not-yet-distributed one (and converts
-      // local tables linked to a reference table into citus local tables, which cannot be colocated):
-      // the tenant → tenant composite keys go first and come back once every table is distributed.
-      const fks = await conn<{ table: string; name: string; definition: string }[]>`
-        select conrelid::regclass::text as table, conname as name, pg_get_constraintdef(oid) as definition
-          from pg_constraint
-         where contype = 'f' and conparentid = 0
-           and conrelid::regclass::text = any(${DISTRIBUTED_TABLES})
-           and confrelid::regclass::text = any(${DISTRIBUTED_TABLES})
-         order by 1, 2`
-      for (const fk of fks) await conn.unsafe(`alter table ${fk.table} drop constraint ${quote(fk.name)}`)
-      for (const table of referencesToDo) await conn`select create_reference_table(${table})`
-      for (const table of tablesToDo) {
-        if (table === COLOCATE_WITH) await conn`select create_distributed_table(${table}, 'organization_id')`
-        else await conn`select create_distributed_table(${table}, 'organization_id', colocate_with => ${COLOCATE_WITH})`
-      }
-      for (const fk of fks)
-        await conn.unsafe(`alter table ${fk.table} add constraint ${quote(fk.name)} ${fk.definition}`)
-      await conn`commit`
-    } catch (error) {
-      await conn`rollback`.catch(() => undefined)
-      throw error
+    // Citus refuses a foreign key from a distributed table to a not-yet-distributed one (and converts
+    // local tables linked to a reference table into citus local tables, which cannot be colocated):
+    // the tenant → tenant composite keys go first and come back once every table is distributed.
+    const fks = await conn<{ table: string; name: string; definition: string }[]>`
+      select conrelid::regclass::text as table, conname as name, pg_get_constraintdef(oid) as definition
+        from pg_constraint
+       where contype = 'f' and conparentid = 0
+         and conrelid::regclass::text = any(${DISTRIBUTED_TABLES})
+         and confrelid::regclass::text = any(${DISTRIBUTED_TABLES})
+       order by 1, 2`
+    for (const fk of fks) await conn.unsafe(`alter table ${fk.table} drop constraint ${quote(fk.name)}`)
+    for (const table of referencesToDo) await conn`select create_reference_table(${table})`
+    for (const table of tablesToDo) {
+      if (table === COLOCATE_WITH) await conn`select create_distributed_table(${table}, 'organization_id')`
+      else await conn`select create_distributed_table(${table}, 'organization_id', colocate_with => ${COLOCATE_WITH})`
     }
+    for (const fk of fks) await conn.unsafe(`alter table ${fk.table} add constraint ${quote(fk.name)} ${fk.definition}`)
   }
   const after = await placements(conn)
   const groups = new Set(DISTRIBUTED_TABLES.map((t) => after.get(`public.${t}`)?.colocation))
