@@ -41,6 +41,14 @@ export {
   type MigrationTarget,
   type RuntimeLoginOptions,
 } from './migrations/migrate'
+export {
+  distribute,
+  type DistributeOptions,
+  type DistributionReport,
+  type DistributionStep,
+  type DistributionStepName,
+  type DistributionTarget,
+} from './distribution/distribute'
 export { TenantClient, type TenantRepositories, type TenantTransaction } from './client/tenant-client'
 export type {
   AfterWriteContext,

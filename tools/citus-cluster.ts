@@ -254,6 +254,19 @@ async function setUpCitus(
   })
 }
 
+/**
+ * {@link CitusClusterHandle.createDatabase} from another process (a test worker): the cluster is known
+ * by its superuser URLs (the ports are read from them).
+ */
+export function createCitusScratchDatabase(
+  coordinatorUrl: string,
+  workerUrls: readonly string[],
+  prefix = 'cs_citus',
+): Promise<CitusScratchDatabase> {
+  const portOf = (url: string): number => Number(new URL(url).port)
+  return createCitusDatabase(coordinatorUrl, [...workerUrls], portOf(coordinatorUrl), workerUrls.map(portOf), prefix)
+}
+
 async function createCitusDatabase(
   coordinatorUrl: string,
   workerUrls: string[],

@@ -1,5 +1,6 @@
 import { connect, errorText, redactUrl, type CliSql } from './connection'
 import { migrationStatus } from './status'
+import { CITUS_TENANT_PREDICATE, citusFindings, hasCitus } from '../distribution/citus-doctor'
 import { TENANT_TABLE_NAMES } from '../schema/table-names'
 import {
   LOGIN_PRIVILEGES_SQL,
@@ -44,10 +45,10 @@ export interface DoctorReport {
 }
 
 // The whole predicate, as pg_get_expr prints it: the tenant proven by callsheet_tenant() (migration 0012),
-// nothing OR-ed to it. Compared case- and space-insensitively.
+// nothing OR-ed to it (on Citus inline: Citus refuses subqueries in policies). Compared case- and space-insensitively.
 const TENANT_PREDICATE = '(organization_id = ( select callsheet_tenant() as callsheet_tenant))'
-const hasTenantPredicate = (expr: string | null): boolean =>
-  expr !== null && expr.replace(/\s+/g, ' ').trim().toLowerCase() === TENANT_PREDICATE
+const hasTenantPredicate = (expr: string | null, predicate: string): boolean =>
+  expr !== null && expr.replace(/\s+/g, ' ').trim().toLowerCase() === predicate
 
 /** `audit_logs_YYYY_MM` for `now`'s month (UTC) and the `ahead` months after it. */
 export function requiredAuditPartitions(now: Date, ahead = AUDIT_MONTHS_REQUIRED_AHEAD): string[] {
@@ -74,6 +75,7 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
     migrationProblems.push(`${status.unknown.length} recorded migration(s) not in this package's journal`)
   add('migrations', migrationProblems, `${status.applied} of ${status.migrations.length} applied, 0 pending`)
 
+  const predicate = (await hasCitus(sql)) ? CITUS_TENANT_PREDICATE : TENANT_PREDICATE
   // Tables: RLS enabled and forced, and the tenant policy.
   const tables = await sql<{ table: string; rls: boolean; force: boolean; owner: string }[]>`
     select c.relname as table, c.relrowsecurity as rls, c.relforcerowsecurity as force,
@@ -114,8 +116,8 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
       policy.cmd === '*' &&
       policy.permissive &&
       policy.roles.some((r) => r === 'public' || r === appRole) &&
-      hasTenantPredicate(policy.qual) &&
-      hasTenantPredicate(policy.check)
+      hasTenantPredicate(policy.qual, predicate) &&
+      hasTenantPredicate(policy.check, predicate)
     ))
       policyProblems.push(
         `policy ${TENANT_POLICY} on ${table} does not cover all commands with the tenant predicate in USING and WITH CHECK`,
@@ -242,6 +244,8 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
     invalid.map((i) => `index ${i.index} on ${i.table} is invalid`),
     'no invalid index',
   )
+
+  if (predicate === CITUS_TENANT_PREDICATE) checks.push(...(await citusFindings(sql)))
 
   // Replicas.
   for (const url of options.replicas ?? []) checks.push(await checkReplica(sql, url, options.maxLagMs))

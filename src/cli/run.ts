@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { createDatabase } from '../client/create-database'
 import { createRuntimeLogin, migrate, type RuntimeLoginOptions } from '../migrations/migrate'
+import { distributeCommand } from './distribute-command'
 import { connect, errorText, isPostgresUrl, redactUrl, withConnection } from './connection'
 import { DEFAULT_APP_ROLE, runDoctor } from './doctor'
 import { formatTable, type CliIo } from './output'
@@ -21,8 +22,8 @@ Commands:
   runtime-login <name>                 create (or bring in line) the login that serves requests: a NOINHERIT
                                        member of the app role, nothing more; password from $CALLSHEET_RUNTIME_PASSWORD
   status                               list applied and pending migrations
-  doctor                               check RLS, policies, the app role, the runtime login, audit partitions,
-                                       indexes, replicas
+  distribute                           Citus: distribute the migrated schema (on the coordinator, after migrate)
+  doctor                               check RLS, policies, roles, logins, audit partitions, indexes, replicas, Citus
   partitions ensure [--months N] [--from YYYY-MM-DD]
                                        create monthly audit partitions (default: 3 months ahead)
   partitions drop-before <YYYY-MM-DD>  drop monthly audit partitions that end on or before the date
@@ -60,6 +61,7 @@ const ALLOWED: Record<string, OptionName[]> = {
   migrate: [...COMMON, 'audit-months', 'runtime-login'],
   'runtime-login': [...COMMON, 'app-role'],
   status: COMMON,
+  distribute: COMMON,
   doctor: [...COMMON, 'replica', 'max-lag', 'app-role', 'runtime-login'],
   'partitions ensure': [...COMMON, 'months', 'from'],
   'partitions drop-before': COMMON,
@@ -200,6 +202,8 @@ async function execute(inv: Invocation, out: (text: string) => void): Promise<nu
       )
       return after.upToDate ? EXIT_OK : EXIT_FAILURE
     }
+    case 'distribute':
+      return distributeCommand(inv.url, print)
     case 'runtime-login': {
       const name = inv.args[0] ?? ''
       const options = runtimeLoginOptions(name, inv.values['app-role'], inv.env)

@@ -17,6 +17,7 @@ import { WriteWatermark, parseConsistency, TokenCodec, type ReadConsistency } fr
 import { Router } from '../routing/router'
 import type { RoutingStats } from '../routing/routing-stats'
 import { migrate, type MigrateOptions } from '../migrations/migrate'
+import { distribute, type DistributeOptions, type DistributionReport } from '../distribution/distribute'
 import { createMonitoring, type Monitoring } from '../monitoring'
 
 /** What `db.apiKeys.verify` returns for a valid key. */
@@ -81,6 +82,12 @@ export interface Database {
   readonly maintenance: Maintenance
   /** Applies the migrations, as the owner: on `admin` when given, else on the primary (see `migrate`). */
   migrate(options?: MigrateOptions): Promise<void>
+  /**
+   * Distributes the schema over the Citus cluster this database's `admin` (else the primary) is the
+   * coordinator of, as that owner (see `distribute`). Idempotent.
+   * @throws InvalidConfigurationError on PGlite, plain PostgreSQL, or a Citus node that is not a ready coordinator.
+   */
+  distribute(options?: DistributeOptions): Promise<DistributionReport>
   /** Pool statistics of the primary, and replica routing counters. */
   stats(): DatabaseStats
   /** Measures each replica's replay lag now (otherwise measured on the back of reads), for `stats()`. */
@@ -186,6 +193,17 @@ export function createDatabase(config: DatabaseConfig): Database {
         )
       }
       return migrate(target.url, withSecret)
+    },
+    async distribute(options) {
+      const target = resolved.admin ?? resolved.primary
+      if (target.kind === 'pglite')
+        throw new InvalidConfigurationError('distribute() needs a Citus coordinator: PGlite is a single local database')
+      if (target.url === undefined) {
+        throw new InvalidConfigurationError(
+          'distribute() needs the owner (admin, else the primary) as a URL (or call distribute(url) yourself)',
+        )
+      }
+      return distribute(target.url, options)
     },
     stats,
     measureReplicaLag: () => router.measureLag(),

@@ -4,6 +4,7 @@ import type { ResolvedTarget } from '../engine/engine-config'
 import type { RouterConfig } from './routing-config'
 import type { FallbackReason, RoutingStats } from './routing-stats'
 import { createEngine } from '../engine/create-engine'
+import { refuseReadYourWritesOnCitus } from './citus-refusal'
 import type { Db, Engine, UnitSettings } from '../engine/engine'
 
 class Replica {
@@ -105,6 +106,7 @@ export class Router {
     appCode = false,
   ): Promise<T> {
     if (this.replicas.length === 0 || consistency === 'primary') return this.onPrimary(settings, fn, appCode)
+    if (consistency === 'read-your-writes') await refuseReadYourWritesOnCitus(this.primary)
     if (consistency === 'read-your-writes' && watermark.pinnedToPrimary)
       return this.fallback('pinned', settings, fn, appCode)
     const now = Date.now()

@@ -100,6 +100,7 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
       return db.maintenance
     },
     migrate: (migrateOptions) => db.migrate(migrateOptions),
+    distribute: (distributeOptions) => db.distribute(distributeOptions),
     stats: () => db.stats(),
     measureReplicaLag: () => db.measureReplicaLag(),
     get monitoring() {

@@ -5,11 +5,26 @@ import { createPglite } from '../../src/engine/pglite/create-pglite'
 import { migrate } from '../../src/migrations/migrate'
 import { createDatabase, type Database } from '../../src/client/create-database'
 import type { DatabaseConfig } from '../../src/client/config'
+import { distribute } from '../../src/distribution/distribute'
 import { createScratchDatabase, runtimeLoginUrl } from '../../tools/postgres-server'
+import { createCitusScratchDatabase } from '../../tools/citus-cluster'
 import { pgliteRunner, postgresRunner, type SqlRunner } from './sql-runner'
 
-/** The engines every suite runs on. */
-export type EngineName = 'pglite' | 'postgres'
+/** The engines a suite runs on: PGlite and PostgreSQL always, Citus for the suites that opt in. */
+export type EngineName = 'pglite' | 'postgres' | 'citus'
+
+/** Which engines beyond the default two a suite runs on. */
+export interface EngineOptions {
+  /** Also run on the Citus cluster (schema migrated, then `distribute()`d). @default false */
+  readonly citus?: boolean
+}
+
+/** The Citus cluster of the run (coordinator + workers), when the global setup could start one. */
+interface ProvidedCitus {
+  coordinatorUrl: string
+  workerUrls: string[]
+  description: string
+}
 
 /** What the global setup found: a real server to test against, or why there is none. */
 interface ProvidedServer {
@@ -22,6 +37,7 @@ interface ProvidedServer {
 declare module 'vitest' {
   export interface ProvidedContext {
     postgresServer: ProvidedServer | null
+    citusCluster: ProvidedCitus | null
   }
 }
 
@@ -40,12 +56,18 @@ export interface TestEngine {
   /** postgres: the underlying postgres.js client; pglite: the PGlite instance. */
   readonly pglite: PGlite | undefined
   readonly sql: postgres.Sql | undefined
+  /** citus: each worker's URL as the superuser, this database (to inspect shards). */
+  readonly workerUrls?: readonly string[]
   close(): Promise<void>
 }
 
-/** The engines available to this run: PGlite always, PostgreSQL when the global setup found a server. */
-function availableEngines(): EngineName[] {
+/**
+ * The engines available to this run: PGlite always, PostgreSQL when the global setup found a server,
+ * Citus when it started a cluster and the suite opts in.
+ */
+function availableEngines(options: EngineOptions = {}): EngineName[] {
   const engines: EngineName[] = inject('postgresServer') ? ['pglite', 'postgres'] : ['pglite']
+  if (options.citus === true && inject('citusCluster')) engines.push('citus')
   // Mutation testing (scripts/mutation-check.ts): CALLSHEET_ENGINES=postgres runs only the named engines.
   // Unset (the normal case): every available engine.
   const only = process.env.CALLSHEET_ENGINES?.split(',')
@@ -79,6 +101,7 @@ export async function openEngine(name: EngineName): Promise<TestEngine> {
       close: () => pg.close(),
     }
   }
+  if (name === 'citus') return openCitus()
   const server = inject('postgresServer')
   if (!server) throw new Error('no PostgreSQL server in this run')
   const scratch = await createScratchDatabase(server.adminUrl)
@@ -104,10 +127,42 @@ export async function openEngine(name: EngineName): Promise<TestEngine> {
   }
 }
 
+/** A database on every node of the run's Citus cluster, migrated, then distributed. */
+async function openCitus(): Promise<TestEngine> {
+  const cluster = inject('citusCluster')
+  if (!cluster) throw new Error('no Citus cluster in this run')
+  const scratch = await createCitusScratchDatabase(cluster.coordinatorUrl, cluster.workerUrls)
+  const sql = postgres(scratch.url, { max: 4, onnotice: () => {} })
+  try {
+    await migrate(scratch.url)
+    await distribute(sql)
+    // Roles propagate from the coordinator: the runtime login exists on the workers too.
+    const url = await runtimeLoginUrl(scratch.url)
+    await applyMutation(postgresRunner(sql))
+    return {
+      name: 'citus',
+      admin: postgresRunner(sql),
+      url,
+      ownerUrl: scratch.url,
+      pglite: undefined,
+      sql,
+      workerUrls: scratch.workerUrls,
+      async close() {
+        await sql.end({ timeout: 5 })
+        await scratch.drop()
+      },
+    }
+  } catch (error) {
+    await sql.end({ timeout: 5 })
+    await scratch.drop()
+    throw error
+  }
+}
+
 /**
  * Declares the same suite once per available engine, each with its own freshly migrated database
- * (`describe('x [pglite]')`, `describe('x [postgres]')`). The reporter counts tests per engine from
- * these suffixes.
+ * (`describe('x [pglite]')`, `describe('x [postgres]')`, with `{ citus: true }` also `'x [citus]'`).
+ * The reporter counts tests per engine from these suffixes.
  *
  * @example
  * ```ts
@@ -116,8 +171,12 @@ export async function openEngine(name: EngineName): Promise<TestEngine> {
  * })
  * ```
  */
-export function describeEachEngine(title: string, body: (engine: () => TestEngine) => void): void {
-  for (const name of availableEngines()) {
+export function describeEachEngine(
+  title: string,
+  body: (engine: () => TestEngine) => void,
+  options: EngineOptions = {},
+): void {
+  for (const name of availableEngines(options)) {
     describe(`${title} [${name}]`, () => {
       let current: TestEngine | undefined
       beforeAll(async () => {
@@ -150,8 +209,9 @@ export function describeEachDatabase(
   title: string,
   body: (ctx: () => TestDatabase) => void,
   config: Omit<DatabaseConfig, 'primary'> = {},
+  options: EngineOptions = {},
 ): void {
-  for (const name of availableEngines()) {
+  for (const name of availableEngines(options)) {
     describe(`${title} [${name}]`, () => {
       let current: TestDatabase | undefined
       beforeAll(async () => {

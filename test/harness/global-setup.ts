@@ -1,11 +1,14 @@
 import type { TestProject } from 'vitest/node'
 import { acquirePostgresServer, type PostgresServer } from '../../tools/postgres-server'
-import { setServerSummary } from './run-summary'
+import { citusAvailable, startCitusCluster, type CitusClusterHandle } from '../../tools/citus-cluster'
+import { setCitusSummary, setServerSummary } from './run-summary'
 
 /**
  * Finds a real PostgreSQL for the server suites: `DATABASE_URL`, else testcontainers, else a throwaway
  * primary + streaming replica from local binaries. With `CALLSHEET_REQUIRE_SERVER=1` (CI) a run
  * without a server fails; otherwise it says so loudly and the PGlite suites still run.
+ * Also starts a Citus cluster (coordinator + 2 workers) for the suites that opt in to Citus; with
+ * `CALLSHEET_REQUIRE_CITUS=1` (CI) a run without one fails.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now()
@@ -39,8 +42,50 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('postgresServer', null)
     setServerSummary({ skippedBecause: attempts.map((a) => `${a.source}: ${a.reason}`).join('; ') })
   }
+  const citus = await startCitus()
+  project.provide(
+    'citusCluster',
+    citus === undefined
+      ? null
+      : { coordinatorUrl: citus.coordinatorUrl, workerUrls: citus.workerUrls, description: citus.description },
+  )
   return async () => {
-    await active?.stop()
+    await Promise.all([active?.stop(), citus?.stop()])
     active = undefined
   }
+}
+
+/** The Citus cluster of the run, or undefined (said loudly) when Citus is not installed or not wanted. */
+async function startCitus(): Promise<CitusClusterHandle | undefined> {
+  const only = process.env.CALLSHEET_ENGINES?.split(',').map((name) => name.trim())
+  if (only !== undefined && only.some(Boolean) && !only.includes('citus')) {
+    setCitusSummary({ skippedBecause: `CALLSHEET_ENGINES=${process.env.CALLSHEET_ENGINES} leaves it out` })
+    return undefined
+  }
+  const available = await citusAvailable()
+  let reason = available.ok ? undefined : available.reason
+  if (available.ok) {
+    const started = Date.now()
+    try {
+      const cluster = await startCitusCluster({
+        log: (line) => console.log(`[harness] citus: ${line}`),
+        // Few shards keep each suite's distribute() fast; the tests need colocation, not spread.
+        settings: { 'citus.shard_count': 4 },
+      })
+      console.log(`[harness] Citus suites will run on ${cluster.description} (${Date.now() - started} ms)`)
+      setCitusSummary({ description: cluster.description })
+      return cluster
+    } catch (error) {
+      reason = error instanceof Error ? error.message : String(error)
+    }
+  }
+  console.warn(
+    ['', '!'.repeat(100), `!! NO CITUS CLUSTER: the Citus suites are SKIPPED (${reason})`, '!'.repeat(100), ''].join(
+      '\n',
+    ),
+  )
+  if (process.env.CALLSHEET_REQUIRE_CITUS === '1')
+    throw new Error(`CALLSHEET_REQUIRE_CITUS=1 but no Citus cluster could be started: ${reason}`)
+  setCitusSummary({ skippedBecause: reason ?? 'unknown' })
+  return undefined
 }

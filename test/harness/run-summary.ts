@@ -14,3 +14,20 @@ export function setServerSummary(summary: ServerSummary): void {
 export function getServerSummary(): ServerSummary | undefined {
   return (globalThis as Holder)[KEY]
 }
+
+/** The Citus cluster of the run: what ran, or why it did not. */
+export interface CitusSummary {
+  description?: string
+  skippedBecause?: string
+}
+
+const CITUS_KEY = Symbol.for('@callsheet/db/test-run-citus-summary')
+type CitusHolder = { [CITUS_KEY]?: CitusSummary }
+
+export function setCitusSummary(summary: CitusSummary): void {
+  ;(globalThis as CitusHolder)[CITUS_KEY] = summary
+}
+
+export function getCitusSummary(): CitusSummary | undefined {
+  return (globalThis as CitusHolder)[CITUS_KEY]
+}

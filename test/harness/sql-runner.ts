@@ -22,7 +22,8 @@ export function postgresRunner(sql: postgres.Sql | postgres.TransactionSql): Sql
       return (await sql.unsafe(text, params as PgParams)) as unknown as T[]
     },
     async exec(text) {
-      await sql.unsafe(text)
+      // Simple protocol: several statements in one text (Citus refuses them in one prepared statement).
+      await sql.unsafe(text).simple()
     },
     async transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
       if ('savepoint' in sql) return (await sql.savepoint((tx) => fn(postgresRunner(tx)))) as T
