@@ -79,9 +79,10 @@ GRANT EXECUTE ON FUNCTION "public"."callsheet_verify_api_key"(uuid, text) TO cal
 --> statement-breakpoint
 -- 7. Trigger functions take their entity as TG_ARGV[0]: on a Citus worker TG_TABLE_NAME is the shard's
 -- name (users_102010). organizations passes 'organizations' and has no organization_id to check.
+-- Not SECURITY DEFINER and it names no relation: no pinned path, which would cost a GUC save and restore
+-- per updated row.
 CREATE OR REPLACE FUNCTION "public"."callsheet_set_updated_at"() RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_entity text := TG_ARGV[0];
