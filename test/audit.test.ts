@@ -246,6 +246,41 @@ describeEachDatabase('audit trail', (ctx) => {
     )
     expect(row!.n).toBeGreaterThan(0)
   })
+
+  // Since 0015 an id is unique per tenant only: one statement touching two tenants' rows with the same
+  // id (the owner's, RLS aside) pairs each old row with its own new row, and names the entity by the
+  // trigger's argument (on a Citus worker TG_TABLE_NAME would be the shard's name).
+  it('pairs old and new rows by (organization_id, id): the same id in two tenants, in one statement', async () => {
+    const admin = ctx().engine.admin
+    const id = crypto.randomUUID()
+    for (const [org, name] of [
+      [a.org.id, 'Twin A'],
+      [b.org.id, 'Twin B'],
+    ] as const) {
+      await admin.query(`insert into departments (id, organization_id, name, code) values ($1, $2, $3, 'TWIN')`, [
+        id,
+        org,
+        name,
+      ])
+    }
+    await admin.query(`update departments set name = name || ' 2' where id = $1`, [id])
+    await admin.query(`delete from departments where id = $1`, [id])
+    const rows = await trail(id)
+    const of = (org: string) =>
+      rows
+        .filter((r) => r.organization_id === org)
+        .map((r) => [r.action, r.entity_type, r.old_values?.name ?? null, r.new_values?.name ?? null])
+    expect(of(a.org.id)).toEqual([
+      ['insert', 'departments', null, 'Twin A'],
+      ['update', 'departments', 'Twin A', 'Twin A 2'],
+      ['purge', 'departments', 'Twin A 2', null],
+    ])
+    expect(of(b.org.id)).toEqual([
+      ['insert', 'departments', null, 'Twin B'],
+      ['update', 'departments', 'Twin B', 'Twin B 2'],
+      ['purge', 'departments', 'Twin B 2', null],
+    ])
+  })
 })
 
 const server = inject('postgresServer')
@@ -272,6 +307,16 @@ describe.runIf(server)('audit partition pruning [postgres]', () => {
         await asAppRole(engine.admin, org.id, (tx) => tx.query(`explain (format json) ${query.sql}`, query.params)),
       )
       expect(plan).toContain('audit_logs_2030_03')
+      // The primary key (organization_id, created_at, id) serves the page, newest first, without a sort
+      // (audit_logs_organization_created_idx, dropped by 0015, did before). Seq scans off: the partition is empty.
+      const indexed = JSON.stringify(
+        await asAppRole(engine.admin, org.id, async (tx) => {
+          await tx.exec('set local enable_seqscan = off')
+          return tx.query(`explain (format json) ${query.sql}`, query.params)
+        }),
+      )
+      expect(indexed).toContain('audit_logs_2030_03_pkey')
+      expect(indexed).not.toContain('"Sort"')
       for (const other of [
         'audit_logs_2030_01',
         'audit_logs_2030_02',

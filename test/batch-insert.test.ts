@@ -560,18 +560,30 @@ describeEachDatabase(
       },
     )
 
-    it("another tenant's contact id as a new row's id is refused in every conflict mode; B's row untouched", async () => {
-      const beforeB = await admin().query(`select * from contacts where id = $1`, [b.contact.id])
-      const beforeA = await written(admin(), a.org.id)
+    // Ids are unique per tenant since 0015 (primary key (organization_id, id)): B's id in A's batch is A's
+    // own new row, in every conflict mode, as a fresh id would be (no error tells A the id exists in B).
+    // Reusing an id of the own tenant is still a UNIQUE_VIOLATION.
+    it("another tenant's contact id as a new row's id makes the caller's own row in every conflict mode; B's row untouched", async () => {
+      const bRow = () =>
+        admin().query(`select * from contacts where organization_id = $1 and id = $2`, [b.org.id, b.contact.id])
+      const beforeB = await bRow()
       for (const onConflict of ['error', 'skip', 'update'] as const) {
-        const input = people(a.production.id, 10, `Steal-${onConflict}`, {
-          5: { id: b.contact.id, email: b.contact.email, name: 'Stolen' },
+        const { tenant, orgId, p } = await freshTenant(`reuse-${onConflict}`)
+        const input = people(p.id, 10, `Reuse-${onConflict}`, {
+          5: { id: b.contact.id, email: b.contact.email, name: 'Reused' },
         })
-        const error = await failure(a.tenant.contacts.createMany(input, { onConflict }))
-        expect(isCallsheetDbError(error, 'UNIQUE_VIOLATION')).toBe(true)
+        const rows = await tenant.contacts.createMany(input, { onConflict })
+        expect(rows).toHaveLength(10)
+        expect(rows[5]).toMatchObject({ id: b.contact.id, organizationId: orgId, name: 'Reused' })
+        expect(await written(admin(), orgId)).toEqual({ contacts: 10, audit: 10 })
+        if (onConflict === 'error') {
+          const again = people(p.id, 2, 'Again', { 1: { id: b.contact.id } })
+          const error = await failure(tenant.contacts.createMany(again, { onConflict }))
+          expect(isCallsheetDbError(error, 'UNIQUE_VIOLATION')).toBe(true)
+          expect(await written(admin(), orgId)).toEqual({ contacts: 10, audit: 10 })
+        }
       }
-      expect(await admin().query(`select * from contacts where id = $1`, [b.contact.id])).toEqual(beforeB)
-      expect(await written(admin(), a.org.id)).toEqual(beforeA)
+      expect(await bRow()).toEqual(beforeB)
     })
 
     // ---- atomic: false ---------------------------------------------------------------------------------

@@ -87,6 +87,16 @@ describeEachEngine('catalog', (engine) => {
       'users: unique index users_email_live_key is not partial',
     ],
     [
+      'a primary key without the distribution column',
+      'alter table departments drop constraint departments_pkey cascade; alter table departments add primary key (id)',
+      'departments: primary key is not (organization_id, …, id)',
+    ],
+    [
+      'a unique index without the distribution column (the old api_keys_key_hash_key)',
+      'create unique index api_keys_key_hash_key on api_keys (key_hash)',
+      'api_keys: unique index api_keys_key_hash_key does not include organization_id',
+    ],
+    [
       'the updated_at trigger dropped',
       'drop trigger contacts_set_updated_at on contacts',
       'contacts: no trigger keeps updated_at current',

@@ -84,16 +84,23 @@ describeEachEngine('constraints', (engine) => {
     )
   })
 
-  it('refuses a duplicate API key hash across organizations', async () => {
-    const other = await seedTenant(db(), 'constraints-keys')
+  // UNIQUE (organization_id, key_hash) since 0015 (Citus refuses a UNIQUE without organization_id). An
+  // issued key's hash covers the organization its plaintext names, so two organizations never share one.
+  it('refuses a duplicate API key hash within an organization, not across organizations', async () => {
     const [key] = await db().query<{ key_hash: string }>('select key_hash from api_keys where id = $1', [t.apiKeyId])
     await expectSqlState(
       db().query(`insert into api_keys (organization_id, name, prefix, key_hash) values ($1, 'Copy', 'csk_copy', $2)`, [
-        other.organizationId,
+        t.organizationId,
         key?.key_hash,
       ]),
       '23505',
     )
+    const other = await seedTenant(db(), 'constraints-keys')
+    const [copy] = await db().query<{ organization_id: string }>(
+      `insert into api_keys (organization_id, name, prefix, key_hash) values ($1, 'Copy', 'csk_copy', $2) returning organization_id`,
+      [other.organizationId, key?.key_hash],
+    )
+    expect(copy?.organization_id).toBe(other.organizationId)
   })
 
   it('refuses a tenant row without an organization (not null)', async () => {

@@ -117,6 +117,30 @@ describeEachEngine('isolation by raw SQL as the app role', (engine) => {
     expect(await count(db(), 'departments', "code = 'GRIP'")).toBe(0)
   })
 
+  // Ids are unique per tenant since 0015 (primary key (organization_id, id)): reusing B's id is no
+  // UNIQUE_VIOLATION naming B's row, so inserting cannot probe whether an id exists in another tenant.
+  it("inserting a row with another tenant's existing id creates the own tenant's row; no error tells the id is taken", async () => {
+    const rollback = new Error('rollback')
+    for (const [id, upsert] of [
+      [b.departmentId, ''],
+      [b.departmentId, 'on conflict (organization_id, id) do nothing'],
+      [crypto.randomUUID(), ''],
+    ] as const) {
+      await asAppRole(db(), a.organizationId, async (tx) => {
+        const rows = await tx.query<{ organization_id: string }>(
+          `insert into departments (id, organization_id, name, code) values ($1, $2, 'Reused', 'REUSED') ${upsert} returning organization_id`,
+          [id, a.organizationId],
+        )
+        expect(rows).toEqual([{ organization_id: a.organizationId }])
+        throw rollback
+      }).catch((error: unknown) => {
+        if (error !== rollback) throw error
+      })
+    }
+    expect(await count(db(), 'departments', 'id = $1', [b.departmentId])).toBe(1)
+    expect(await count(db(), 'departments', "code = 'REUSED'")).toBe(0)
+  })
+
   it("cannot update or delete another tenant's rows: they are invisible, zero rows change", async () => {
     await asAppRole(db(), a.organizationId, async (tx) => {
       const updated = await tx.query(`update contacts set name = 'Hijacked' where id = $1 returning id`, [b.contactId])

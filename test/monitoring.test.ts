@@ -80,7 +80,6 @@ describeEachDatabase('monitoring', (ctx) => {
     // A partitioned table's index appears once, under the parent's name, never per partition.
     expect(usage.filter((i) => i.table === 'audit_logs').map((i) => i.index)).toEqual([
       'audit_logs_entity_idx',
-      'audit_logs_organization_created_idx',
       'audit_logs_pkey',
       'audit_logs_user_idx',
     ])

@@ -73,7 +73,7 @@ describeEachDatabase(
         () => tenant.withContext({ requestId: 'copy' }).contacts.count(),
         () => db.tenant(tenant.organizationId).contacts.count(),
         () => other.contacts.count(),
-        () => db.apiKeys.verify(`csk_${'a'.repeat(64)}`),
+        () => db.apiKeys.verify(`csk_${'a'.repeat(32)}_${'a'.repeat(64)}`),
         // The owner's statements outside units wait for a connection too (forever on PGlite).
         () => db.organizations.findById(tenant.organizationId),
         () => db.maintenance.ensureAuditPartitions(),

@@ -261,8 +261,10 @@ describeEachDatabase(
     it('API keys: plaintext returned once with a recognisable prefix, only its SHA-256 stored; verify, expiry, revoke', async () => {
       const t = a.tenant
       const key = await t.apiKeys.create({ name: 'ci', scopes: ['contacts:read'] })
-      expect(key.plaintext).toMatch(/^csk_[0-9a-f]{64}$/)
-      expect(key.prefix).toBe(key.plaintext.slice(0, 12))
+      // csk_<organization id, 32 hex>_<secret, 64 hex>; the shown prefix is csk_ + the secret's start
+      expect(key.plaintext).toBe(`csk_${a.org.id.replaceAll('-', '')}_${key.plaintext.slice(-64)}`)
+      expect(key.plaintext).toMatch(/^csk_[0-9a-f]{32}_[0-9a-f]{64}$/)
+      expect(key.prefix).toBe(`csk_${key.plaintext.slice(-64, -56)}`)
       const stored = await ctx().engine.admin.query<Record<string, unknown>>('select * from api_keys where id = $1', [
         key.id,
       ])

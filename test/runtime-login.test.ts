@@ -140,7 +140,7 @@ describe.runIf(server)('two roles [postgres] (server-only: PGlite has one superu
     // Every unit is refused, the tenant's and verify's too, and the refusal is not cached as a pass.
     const tenantError = await errorOf(db.tenant(randomUUIDv4()).productions.count())
     expect(isCallsheetDbError(tenantError, 'PRIVILEGED_LOGIN')).toBe(true)
-    const verifyError = await errorOf(db.apiKeys.verify(`csk_${'0'.repeat(64)}`))
+    const verifyError = await errorOf(db.apiKeys.verify(`csk_${'0'.repeat(32)}_${'0'.repeat(64)}`))
     expect(isCallsheetDbError(verifyError, 'PRIVILEGED_LOGIN')).toBe(true)
   })
 

@@ -1,5 +1,6 @@
 import { beforeAll, expect, it } from 'vitest'
 import { isCallsheetDbError, type CallsheetDbErrorCode } from '../src/errors'
+import { hashApiKey } from '../src/repositories/api-keys-repository'
 import type { DeletedFilter } from '../src/repositories/soft-delete'
 import type { TenantClient } from '../src/client/tenant-client'
 import type { ExtractionResult } from '../src/schema/uploads'
@@ -406,19 +407,37 @@ describeEachDatabase('tenant isolation through the repositories', (ctx) => {
     await expectError(`A ${name}`, run(w.a, w.b), 'FOREIGN_KEY_VIOLATION')
   })
 
-  it("creating a row with B's row id as its own id is refused and B's row stays B's", async () => {
+  // Ids are unique per tenant (primary key (organization_id, id), migration 0015), so A may create a row
+  // whose id B already uses: it is A's own row, created exactly as with a fresh id. The answer cannot
+  // tell A whether the id exists in another tenant (before 0015 it was a UNIQUE_VIOLATION naming it).
+  it("creating a row with B's row id as its own id creates A's own row, as a fresh id would, and B's row stays B's", async () => {
+    const inputs = (id: string): Record<string, Record<string, unknown>> => ({
+      users: { id, email: `thief-${id.slice(-6)}@example.com`, name: 'Thief' },
+      departments: { id, name: 'Thief', code: `THIEF-${id.slice(-6)}` },
+      productions: { id, title: 'Thief' },
+      contacts: { id, productionId: w.a.production.id, name: 'Thief' },
+    })
+    const bIds = {
+      users: w.b.user.id,
+      departments: w.b.department.id,
+      productions: w.b.production.id,
+      contacts: w.b.contact.id,
+    }
     for (const name of ['users', 'departments', 'productions', 'contacts'] as const) {
-      const input: Record<string, Record<string, unknown>> = {
-        users: { id: w.b.user.id, email: 'thief@example.com', name: 'Thief' },
-        departments: { id: w.b.department.id, name: 'Thief', code: 'THIEF' },
-        productions: { id: w.b.production.id, title: 'Thief' },
-        contacts: { id: w.b.contact.id, productionId: w.a.production.id, name: 'Thief' },
+      const bRow = await admin().query(`select * from ${TABLE[name]} where id = $1`, [bIds[name]])
+      const fresh = crypto.randomUUID()
+      for (const id of [bIds[name], fresh]) {
+        const created = await outcome(repo(A(), name).create(inputs(id)[name] ?? {}))
+        if (!created.ok) expect.fail(`A ${name}.create({ id }): ${show(created.error)}`)
+        expect(created.value).toMatchObject({ id, organizationId: w.a.org.id })
+        // A's copy goes again, so that the later reads of B's ids through A find nothing.
+        await repo(A(), name).purge(id)
+        aWrittenOnPurpose.add(id)
       }
-      await expectError(
-        `A ${name}.create({ id: B's id })`,
-        repo(A(), name).create(input[name] ?? {}),
-        'UNIQUE_VIOLATION',
-      )
+      expect(
+        await admin().query(`select * from ${TABLE[name]} where id = $1`, [bIds[name]]),
+        `B's ${name} row`,
+      ).toEqual(bRow)
     }
   })
 
@@ -570,5 +589,38 @@ describeEachDatabase('tenant isolation through the repositories', (ctx) => {
     // B cannot revoke A's key either, and A's key still verifies as A's.
     await expectError("B apiKeys.revoke(A's key)", w.b.tenant.apiKeys.revoke(w.a.apiKey.id), 'NOT_FOUND')
     expect(await db.apiKeys.verify(w.a.apiKey.plaintext)).toMatchObject({ organizationId: w.a.org.id })
+  })
+
+  // Keys name their organization (csk_<org>_<secret>, migration 0015) and are looked up by (org, hash).
+  it('a key verifies only for the organization it names: a tampered organization part is null, never an error', async () => {
+    const db = ctx().db
+    const hex = (org: string) => org.replaceAll('-', '')
+    const secretOf = (plaintext: string) => plaintext.slice(-64)
+    expect(w.a.apiKey.plaintext).toBe(`csk_${hex(w.a.org.id)}_${secretOf(w.a.apiKey.plaintext)}`)
+    for (const tampered of [
+      `csk_${hex(w.b.org.id)}_${secretOf(w.a.apiKey.plaintext)}`, // A's secret under B's name
+      `csk_${hex(w.a.org.id)}_${secretOf(w.b.apiKey.plaintext)}`, // B's secret under A's name
+      `csk_${'0'.repeat(32)}_${secretOf(w.a.apiKey.plaintext)}`, // an organization that does not exist
+      `csk_${hex(w.a.org.id).toUpperCase()}_${secretOf(w.a.apiKey.plaintext)}`,
+      `csk_${hex(w.a.org.id).slice(1)}_${secretOf(w.a.apiKey.plaintext)}`,
+      `csk_${w.a.org.id}_${secretOf(w.a.apiKey.plaintext)}`, // dashed
+      `csk_${secretOf(w.a.apiKey.plaintext)}`, // the 0.1.0-pre format
+    ]) {
+      expect(await db.apiKeys.verify(tampered), `verify(${tampered})`).toBeNull()
+    }
+    // A row of B holding the hash of a key that names A: found only under B's name, so never verifies.
+    const namesA = `csk_${hex(w.a.org.id)}_${'ab'.repeat(32)}`
+    await admin().query(
+      `insert into api_keys (organization_id, name, prefix, key_hash) values ($1, 'planted', 'csk_planted', $2)`,
+      [w.b.org.id, hashApiKey(namesA)],
+    )
+    try {
+      expect(await db.apiKeys.verify(namesA)).toBeNull()
+    } finally {
+      await admin().query(`delete from api_keys where organization_id = $1 and name = 'planted'`, [w.b.org.id])
+    }
+    // Both real keys still verify as their own.
+    expect(await db.apiKeys.verify(w.a.apiKey.plaintext)).toMatchObject({ organizationId: w.a.org.id })
+    expect(await db.apiKeys.verify(w.b.apiKey.plaintext)).toMatchObject({ organizationId: w.b.org.id })
   })
 })

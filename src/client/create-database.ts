@@ -3,7 +3,7 @@ import { parseId } from '../support/ids'
 import { parseTenantContext, type TenantContext } from '../unit-of-work/tenant-context'
 import { InvalidConfigurationError, InvalidStateError, mapDatabaseError } from '../errors'
 import { rowsOf } from '../support/rows'
-import { hashApiKey, looksLikeApiKey } from '../repositories/api-keys-repository'
+import { apiKeyOrganization, hashApiKey } from '../repositories/api-keys-repository'
 import { onlyKeys } from '../support/validate'
 import { OrganizationsRepository } from '../repositories/organizations-repository'
 import { createMaintenance, type Maintenance } from '../audit/maintenance'
@@ -227,7 +227,9 @@ export function createDatabase(config: DatabaseConfig): Database {
 }
 
 async function verifyApiKey(engine: Engine, config: ResolvedConfig, plaintext: string): Promise<VerifiedApiKey | null> {
-  if (!looksLikeApiKey(plaintext)) return null
+  // The key names its organization (csk_<org>_<secret>); a malformed key is an unknown key.
+  const organizationId = apiKeyOrganization(plaintext)
+  if (organizationId === null) return null
   const hash = hashApiKey(plaintext)
   const settings = {
     role: config.appRole,
@@ -240,10 +242,10 @@ async function verifyApiKey(engine: Engine, config: ResolvedConfig, plaintext: s
   }
   try {
     return await engine.unit(settings, { readOnly: false }, async (db) => {
-      // SECURITY DEFINER (migration 0012): the key's row only when it is unrevoked, unexpired and its
-      // organization is live.
+      // SECURITY DEFINER (migration 0015): the key's row, looked up by the organization the key names and
+      // its hash, only when it is unrevoked, unexpired and its organization is live.
       const found = await db.execute(
-        sql`select api_key_id, org_id, key_name, key_scopes from callsheet_verify_api_key(${hash})`,
+        sql`select api_key_id, org_id, key_name, key_scopes from callsheet_verify_api_key(${organizationId}::uuid, ${hash})`,
       )
       const row = rowsOf<KeyRow>(found)[0]
       if (!row) return null
@@ -252,7 +254,9 @@ async function verifyApiKey(engine: Engine, config: ResolvedConfig, plaintext: s
       await db.execute(
         settingsSql({ ...settings, organizationId: row.org_id, apiKeyId: row.api_key_id, proof }, { tenantOnly: true }),
       )
-      await db.execute(sql`update api_keys set last_used_at = now() where id = ${row.api_key_id}`)
+      await db.execute(
+        sql`update api_keys set last_used_at = now() where organization_id = ${row.org_id} and id = ${row.api_key_id}`,
+      )
       return { apiKeyId: row.api_key_id, organizationId: row.org_id, name: row.key_name, scopes: row.key_scopes }
     })
   } catch (error) {

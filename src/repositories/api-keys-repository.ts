@@ -11,7 +11,8 @@ import { TenantRepository } from './tenant-repository'
 
 /** The recognisable start of every key this library issues. */
 const API_KEY_PREFIX = 'csk_'
-const KEY_PATTERN = /^csk_[0-9a-f]{64}$/
+/** `csk_<organization id: 32 hex, no dashes>_<secret: 64 hex>`. */
+const KEY_PATTERN = /^csk_([0-9a-f]{32})_([0-9a-f]{64})$/
 
 /** A new API key: its name, scopes and optional expiry. The secret is generated. */
 export interface CreateApiKeyInput {
@@ -29,7 +30,10 @@ export type ApiKeySort = 'createdAt' | 'name'
 
 /** What `apiKeys.create` returns: the stored row plus the plaintext key, shown this once only. */
 export type CreatedApiKey = ApiKey & {
-  /** `csk_` + 64 hex characters (256 bits of randomness). Only its SHA-256 is stored. */
+  /**
+   * `csk_<organization id as 32 hex>_<64 hex secret>` (256 bits of randomness). The key names its
+   * organization so it is looked up within it (Citus routes by organization_id); only its SHA-256 is stored.
+   */
   readonly plaintext: string
 }
 
@@ -47,8 +51,16 @@ const filterSchema = z.object({ name: textFilter(200), createdBy: optionalIdFilt
 /** SHA-256 of a plaintext key, as stored in `api_keys.key_hash`. */
 export const hashApiKey = (plaintext: string): string => createHash('sha256').update(plaintext).digest('hex')
 
-/** Whether a string has the shape of a key this library issues. */
-export const looksLikeApiKey = (value: unknown): value is string => typeof value === 'string' && KEY_PATTERN.test(value)
+/**
+ * The organization a key names (`csk_<org>_…`), as a dashed UUID; null when the value is not a key of
+ * this library's shape. The name is a routing hint, not a proof: verification still needs the hash.
+ */
+export const apiKeyOrganization = (value: unknown): string | null => {
+  if (typeof value !== 'string') return null
+  const hex = KEY_PATTERN.exec(value)?.[1]
+  if (hex === undefined) return null
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
 
 /** API keys of the tenant. Keys are revoked, not soft-deleted. */
 export class ApiKeysRepository extends TenantRepository<
@@ -85,7 +97,7 @@ export class ApiKeysRepository extends TenantRepository<
   override async create(input: CreateApiKeyInput): Promise<CreatedApiKey> {
     const parsed = this.parseCreate(input, 'input') as unknown as z.output<typeof createInputSchema>
     const secret = randomBytes(32).toString('hex')
-    const plaintext = `${API_KEY_PREFIX}${secret}`
+    const plaintext = `${API_KEY_PREFIX}${this.runtime.organizationId.replaceAll('-', '').toLowerCase()}_${secret}`
     const values = { ...parsed, prefix: `${API_KEY_PREFIX}${secret.slice(0, 8)}`, keyHash: hashApiKey(plaintext) }
     const [apiKey] = await this.runtime.write(this.insertWrite([values]))
     return { ...(apiKey as ApiKey), plaintext }

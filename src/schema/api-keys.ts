@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
-import { check, foreignKey, index, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
-import { optionalTimestamp, organizationId, primaryId, tenantPolicy, timestamps } from './columns'
+import { check, foreignKey, index, pgTable, text, unique, uuid } from 'drizzle-orm/pg-core'
+import { optionalTimestamp, organizationId, primaryId, tenantPrimaryKey, tenantPolicy, timestamps } from './columns'
 import { pgPolicy } from 'drizzle-orm/pg-core'
 import { organizations } from './organizations'
 import { users } from './users'
@@ -28,6 +28,7 @@ export const apiKeys = pgTable(
     ...timestamps(),
   },
   (t) => [
+    tenantPrimaryKey('api_keys', t),
     foreignKey({
       name: 'api_keys_organization_fk',
       columns: [t.organizationId],
@@ -38,7 +39,9 @@ export const apiKeys = pgTable(
       columns: [t.organizationId, t.createdBy],
       foreignColumns: [users.organizationId, users.id],
     }),
-    uniqueIndex('api_keys_key_hash_key').on(t.keyHash),
+    // The key names its organization (`csk_<org>_<secret>`), so a hash is looked up within it; unique
+    // per organization because Citus refuses a UNIQUE without the distribution column.
+    unique('api_keys_organization_key_hash_key').on(t.organizationId, t.keyHash),
     index('api_keys_organization_idx').on(t.organizationId, t.createdAt),
     index('api_keys_created_by_idx').on(t.organizationId, t.createdBy),
     check('api_keys_key_hash_format', sql`${t.keyHash} ~ '^[0-9a-f]{64}$'`),
@@ -46,13 +49,14 @@ export const apiKeys = pgTable(
     check('api_keys_name_length', sql`char_length(${t.name}) between 1 and 200`),
     check('api_keys_scopes_count', sql`cardinality(${t.scopes}) <= 64`),
     tenantPolicy(),
-    // Lets a key be verified before its tenant is known, by whoever already holds the key: the row is
+    // Lets a key be verified before its tenant is proven, by whoever already holds the key: the row is
     // visible only to a transaction that set app.api_key_hash to its SHA-256. Reading, not writing.
+    // Inline, not `(select …)`: Citus refuses subqueries in policies; current_setting is cheap.
     pgPolicy('api_key_verification', {
       as: 'permissive',
       for: 'select',
       to: 'public',
-      using: sql.raw(`"key_hash" = (select nullif(current_setting('app.api_key_hash', true), ''))`),
+      using: sql.raw(`"key_hash" = nullif(current_setting('app.api_key_hash', true), '')`),
     }),
   ],
 )

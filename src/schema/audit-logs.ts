@@ -40,7 +40,7 @@ export const auditLogs = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [
-    primaryKey({ name: 'audit_logs_pkey', columns: [t.id, t.createdAt] }),
+    primaryKey({ name: 'audit_logs_pkey', columns: [t.organizationId, t.createdAt, t.id] }),
     index('audit_logs_entity_idx').on(t.organizationId, t.entityType, t.entityId, t.createdAt),
     index('audit_logs_organization_created_idx').on(t.organizationId, t.createdAt),
     index('audit_logs_user_idx').on(t.organizationId, t.userId, t.createdAt),

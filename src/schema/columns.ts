@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { customType, pgPolicy, pgRole, timestamp, uuid } from 'drizzle-orm/pg-core'
+import { customType, pgPolicy, pgRole, primaryKey, timestamp, uuid, type PgColumn } from 'drizzle-orm/pg-core'
 import { uuidv7 } from 'uuidv7'
 
 /**
@@ -30,12 +30,24 @@ export const citext = customType<{ data: string; driverData: string }>({
   dataType: () => 'citext',
 })
 
-/** UUID primary key: UUIDv7 generated in the app (index locality), `gen_random_uuid()` for raw SQL. */
+/**
+ * The row id: UUIDv7 generated in the app (index locality), `gen_random_uuid()` for raw SQL. Not a
+ * primary key by itself: a tenant table's key is `(organization_id, id)` ({@link tenantPrimaryKey}), so
+ * that Citus can distribute it by `organization_id`; `organizations` adds `.primaryKey()`.
+ */
 export const primaryId = () =>
   uuid('id')
-    .primaryKey()
+    .notNull()
     .defaultRandom()
     .$defaultFn(() => uuidv7())
+
+/**
+ * `PRIMARY KEY (organization_id, id)` named `<table>_pkey` (the name PostgreSQL would give it, which
+ * error mapping and docs use). Leading with the distribution column is what Citus requires of every
+ * PK/UNIQUE; the composite foreign keys `(organization_id, x_id)` reference it.
+ */
+export const tenantPrimaryKey = (table: string, t: { organizationId: PgColumn; id: PgColumn }) =>
+  primaryKey({ name: `${table}_pkey`, columns: [t.organizationId, t.id] })
 
 /** `organization_id uuid NOT NULL` — every tenant row names its tenant. */
 export const organizationId = () => uuid('organization_id').notNull()

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { check, foreignKey, index, jsonb, numeric, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
-import { citext, organizationId, primaryId, softDelete, tenantPolicy, timestamps } from './columns'
+import { citext, organizationId, primaryId, tenantPrimaryKey, softDelete, tenantPolicy, timestamps } from './columns'
 import { departments } from './departments'
 import { organizations } from './organizations'
 import { productions } from './productions'
@@ -31,6 +31,7 @@ export const contacts = pgTable(
     deletedWith: uuid('deleted_with'),
   },
   (t) => [
+    tenantPrimaryKey('contacts', t),
     foreignKey({
       name: 'contacts_organization_fk',
       columns: [t.organizationId],

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
-import { check, foreignKey, index, integer, pgTable, text, unique, uniqueIndex } from 'drizzle-orm/pg-core'
-import { organizationId, primaryId, softDelete, tenantPolicy, timestamps } from './columns'
+import { check, foreignKey, index, integer, pgTable, text, uniqueIndex } from 'drizzle-orm/pg-core'
+import { organizationId, primaryId, tenantPrimaryKey, softDelete, tenantPolicy, timestamps } from './columns'
 import { organizations } from './organizations'
 
 /** Production departments (Camera, Grip, Art, …), shared by all productions of an organization. */
@@ -16,12 +16,12 @@ export const departments = pgTable(
     ...softDelete(),
   },
   (t) => [
+    tenantPrimaryKey('departments', t),
     foreignKey({
       name: 'departments_organization_fk',
       columns: [t.organizationId],
       foreignColumns: [organizations.id],
     }).onDelete('cascade'),
-    unique('departments_organization_id_id_key').on(t.organizationId, t.id),
     uniqueIndex('departments_code_live_key')
       .on(t.organizationId, t.code)
       .where(sql`${t.deletedAt} is null`),

@@ -12,7 +12,7 @@ export type OrganizationSettings = Record<string, unknown>
 export const organizations = pgTable(
   'organizations',
   {
-    id: primaryId(),
+    id: primaryId().primaryKey(),
     name: text('name').notNull(),
     slug: text('slug').notNull(),
     settings: jsonb('settings').$type<OrganizationSettings>().notNull().default({}),

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
-import { check, date, foreignKey, index, pgTable, text, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
-import { organizationId, primaryId, softDelete, tenantPolicy, timestamps } from './columns'
+import { check, date, foreignKey, index, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { organizationId, primaryId, tenantPrimaryKey, softDelete, tenantPolicy, timestamps } from './columns'
 import { organizations } from './organizations'
 import { users } from './users'
 
@@ -30,6 +30,7 @@ export const productions = pgTable(
     ...softDelete(),
   },
   (t) => [
+    tenantPrimaryKey('productions', t),
     foreignKey({
       name: 'productions_organization_fk',
       columns: [t.organizationId],
@@ -40,7 +41,6 @@ export const productions = pgTable(
       columns: [t.organizationId, t.createdBy],
       foreignColumns: [users.organizationId, users.id],
     }),
-    unique('productions_organization_id_id_key').on(t.organizationId, t.id),
     uniqueIndex('productions_code_live_key')
       .on(t.organizationId, t.code)
       .where(sql`${t.deletedAt} is null and ${t.code} is not null`),

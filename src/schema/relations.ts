@@ -7,6 +7,8 @@ import { productions } from './productions'
 import { uploads } from './uploads'
 import { users } from './users'
 
+// Tenant -> tenant relations pair (organization_id, x_id) with (organization_id, id), as the foreign keys
+// do: a `with:` join then matches on the distribution column too, and never crosses tenants.
 export const organizationsRelations = relations(organizations, ({ many }) => ({
   users: many(users),
   departments: many(departments),
@@ -28,26 +30,47 @@ export const departmentsRelations = relations(departments, ({ one, many }) => ({
 
 export const productionsRelations = relations(productions, ({ one, many }) => ({
   organization: one(organizations, { fields: [productions.organizationId], references: [organizations.id] }),
-  createdByUser: one(users, { fields: [productions.createdBy], references: [users.id] }),
+  createdByUser: one(users, {
+    fields: [productions.organizationId, productions.createdBy],
+    references: [users.organizationId, users.id],
+  }),
   contacts: many(contacts),
   uploads: many(uploads),
 }))
 
 export const uploadsRelations = relations(uploads, ({ one, many }) => ({
   organization: one(organizations, { fields: [uploads.organizationId], references: [organizations.id] }),
-  production: one(productions, { fields: [uploads.productionId], references: [productions.id] }),
-  uploadedByUser: one(users, { fields: [uploads.uploadedBy], references: [users.id] }),
+  production: one(productions, {
+    fields: [uploads.organizationId, uploads.productionId],
+    references: [productions.organizationId, productions.id],
+  }),
+  uploadedByUser: one(users, {
+    fields: [uploads.organizationId, uploads.uploadedBy],
+    references: [users.organizationId, users.id],
+  }),
   contacts: many(contacts),
 }))
 
 export const contactsRelations = relations(contacts, ({ one }) => ({
   organization: one(organizations, { fields: [contacts.organizationId], references: [organizations.id] }),
-  production: one(productions, { fields: [contacts.productionId], references: [productions.id] }),
-  department: one(departments, { fields: [contacts.departmentId], references: [departments.id] }),
-  upload: one(uploads, { fields: [contacts.uploadId], references: [uploads.id] }),
+  production: one(productions, {
+    fields: [contacts.organizationId, contacts.productionId],
+    references: [productions.organizationId, productions.id],
+  }),
+  department: one(departments, {
+    fields: [contacts.organizationId, contacts.departmentId],
+    references: [departments.organizationId, departments.id],
+  }),
+  upload: one(uploads, {
+    fields: [contacts.organizationId, contacts.uploadId],
+    references: [uploads.organizationId, uploads.id],
+  }),
 }))
 
 export const apiKeysRelations = relations(apiKeys, ({ one }) => ({
   organization: one(organizations, { fields: [apiKeys.organizationId], references: [organizations.id] }),
-  createdByUser: one(users, { fields: [apiKeys.createdBy], references: [users.id] }),
+  createdByUser: one(users, {
+    fields: [apiKeys.organizationId, apiKeys.createdBy],
+    references: [users.organizationId, users.id],
+  }),
 }))

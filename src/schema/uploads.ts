@@ -1,6 +1,14 @@
 import { sql } from 'drizzle-orm'
-import { bigint, check, foreignKey, index, jsonb, numeric, pgTable, text, unique, uuid } from 'drizzle-orm/pg-core'
-import { optionalTimestamp, organizationId, primaryId, softDelete, tenantPolicy, timestamps } from './columns'
+import { bigint, check, foreignKey, index, jsonb, numeric, pgTable, text, uuid } from 'drizzle-orm/pg-core'
+import {
+  optionalTimestamp,
+  organizationId,
+  primaryId,
+  tenantPrimaryKey,
+  softDelete,
+  tenantPolicy,
+  timestamps,
+} from './columns'
 import { organizations } from './organizations'
 import { productions } from './productions'
 import { users } from './users'
@@ -53,6 +61,7 @@ export const uploads = pgTable(
     deletedWith: uuid('deleted_with'),
   },
   (t) => [
+    tenantPrimaryKey('uploads', t),
     foreignKey({
       name: 'uploads_organization_fk',
       columns: [t.organizationId],
@@ -68,7 +77,6 @@ export const uploads = pgTable(
       columns: [t.organizationId, t.uploadedBy],
       foreignColumns: [users.organizationId, users.id],
     }),
-    unique('uploads_organization_id_id_key').on(t.organizationId, t.id),
     index('uploads_production_idx').on(t.organizationId, t.productionId, t.createdAt),
     index('uploads_uploaded_by_idx').on(t.organizationId, t.uploadedBy),
     index('uploads_status_idx')

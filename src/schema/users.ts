@@ -1,6 +1,15 @@
 import { sql } from 'drizzle-orm'
-import { boolean, check, foreignKey, index, pgTable, text, unique, uniqueIndex } from 'drizzle-orm/pg-core'
-import { citext, optionalTimestamp, organizationId, primaryId, softDelete, tenantPolicy, timestamps } from './columns'
+import { boolean, check, foreignKey, index, pgTable, text, uniqueIndex } from 'drizzle-orm/pg-core'
+import {
+  citext,
+  optionalTimestamp,
+  organizationId,
+  primaryId,
+  tenantPrimaryKey,
+  softDelete,
+  tenantPolicy,
+  timestamps,
+} from './columns'
 import { organizations } from './organizations'
 
 /** What a user may do inside their organization. */
@@ -22,12 +31,12 @@ export const users = pgTable(
     ...softDelete(),
   },
   (t) => [
+    tenantPrimaryKey('users', t),
     foreignKey({
       name: 'users_organization_fk',
       columns: [t.organizationId],
       foreignColumns: [organizations.id],
     }).onDelete('cascade'),
-    unique('users_organization_id_id_key').on(t.organizationId, t.id),
     uniqueIndex('users_email_live_key')
       .on(t.organizationId, t.email)
       .where(sql`${t.deletedAt} is null`),

@@ -114,7 +114,11 @@ export async function catalogViolations(db: SqlRunner): Promise<string[]> {
     const id = col(table, 'id')
     if (id?.type !== 'uuid') problems.push(`${table}: id is not a uuid`)
     const pk = indexes.find((i) => i.table === table && i.primary)
-    if (!pk || pk.cols[0] !== 'id') problems.push(`${table}: primary key does not start with id`)
+    // Citus distributes by organization_id and refuses a primary key without it (migration 0015).
+    if (!pk || pk.cols[0] !== 'organization_id' || !pk.cols.includes('id'))
+      problems.push(`${table}: primary key is not (organization_id, …, id)`)
+    for (const unique of indexes.filter((i) => i.table === table && i.unique && !i.cols.includes('organization_id')))
+      problems.push(`${table}: unique index ${unique.name} does not include organization_id`)
     const org = col(table, 'organization_id')
     if (org?.type !== 'uuid' || !org.not_null) problems.push(`${table}: organization_id is not uuid NOT NULL`)
     const created = col(table, 'created_at')
