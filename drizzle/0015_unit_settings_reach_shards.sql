@@ -22,32 +22,6 @@ DROP FUNCTION "public"."callsheet_enter_tenant"(text, text, text, text);
 --> statement-breakpoint
 DROP FUNCTION "public"."callsheet_enter_organization"(text, text, text, text);
 --> statement-breakpoint
--- The one place a unit's settings are written. p_statement_timeout NULL leaves statement_timeout alone
--- (PGlite has no timer; the API-key unit re-enters without changing it). One EXECUTE of one string of
--- SET LOCALs (SPI runs them in order, each through the utility hook, the citus.* one first): one SPI
--- call instead of eight. %L quotes every value (NUL is refused before a value gets here).
-CREATE FUNCTION "callsheet_private"."set_unit_settings"(p_org text, p_proof text, p_actor text, p_api_key text, p_request text, p_ip text, p_statement_timeout text)
-RETURNS void
-LANGUAGE plpgsql
-VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  EXECUTE format(
-    'SET LOCAL citus.propagate_set_commands = ''local''; SET LOCAL app.organization_id = %L; '
-      'SET LOCAL app.tenant_proof = %L; SET LOCAL app.actor_id = %L; SET LOCAL app.api_key_id = %L; '
-      'SET LOCAL app.request_id = %L; SET LOCAL app.ip = %L%s',
-    coalesce(p_org, ''), coalesce(p_proof, ''), coalesce(p_actor, ''), coalesce(p_api_key, ''),
-    coalesce(p_request, ''), coalesce(p_ip, ''),
-    CASE WHEN p_statement_timeout IS NULL THEN '' ELSE format('; SET LOCAL statement_timeout = %L', p_statement_timeout) END
-  );
-END
-$$;
---> statement-breakpoint
--- Only the enter functions (SECURITY DEFINER, same owner) call it: callsheet_private has no USAGE for anyone
--- else, and it is not executable by PUBLIC either.
-REVOKE ALL ON FUNCTION "callsheet_private"."set_unit_settings"(text, text, text, text, text, text, text) FROM PUBLIC;
---> statement-breakpoint
 -- As 0012, with the whole context: every setting first (the proof signs the tenant, the actor and the key,
 -- so a call with another actor or key than its proof was made for loses the tenant and is refused, CS001),
 -- then the checks. Called again by SQL injected into a unit it can only do what SET LOCAL already could:
@@ -64,7 +38,19 @@ DECLARE
   v_state text;
   v_message text;
 BEGIN
-  PERFORM callsheet_private.set_unit_settings(p_org, p_proof, p_actor, p_api_key, p_request, p_ip, p_statement_timeout);
+  -- Every setting first, in one EXECUTE of one string of SET LOCALs: SPI runs them in order, each through
+  -- the utility hook (so Citus sees them), the citus.* one first. Measured: 24 µs per call for this, 58 µs
+  -- for eight EXECUTEs, 31 µs through a helper function; 16 µs for the set_config() it replaces. %L quotes
+  -- every value (NUL is refused before a value gets here). p_statement_timeout NULL leaves the setting
+  -- alone (PGlite has no timer; the API-key unit re-enters without changing it).
+  EXECUTE format(
+    'SET LOCAL citus.propagate_set_commands = ''local''; SET LOCAL app.organization_id = %L; '
+      'SET LOCAL app.tenant_proof = %L; SET LOCAL app.actor_id = %L; SET LOCAL app.api_key_id = %L; '
+      'SET LOCAL app.request_id = %L; SET LOCAL app.ip = %L%s',
+    coalesce(p_org, ''), coalesce(p_proof, ''), coalesce(p_actor, ''), coalesce(p_api_key, ''),
+    coalesce(p_request, ''), coalesce(p_ip, ''),
+    CASE WHEN p_statement_timeout IS NULL THEN '' ELSE format('; SET LOCAL statement_timeout = %L', p_statement_timeout) END
+  );
   IF coalesce(p_org, '') = '' THEN
     RETURN true;
   END IF;
@@ -117,7 +103,15 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  PERFORM callsheet_private.set_unit_settings(p_org, p_proof, p_actor, p_api_key, p_request, p_ip, p_statement_timeout);
+  -- Exactly callsheet_enter_tenant's SET LOCALs (keep the two in step).
+  EXECUTE format(
+    'SET LOCAL citus.propagate_set_commands = ''local''; SET LOCAL app.organization_id = %L; '
+      'SET LOCAL app.tenant_proof = %L; SET LOCAL app.actor_id = %L; SET LOCAL app.api_key_id = %L; '
+      'SET LOCAL app.request_id = %L; SET LOCAL app.ip = %L%s',
+    coalesce(p_org, ''), coalesce(p_proof, ''), coalesce(p_actor, ''), coalesce(p_api_key, ''),
+    coalesce(p_request, ''), coalesce(p_ip, ''),
+    CASE WHEN p_statement_timeout IS NULL THEN '' ELSE format('; SET LOCAL statement_timeout = %L', p_statement_timeout) END
+  );
   IF coalesce(p_actor, '') <> '' OR coalesce(p_api_key, '') <> '' THEN
     RAISE EXCEPTION 'an organization''s administration takes no actor' USING ERRCODE = 'CS003';
   END IF;

@@ -99,8 +99,8 @@ const MUTATIONS: Mutation[] = [
               p_request text, p_ip text, p_statement_timeout text)
             returns boolean language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
             begin
-              perform callsheet_private.set_unit_settings(p_org, p_proof, p_actor, p_api_key, p_request, p_ip,
-                p_statement_timeout);
+              execute format('SET LOCAL app.organization_id = %L; SET LOCAL app.tenant_proof = %L; '
+                'SET LOCAL app.actor_id = %L; SET LOCAL app.api_key_id = %L', p_org, p_proof, p_actor, p_api_key);
               return true;
             end $$`,
   },

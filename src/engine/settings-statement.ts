@@ -18,7 +18,7 @@ export interface SettingsVariant {
   /**
    * `'tenant'`: tenant work (`callsheet_enter_tenant`: refuses a bad proof, a missing or deleted
    * organization, a foreign actor or key). `'organization'`: an organization's own administration
-   * (`callsheet_enter_organization`, migration 0014: the proof only; the organization need not exist or
+   * (`callsheet_enter_organization`, migrations 0014, 0015: the proof only; the organization need not exist or
    * be live). Never `'organization'` for tenant work, so a deleted organization's tenant units still fail.
    * @default 'tenant'
    */
