@@ -420,6 +420,18 @@ describeEachDatabase(
         }
       })
 
+      it('a request id that is SQL (quotes, backslashes, semicolons) is recorded verbatim: every SET LOCAL value is quoted', async () => {
+        const requestId = "x'; reset role; set local app.organization_id = 'y\\'; --"
+        const dept = await a.tenant
+          .withContext({ requestId })
+          .departments.create({ name: 'Quoted', code: `Q${nowSeconds() % 1000}` })
+        const rows = await admin().query<{ request_id: string }>(
+          'select request_id from public.audit_logs where entity_id = $1',
+          [dept.id],
+        )
+        expect(rows).toEqual([{ request_id: requestId }])
+      })
+
       it("accepts A's own live user and key, and records them", async () => {
         const t = a.tenant.withContext({ actorId: a.user.id, apiKeyId: a.apiKey.id })
         const dept = await t.departments.create({ name: 'Own', code: `OWN${nowSeconds() % 1000}` })
