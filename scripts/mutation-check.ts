@@ -95,10 +95,14 @@ const MUTATIONS: Mutation[] = [
   {
     id: 'enter-unchecked',
     what: 'callsheet_enter_tenant() sets the tenant without checking organization, actor or key',
-    sql: `create or replace function callsheet_enter_tenant(p_org text, p_proof text, p_actor text, p_api_key text)
-            returns boolean language sql volatile security definer set search_path = pg_catalog, pg_temp as $$
-            select set_config('app.organization_id', p_org, true) is not null
-               and set_config('app.tenant_proof', p_proof, true) is not null $$`,
+    sql: `create or replace function callsheet_enter_tenant(p_org text, p_proof text, p_actor text, p_api_key text,
+              p_request text, p_ip text, p_statement_timeout text)
+            returns boolean language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+            begin
+              execute format('SET LOCAL app.organization_id = %L; SET LOCAL app.tenant_proof = %L; '
+                'SET LOCAL app.actor_id = %L; SET LOCAL app.api_key_id = %L', p_org, p_proof, p_actor, p_api_key);
+              return true;
+            end $$`,
   },
   {
     id: 'policy-without-nullif',

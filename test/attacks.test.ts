@@ -238,10 +238,54 @@ describeEachDatabase(
         const before = await fingerprint(admin())
         await expectCode(
           inUnit(a.tenant, async (q) => {
-            await q(`select callsheet_enter_tenant('${b.org.id}', current_setting('app.tenant_proof'), '', '')`)
+            await q(
+              `select callsheet_enter_tenant('${b.org.id}', current_setting('app.tenant_proof'), '', '', '', '', null)`,
+            )
           }),
           'TENANT_PROOF_REJECTED',
         )
+        expect(await fingerprint(admin())).toEqual(before)
+      })
+
+      // Migration 0016: the entry function SET LOCALs every setting, then checks. Called again mid-unit with a
+      // proof it does not hold, it must fail like set_config does, and a savepoint must give back exactly the
+      // unit's own tenant, never B's.
+      it.each([
+        ['a forged proof (another secret)', (org: string) => tenantProof('x'.repeat(40), org, nowSeconds() + 300)],
+        ['a stale proof', (org: string) => tenantProof(TEST_SECRET, org, nowSeconds() - 5)],
+        ["the unit's own proof (A's)", (_org: string, own: string) => own],
+      ])('calling the entry function again for B with %s gains no row and writes nothing', async (_l, makeProof) => {
+        const before = await fingerprint(admin())
+        const enterB = (own: string) =>
+          `select callsheet_enter_tenant('${b.org.id}', '${makeProof(b.org.id, own)}', '', '', 'forged', '10.6.6.6', '0')`
+        await expectCode(
+          inUnit(a.tenant, async (q) => {
+            const [own] = await q(`select current_setting('app.tenant_proof') as proof`)
+            await q(enterB(String(own?.proof)))
+          }),
+          'TENANT_PROOF_REJECTED',
+        )
+        const seen = await inUnit(a.tenant, async (q) => {
+          const [own] = await q(`select current_setting('app.tenant_proof') as proof`)
+          await q('savepoint s')
+          const failed = await q(enterB(String(own?.proof))).then(
+            () => 'entered',
+            (error: unknown) => sqlState(error),
+          )
+          await q('rollback to savepoint s')
+          return {
+            failed,
+            org: await q(`select current_setting('app.organization_id') as org`),
+            ofB: await q(`select count(*)::int as n from contacts where organization_id = '${b.org.id}'`),
+            updatedOfB: await q(
+              `update contacts set name = 'Hijacked' where organization_id = '${b.org.id}' returning id`,
+            ),
+          }
+        })
+        expect(seen.failed).toBe('CS001')
+        expect(seen.org[0]?.org).toBe(a.org.id)
+        expect(seen.ofB[0]?.n).toBe(0)
+        expect(seen.updatedOfB).toEqual([])
         expect(await fingerprint(admin())).toEqual(before)
       })
 
@@ -339,6 +383,53 @@ describeEachDatabase(
           })
         }
         expect(await fingerprint(admin())).toEqual(before)
+      })
+
+      it("calling the entry function again with another actor (A's other user, B's user) is refused; audit rows name only the unit's actor", async () => {
+        const other = await a.tenant.users.create({
+          email: `other-${nowSeconds()}@a.example`,
+          name: 'Other',
+          role: 'member',
+        })
+        const t = a.tenant.withContext({ actorId: a.user.id })
+        for (const actor of [other.id, b.user.id]) {
+          const before = await fingerprint(admin())
+          const enter = `select callsheet_enter_tenant('${a.org.id}', current_setting('app.tenant_proof'), '${actor}', '', '', '', null)`
+          await expectCode(
+            inUnit(t, async (q) => {
+              await q(enter)
+              await q(`insert into departments (organization_id, name, code) values ('${a.org.id}', 'Forged', 'FRG')`)
+            }),
+            'TENANT_PROOF_REJECTED',
+          )
+          expect(await fingerprint(admin())).toEqual(before)
+          // Under a savepoint the failed call is undone, settings included: the write is the unit's own actor's.
+          const [dept] = await inUnit(t, async (q) => {
+            await q('savepoint s')
+            await q(enter).catch(() => undefined)
+            await q('rollback to savepoint s')
+            return q(
+              `insert into departments (organization_id, name, code) values ('${a.org.id}', 'Own', 'OWN${actor.slice(-4)}') returning id`,
+            )
+          })
+          const audit = await admin().query<{ user_id: string | null }>(
+            'select user_id from public.audit_logs where entity_id = $1',
+            [dept?.id],
+          )
+          expect(audit).toEqual([{ user_id: a.user.id }])
+        }
+      })
+
+      it('a request id that is SQL (quotes, backslashes, semicolons) is recorded verbatim: every SET LOCAL value is quoted', async () => {
+        const requestId = "x'; reset role; set local app.organization_id = 'y\\'; --"
+        const dept = await a.tenant
+          .withContext({ requestId })
+          .departments.create({ name: 'Quoted', code: `Q${nowSeconds() % 1000}` })
+        const rows = await admin().query<{ request_id: string }>(
+          'select request_id from public.audit_logs where entity_id = $1',
+          [dept.id],
+        )
+        expect(rows).toEqual([{ request_id: requestId }])
       })
 
       it("accepts A's own live user and key, and records them", async () => {

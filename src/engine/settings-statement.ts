@@ -18,23 +18,24 @@ export interface SettingsVariant {
   /**
    * `'tenant'`: tenant work (`callsheet_enter_tenant`: refuses a bad proof, a missing or deleted
    * organization, a foreign actor or key). `'organization'`: an organization's own administration
-   * (`callsheet_enter_organization`, migration 0014: the proof only; the organization need not exist or
+   * (`callsheet_enter_organization`, migrations 0014, 0016: the proof only; the organization need not exist or
    * be live). Never `'organization'` for tenant work, so a deleted organization's tenant units still fail.
    * @default 'tenant'
    */
   readonly enter?: 'tenant' | 'organization'
   /**
-   * Sets `statement_timeout` from `$7`. PGlite has no statement timeout (no signals in WebAssembly): it
-   * sends `$7` unused (`$7::text`), so that the numbering stays.
+   * Sets `statement_timeout` from `$8`. PGlite has no statement timeout (no signals in WebAssembly): its
+   * form passes NULL (the enter function then leaves the setting alone) and sends no `$8`.
    * @default true
    */
   readonly statementTimeout?: boolean
   /** A read on a replica: also passes the read-your-writes gate (`$9`, `$10`) and returns `replayed`. */
   readonly replicaGate?: boolean
   /**
-   * Only `app.api_key_id` and the tenant: for a unit that applied its settings without a tenant and then
-   * enters the one it found (API key verification). Through {@link settingsSql} only: it uses `$2`, `$3`,
-   * `$4` and `$8`, and a server may refuse parameters a statement does not use (their types are unknown).
+   * The tenant and the audit context, without role, search path or timeout: for a unit that applied its
+   * settings without a tenant and then enters the one it found (API key verification). Through
+   * {@link settingsSql} only: it uses `$2`–`$7`, and a server may refuse parameters a statement does not use
+   * (their types are unknown).
    */
   readonly tenantOnly?: boolean
 }
@@ -47,21 +48,25 @@ export interface SettingsStatement {
 
 // One statement sets everything, transaction-locally (never session SET: it would leak through
 // PgBouncer transaction pooling). The text is constant per variant, so it is prepared once per connection.
-// statement_timeout is set here too, transaction-locally: PgBouncer (1.18) refuses it as a startup
-// parameter, and a unit must not depend on what the last user of a pooled server connection set.
-// search_path is pinned with pg_temp last, so that no temp table (one left on a pooled connection, or
-// a session-level SET search_path) can shadow the library's tables; the statement itself names its
-// functions' schemas. The enter function (migrations 0012, 0014) comes last: it sets the tenant and its
-// proof, and refuses the unit (bad proof, deleted organization, foreign actor) before any row is read.
+// The enter function (migration 0016) does the work: it SET LOCALs the tenant, its proof, the audit
+// context (actor, API key, request, IP) and statement_timeout, after `SET LOCAL citus.propagate_set_commands
+// = 'local'`, so that on Citus every setting reaches the worker connections (set_config() never does:
+// a policy on a shard would see no tenant, silently). Then it refuses the unit (bad proof, deleted
+// organization, foreign actor) before any row is read.
+// statement_timeout is set per unit: PgBouncer (1.18) refuses it as a startup parameter, and a unit must
+// not depend on what the last user of a pooled server connection set.
+// role and search_path stay set_config() here: SET ROLE is refused inside a SECURITY DEFINER function
+// (and Citus opens worker connections as the current role anyway); the path must outlive the enter
+// function, whose own SET clause would undo a SET LOCAL of it, and only the coordinator resolves names.
+// search_path is pinned with pg_temp last, so that no temp table (one left on a pooled connection, or a
+// session-level SET search_path) can shadow the library's tables; the statement names its functions'
+// schemas. Select-list items run left to right: the role is switched before the enter function runs.
 const HEAD =
-  "select pg_catalog.set_config('role', $1, true), pg_catalog.set_config('search_path', 'pg_catalog, public, pg_temp', true), " +
-  "pg_catalog.set_config('app.actor_id', $3, true), pg_catalog.set_config('app.api_key_id', $4, true), " +
-  "pg_catalog.set_config('app.request_id', $5, true), pg_catalog.set_config('app.ip', $6, true), "
-const STATEMENT_TIMEOUT = "pg_catalog.set_config('statement_timeout', $7, true), "
-const NO_STATEMENT_TIMEOUT = '$7::text, '
-const ENTER_TENANT = 'public.callsheet_enter_tenant($2, $8, $3, $4)'
-const ENTER_ORGANIZATION = 'public.callsheet_enter_organization($2, $8, $3, $4)'
-const TENANT_ONLY = `select pg_catalog.set_config('app.api_key_id', $4, true), ${ENTER_TENANT}`
+  "select pg_catalog.set_config('role', $1, true), pg_catalog.set_config('search_path', 'pg_catalog, public, pg_temp', true), "
+const CONTEXT = '$2, $3, $4, $5, $6, $7'
+const WITH_TIMEOUT = `(${CONTEXT}, $8)`
+const WITHOUT_TIMEOUT = `(${CONTEXT}, null)`
+const TENANT_ONLY = `select public.callsheet_enter_tenant${WITHOUT_TIMEOUT}`
 
 // Every text built once, at load: a unit only picks one.
 const TEXTS = new Map<string, string>()
@@ -71,9 +76,9 @@ for (const enter of ['tenant', 'organization'] as const) {
       TEXTS.set(
         key(enter, statementTimeout, replicaGate),
         HEAD +
-          (statementTimeout ? STATEMENT_TIMEOUT : NO_STATEMENT_TIMEOUT) +
           (replicaGate ? `${REPLICA_GATE_CALL}, ` : '') +
-          (enter === 'organization' ? ENTER_ORGANIZATION : ENTER_TENANT),
+          `public.callsheet_enter_${enter}` +
+          (statementTimeout ? WITH_TIMEOUT : WITHOUT_TIMEOUT),
       )
     }
   }
@@ -84,9 +89,9 @@ function key(enter: 'tenant' | 'organization', statementTimeout: boolean, replic
 }
 
 /**
- * The settings statement's text for `variant`: `$1` role, `$2` organization, `$3` actor, `$4` API key,
- * `$5` request id, `$6` IP, `$7` statement timeout (ms, text), `$8` tenant proof; with the replica gate
- * `$9` the position to wait for and `$10` how long (ms). Parameters: {@link settingsParams}.
+ * The settings statement's text for `variant`: `$1` role, `$2` organization, `$3` tenant proof, `$4` actor,
+ * `$5` API key, `$6` request id, `$7` IP, `$8` statement timeout (ms, text; not in the PGlite form); with
+ * the replica gate `$9` the position to wait for and `$10` how long (ms). Parameters: {@link settingsParams}.
  */
 export function settingsStatementText(variant: SettingsVariant = {}): string {
   if (variant.tenantOnly) return TENANT_ONLY
@@ -95,22 +100,21 @@ export function settingsStatementText(variant: SettingsVariant = {}): string {
   ) as string
 }
 
-/** The parameters of {@link settingsStatementText}, in its numbering. */
+/**
+ * The parameters of {@link settingsStatementText}, in its numbering. Without `statementTimeoutMs` (the
+ * PGlite form) there is no `$8`, and so no replica gate either.
+ */
 export function settingsParams(
   s: UnitSettings,
-  statementTimeoutMs: number,
+  statementTimeoutMs: number | undefined,
   gate?: Pick<ReplicaGate, 'waitFor' | 'waitMs'>,
 ): (string | number)[] {
-  const params: (string | number)[] = [
-    s.role,
-    s.organizationId,
-    s.actorId,
-    s.apiKeyId,
-    s.requestId,
-    s.ip,
-    String(statementTimeoutMs),
-    s.proof,
-  ]
+  const params: (string | number)[] = [s.role, s.organizationId, s.proof, s.actorId, s.apiKeyId, s.requestId, s.ip]
+  if (statementTimeoutMs === undefined) {
+    if (gate) throw new Error('the replica gate ($9, $10) needs the statement timeout ($8)')
+    return params
+  }
+  params.push(String(statementTimeoutMs))
   if (gate) params.push(gate.waitFor, gate.waitMs)
   return params
 }
@@ -137,7 +141,7 @@ export function settingsStatement(settings: UnitSettings, options: SettingsState
       statementTimeout: statementTimeoutMs !== undefined,
       replicaGate: gate !== undefined,
     }),
-    params: settingsParams(settings, statementTimeoutMs ?? 0, gate),
+    params: settingsParams(settings, statementTimeoutMs, gate),
   }
 }
 

@@ -109,11 +109,19 @@ export class ContactsRepository extends SoftDeleteRepository<
     const input = validate(searchSchema, { text, ...options }, 'contact search')
     const productionId = input.productionId === undefined ? undefined : parseId(input.productionId, 'productionId')
     return this.runtime.read(async (db) => {
+      // The threshold is a SET LOCAL (migration 0016), so that on Citus it reaches the shards, where % runs.
+      // The search is pipelined behind it (one round trip): once the driver has taken the SET (the next
+      // macrotask), the search is sent; awaiting the SET first reports its failure, not the aborted search.
+      let threshold: Promise<unknown> | undefined
       if (input.threshold !== undefined) {
-        await db.execute(sql`select set_config('pg_trgm.similarity_threshold', ${input.threshold.toFixed(6)}, true)`)
+        threshold = Promise.resolve(
+          db.execute(sql`select public.callsheet_set_similarity_threshold(${input.threshold.toFixed(6)})`),
+        )
+        threshold.catch(() => undefined)
+        await new Promise((resolve) => setImmediate(resolve))
       }
       const score = sql<number>`similarity(${contacts.name}, ${input.text})`.mapWith(Number)
-      const rows = await db
+      const rows = db
         .select({ ...getTableColumns(contacts), score })
         .from(contacts)
         .where(
@@ -126,7 +134,10 @@ export class ContactsRepository extends SoftDeleteRepository<
         )
         .orderBy(desc(score), asc(contacts.id))
         .limit(input.limit)
-      return rows
+      const found = Promise.resolve(rows)
+      found.catch(() => undefined)
+      await threshold
+      return found
     })
   }
 }

@@ -9,7 +9,7 @@ import { settingsParams, settingsStatementText } from '../settings-statement'
 import { installKeyStatements, pgliteSecret, TenantProofs } from '../tenant-proof'
 import { closeUnit, openUnit, refuseInsideUnit, runInUnit } from '../unit-scope'
 
-// PGlite has no statement timeout (no signals in WebAssembly): the setting is left alone.
+// PGlite has no statement timeout (no signals in WebAssembly): the setting is left alone (no $8).
 const SETTINGS_SQL = settingsStatementText({ statementTimeout: false })
 const ORGANIZATION_SETTINGS_SQL = settingsStatementText({ enter: 'organization', statementTimeout: false })
 
@@ -58,7 +58,10 @@ export function createPgliteEngine(pg: PGlite, config: EngineConfig, scope: obje
         // to PGlite so that the query log shows only the unit's own queries, as on the server.
         return await pg.transaction(async (tx) => {
           if (readOnly) await tx.query('set transaction read only')
-          await tx.query(organizationAdmin ? ORGANIZATION_SETTINGS_SQL : SETTINGS_SQL, settingsParams(settings, 0))
+          await tx.query(
+            organizationAdmin ? ORGANIZATION_SETTINGS_SQL : SETTINGS_SQL,
+            settingsParams(settings, undefined),
+          )
           let ended = false
           const own = refusedAfterEnd(tx, () => ended)
           const session = new PgliteSession(
