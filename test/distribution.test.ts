@@ -80,13 +80,14 @@ describeEachEngine(
         'cluster',
         'app-role-login',
         'policies',
+        'proof-on-workers',
         'reference-tables',
         'distributed-tables',
         'leakproof-similarity',
         'audit-partitions',
       ])
       expect(report.steps.every((s) => s.status === 'already')).toBe(true)
-      expect(lines).toHaveLength(7)
+      expect(lines).toHaveLength(8)
       // Also through a postgres.js client, and through db.distribute() on the admin connection.
       await withSql(targetOf(e), async (sql) => expect((await distribute(sql)).changed).toBe(false))
       const db = createDatabase({ primary: e.url as string, admin: targetOf(e) })
@@ -131,8 +132,7 @@ describeEachEngine(
         'citus reference tables',
         'citus app role login',
         'citus settings propagation',
-        'citus triggers',
-        'citus policies',
+        'citus shape',
       ])
       expect(report.checks.filter((c) => !c.ok)).toEqual([])
     })

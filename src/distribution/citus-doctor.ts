@@ -2,6 +2,8 @@ import type postgres from 'postgres'
 import { isCallsheetDbError } from '../errors'
 import { APP_ROLE } from '../schema/columns'
 import { checkCluster } from './cluster-checks'
+import { distributionViolations } from './citus-shape'
+import { describeViolation } from './distribution-rules'
 
 export { hasCitus } from './cluster-checks'
 
@@ -103,37 +105,15 @@ export async function citusFindings(sql: postgres.Sql): Promise<CitusFinding[]> 
       : "citus.propagate_set_commands = 'local' by default",
   )
 
-  // Row triggers fire on the shards without citus.enable_unsafe_triggers (it is only checked when a table
-  // with triggers is distributed, which distribute() does with it on); statement triggers with
-  // transition tables fail there ("executor could not find named tuplestore").
-  const transition = await sql<{ trigger: string; table: string }[]>`
-    select t.tgname as trigger, t.tgrelid::regclass::text as table from pg_trigger t
-     where not t.tgisinternal and t.tgparentid = 0 and (t.tgoldtable is not null or t.tgnewtable is not null)
-       and (t.tgrelid = any (select logicalrelid from pg_dist_partition)
-            or t.tgrelid = any (select to_regclass(n) from unnest(${[...LIBRARY_TABLES]}::text[]) as n))
-     order by 2, 1`
+  // The catalog check of the Citus shape (keys, FKs, policies, triggers and their transition tables):
+  // what distribute() checks before it moves a table, checked again on the distributed schema, so that a
+  // later migration that breaks a rule is caught here. Row triggers need no citus.enable_unsafe_triggers at
+  // run time (it is checked only when a table with triggers is distributed).
+  const violations = await distributionViolations((text, params) => sql.unsafe(text, params as never[]) as never)
   add(
-    'citus triggers',
-    transition.length === 0
-      ? []
-      : [
-          `triggers with transition tables, which Citus cannot run on shards: ${transition.map((t) => `${t.table}.${t.trigger}`).join(', ')}`,
-        ],
-    'no trigger on a distributed table uses transition tables (row triggers run on the shards)',
-  )
-
-  const subqueries = await sql<{ table: string; name: string }[]>`
-    select tablename as table, policyname as name from pg_policies
-     where schemaname = 'public' and (qual ~* '\\mselect\\M' or with_check ~* '\\mselect\\M')
-     order by 1, 2`
-  add(
-    'citus policies',
-    subqueries.length === 0
-      ? []
-      : [
-          `policies with a subquery, which Citus refuses: ${subqueries.map((p) => `${p.table}.${p.name}`).join(', ')}; ${DISTRIBUTE_HINT}`,
-        ],
-    'no policy has a subquery',
+    'citus shape',
+    violations.map((v) => describeViolation(v)),
+    'no table, key, foreign key, policy or trigger Citus would refuse (rules R0–R7)',
   )
   return findings
 }

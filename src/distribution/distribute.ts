@@ -7,6 +7,8 @@ import { InvalidConfigurationError, MigrationError, isCallsheetDbError } from '.
 import { migrationsFolder } from '../migrations/migrations-folder'
 import { APP_ROLE } from '../schema/columns'
 import { citusPolicyStatements } from './citus-policies'
+import { distributionViolations } from './citus-shape'
+import { describeViolation } from './distribution-rules'
 import { checkCluster, type ClusterFacts } from './cluster-checks'
 
 /** Where {@link distribute} runs: the owner's (superuser's) URL of the Citus coordinator, or a postgres.js client on it. */
@@ -23,6 +25,7 @@ export type DistributionStepName =
   | 'cluster'
   | 'app-role-login'
   | 'policies'
+  | 'proof-on-workers'
   | 'reference-tables'
   | 'distributed-tables'
   | 'leakproof-similarity'
@@ -115,9 +118,11 @@ export async function distribute(
     await conn`begin`
     try {
       const policiesStep = await policies(conn)
+      await refuseUndistributable(conn)
+      const proofStep = await proofOnWorkers(conn)
       const tableSteps = await distributeTables(conn)
       await conn`commit`
-      for (const s of [policiesStep, ...tableSteps]) step(s)
+      for (const s of [policiesStep, proofStep, ...tableSteps]) step(s)
     } catch (error) {
       await conn`rollback`.catch(() => undefined)
       throw error
@@ -198,10 +203,46 @@ async function appRoleLogin(conn: Conn): Promise<DistributionStep> {
 }
 
 async function policies(conn: Conn): Promise<DistributionStep> {
-  const statements = await citusPolicyStatements((text) => conn.unsafe(text) as never)
+  const statements = await citusPolicyStatements((text, params) => conn.unsafe(text, params as never[]) as never)
   if (statements.length === 0) return { step: 'policies', status: 'already', detail: 'no policy has a subquery' }
   for (const statement of statements) await conn.unsafe(statement)
   return { step: 'policies', status: 'done', detail: `${statements.length} policies rewritten without subqueries` }
+}
+
+/**
+ * The catalog check of the Citus shape (citus-shape.ts) after the policy rewrite: a table, key, FK, policy
+ * or trigger Citus would refuse is named here, before any table moves, instead of as Citus's first error.
+ */
+async function refuseUndistributable(conn: Conn): Promise<void> {
+  const violations = await distributionViolations((text, params) => conn.unsafe(text, params as never[]) as never)
+  if (violations.length === 0) return
+  throw new MigrationError(
+    `distribute() refused: the schema is not distributable by organization_id (${violations.length}):\n` +
+      violations.map((v) => `  ${describeViolation(v)}`).join('\n'),
+  )
+}
+
+/**
+ * callsheet_tenant() reads the proof keys (a reference table) from inside the policy, that is from inside a
+ * shard query on a worker, which Citus refuses ("cannot execute a distributed query from a query on a
+ * shard") unless the function allows nested execution. The reference table has a copy on every node, so
+ * the lookup stays local. Set on the coordinator: Citus propagates it (workers refuse it directly).
+ */
+async function proofOnWorkers(conn: Conn): Promise<DistributionStep> {
+  const [fn] = await conn<{ config: string[] | null }[]>`
+    select proconfig as config from pg_catalog.pg_proc where oid = 'public.callsheet_tenant()'::regprocedure`
+  if (fn?.config?.includes('citus.allow_nested_distributed_execution=on'))
+    return {
+      step: 'proof-on-workers',
+      status: 'already',
+      detail: 'callsheet_tenant() may read the proof keys on a worker',
+    }
+  await conn.unsafe('alter function public.callsheet_tenant() set citus.allow_nested_distributed_execution = on')
+  return {
+    step: 'proof-on-workers',
+    status: 'done',
+    detail: 'callsheet_tenant() may read the proof keys (a reference table) inside a shard query',
+  }
 }
 
 interface Placement {
