@@ -49,6 +49,13 @@ describeEachDatabase(
     let a: FilledTenant
     let b: FilledTenant
     const admin = () => ctx().engine.admin
+    // The strongest way injected SQL changes a setting on this engine: set_config() on one server; on Citus a
+    // SET LOCAL, which the unit's propagation (citus.propagate_set_commands = 'local') sends to the shards
+    // too (set_config changes only the coordinator: see 'on Citus, set_config reaches only the coordinator').
+    const forge = (name: string, value: string) =>
+      ctx().engine.name === 'citus'
+        ? `set local ${name} = '${value}'`
+        : `select set_config('${name}', '${value}', true)`
     const setTemp = (grant: boolean) =>
       admin().exec(
         `do $$ begin execute format('${grant ? 'grant' : 'revoke'} temporary on database %I ${grant ? 'to' : 'from'} callsheet_app', current_database()); end $$`,
@@ -127,7 +134,7 @@ describeEachDatabase(
         // the owner's login serving tenant units too (the dangerous set-up, with one connection); the
         // recommended one runs the job on the separate admin connection, which no tenant unit touches.
         const shared =
-          ctx().engine.name === 'postgres'
+          ctx().engine.name !== 'pglite'
             ? createDatabase({
                 primary: ctx().engine.ownerUrl!,
                 dangerouslyAllowPrivilegedLogin: true,
@@ -174,7 +181,7 @@ describeEachDatabase(
       it("set_config('app.organization_id', B) inside A's unit: zero rows, writes refused, nothing written", async () => {
         const before = await fingerprint(admin())
         const seen = await inUnit(a.tenant, async (q) => {
-          await q(`select set_config('app.organization_id', '${b.org.id}', true)`)
+          await q(forge('app.organization_id', b.org.id))
           return {
             contacts: await q('select count(*)::int as n from contacts'),
             organizations: await q('select count(*)::int as n from organizations'),
@@ -192,7 +199,7 @@ describeEachDatabase(
         expect(seen.deleted).toEqual([])
         await expectCode(
           inUnit(a.tenant, async (q) => {
-            await q(`select set_config('app.organization_id', '${b.org.id}', true)`)
+            await q(forge('app.organization_id', b.org.id))
             await q(`insert into departments (organization_id, name, code) values ('${b.org.id}', 'Forged', 'FRG')`)
           }),
           'PERMISSION_DENIED',
@@ -216,17 +223,15 @@ describeEachDatabase(
         const seen = await inUnit(a.tenant, async (q) => {
           const [own] = await q(`select current_setting('app.tenant_proof') as proof`)
           const proof = makeProof(b.org.id, String(own?.proof))
-          await q(
-            `select set_config('app.organization_id', '${b.org.id}', true), set_config('app.tenant_proof', '${proof}', true)`,
-          )
+          await q(forge('app.organization_id', b.org.id))
+          await q(forge('app.tenant_proof', proof))
           return q('select count(*)::int as n from contacts')
         })
         expect(seen[0]?.n).toBe(0)
         await expectCode(
           inUnit(a.tenant, async (q) => {
-            await q(
-              `select set_config('app.organization_id', '${b.org.id}', true), set_config('app.tenant_proof', '${tenantProof('y'.repeat(40), b.org.id, nowSeconds() + 300)}', true)`,
-            )
+            await q(forge('app.organization_id', b.org.id))
+            await q(forge('app.tenant_proof', tenantProof('y'.repeat(40), b.org.id, nowSeconds() + 300)))
             await q(`insert into departments (organization_id, name, code) values ('${b.org.id}', 'Forged', 'FRG')`)
           }),
           'PERMISSION_DENIED',
@@ -360,9 +365,9 @@ describeEachDatabase(
         const before = await fingerprint(admin())
         const t = a.tenant.withContext({ actorId: a.user.id, apiKeyId: a.apiKey.id })
         for (const forged of [
-          `select set_config('app.actor_id', '${b.user.id}', true)`,
-          `select set_config('app.api_key_id', '${b.apiKey.id}', true)`,
-          `select set_config('app.actor_id', '', true)`,
+          forge('app.actor_id', b.user.id),
+          forge('app.api_key_id', b.apiKey.id),
+          forge('app.actor_id', ''),
         ]) {
           const seen = await inUnit(t, async (q) => {
             await q(forged)
@@ -383,6 +388,43 @@ describeEachDatabase(
           })
         }
         expect(await fingerprint(admin())).toEqual(before)
+      })
+
+      it("set_config of B's tenant and actor: never B's rows; on Citus it reaches only the coordinator, so the shards keep the unit's proven tenant and actor", async () => {
+        const t = a.tenant.withContext({ actorId: a.user.id })
+        const code = `SC${nowSeconds() % 100_000}`
+        const forged = `select set_config('app.organization_id', '${b.org.id}', true), set_config('app.actor_id', '${b.user.id}', true)`
+        const [foreign] = await inUnit(t, async (q) => {
+          await q(forged)
+          return q(
+            `select count(*) filter (where organization_id <> '${a.org.id}')::int as n, count(*)::int as total from contacts`,
+          )
+        })
+        expect(foreign?.n).toBe(0)
+        const inserted = await inUnit(t, async (q) => {
+          await q(forged)
+          await q(
+            `insert into departments (organization_id, name, code) values ('${a.org.id}', 'Set config', '${code}')`,
+          )
+        }).then(
+          () => undefined,
+          (error: unknown) => error,
+        )
+        if (inserted !== undefined) {
+          // One server: set_config took the tenant away for the rest of the unit; the insert is refused by RLS.
+          expect(ctx().engine.name).not.toBe('citus')
+          expect(inserted).toMatchObject({ code: 'PERMISSION_DENIED' })
+          return
+        }
+        // Citus: the shards still hold the unit's SET LOCAL tenant and actor, proven; the row is A's own and
+        // its audit row names the unit's actor, not the forged one.
+        expect(ctx().engine.name).toBe('citus')
+        const [audit] = await admin().query<{ user_id: string }>(
+          `select l.user_id from audit_logs l join departments d on d.organization_id = l.organization_id and d.id = l.entity_id
+            where l.organization_id = $1 and d.code = $2 and l.action = 'insert'`,
+          [a.org.id, code],
+        )
+        expect(audit?.user_id).toBe(a.user.id)
       })
 
       it("calling the entry function again with another actor (A's other user, B's user) is refused; audit rows name only the unit's actor", async () => {
@@ -444,6 +486,7 @@ describeEachDatabase(
     })
   },
   { pool: { max: 1 } },
+  { citus: true },
 )
 
 // The PGlite login is a superuser that installs its own key; a server is told the secret by migrate().

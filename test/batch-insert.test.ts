@@ -712,6 +712,7 @@ describeEachDatabase(
     })
   },
   { logger: recordingLogger, hooks },
+  { citus: true },
 )
 
 // ---- the real server: the backend killed mid-batch ---------------------------------------------------

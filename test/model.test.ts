@@ -26,37 +26,42 @@ const PATH = process.env.MODEL_PATH
 const TIME_LIMIT_MS = Math.max(600_000, RUNS * 600)
 const LEVEL: CheckLevel = process.env.MODEL_CHECK === 'sequence' ? 'sequence' : 'step'
 
-describeEachDatabase('model-based contacts', (ctx) => {
-  it(
-    `${RUNS} seeded sequences match the model (seed ${SEED}, checks per ${LEVEL})`,
-    async () => {
-      const started = Date.now()
-      outcomes.clear()
-      await fc.assert(
-        fc.asyncProperty(sequence(), (ops) => runSequence(ctx().db, ops, LEVEL)),
-        {
-          seed: SEED,
-          numRuns: RUNS,
-          ...(PATH === undefined ? {} : { path: PATH }),
-          // Shrinking replays sequences on fresh tenants, so it is sound, but bounded in time.
-          interruptAfterTimeLimit: TIME_LIMIT_MS,
-          markInterruptAsFailure: true,
-          reporter: (details) => {
-            if (!details.failed) return
-            console.error(
-              `model-based failure: replay with MODEL_SEED=${details.seed} MODEL_PATH=${JSON.stringify(details.counterexamplePath)} MODEL_RUNS=${RUNS}`,
-            )
-            throw new Error(`${fc.defaultReportMessage(details)}\n\nGot error: ${String(details.errorInstance)}`, {
-              cause: details.errorInstance,
-            })
+describeEachDatabase(
+  'model-based contacts',
+  (ctx) => {
+    it(
+      `${RUNS} seeded sequences match the model (seed ${SEED}, checks per ${LEVEL})`,
+      async () => {
+        const started = Date.now()
+        outcomes.clear()
+        await fc.assert(
+          fc.asyncProperty(sequence(), (ops) => runSequence(ctx().db, ops, LEVEL)),
+          {
+            seed: SEED,
+            numRuns: RUNS,
+            ...(PATH === undefined ? {} : { path: PATH }),
+            // Shrinking replays sequences on fresh tenants, so it is sound, but bounded in time.
+            interruptAfterTimeLimit: TIME_LIMIT_MS,
+            markInterruptAsFailure: true,
+            reporter: (details) => {
+              if (!details.failed) return
+              console.error(
+                `model-based failure: replay with MODEL_SEED=${details.seed} MODEL_PATH=${JSON.stringify(details.counterexamplePath)} MODEL_RUNS=${RUNS}`,
+              )
+              throw new Error(`${fc.defaultReportMessage(details)}\n\nGot error: ${String(details.errorInstance)}`, {
+                cause: details.errorInstance,
+              })
+            },
           },
-        },
-      )
-      const tallies = [...outcomes].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, n]) => `${k}=${n}`)
-      console.log(
-        `model-based [${ctx().engine.name}]: ${PATH === undefined ? `${RUNS} sequences` : `replayed path ${PATH}`} in ${((Date.now() - started) / 1000).toFixed(1)} s; outcomes: ${tallies.join(', ')}`,
-      )
-    },
-    TIME_LIMIT_MS + 120_000,
-  )
-})
+        )
+        const tallies = [...outcomes].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, n]) => `${k}=${n}`)
+        console.log(
+          `model-based [${ctx().engine.name}]: ${PATH === undefined ? `${RUNS} sequences` : `replayed path ${PATH}`} in ${((Date.now() - started) / 1000).toFixed(1)} s; outcomes: ${tallies.join(', ')}`,
+        )
+      },
+      TIME_LIMIT_MS + 120_000,
+    )
+  },
+  {},
+  { citus: true },
+)

@@ -349,4 +349,5 @@ describeEachDatabase(
     })
   },
   { logger },
+  { citus: true },
 )

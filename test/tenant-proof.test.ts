@@ -40,25 +40,29 @@ describe('tenant proofs in Node', () => {
   })
 })
 
-describeEachEngine('tenant proofs in the database', (engine) => {
-  it('callsheet_tenant() computes the same HMAC as Node: the proven tenant sees its rows, a wrong one none', async () => {
-    const a = await seedTenant(engine().admin, 'proof-a')
-    const seen = await asAppRole(engine().admin, a.organizationId, (tx) =>
-      tx.query<{ tenant: string; n: number }>(
-        'select callsheet_tenant() as tenant, (select count(*)::int from departments) as n',
-      ),
-    )
-    expect(seen).toEqual([{ tenant: a.organizationId, n: 1 }])
-  })
+describeEachEngine(
+  'tenant proofs in the database',
+  (engine) => {
+    it('callsheet_tenant() computes the same HMAC as Node: the proven tenant sees its rows, a wrong one none', async () => {
+      const a = await seedTenant(engine().admin, 'proof-a')
+      const seen = await asAppRole(engine().admin, a.organizationId, (tx) =>
+        tx.query<{ tenant: string; n: number }>(
+          'select callsheet_tenant() as tenant, (select count(*)::int from departments) as n',
+        ),
+      )
+      expect(seen).toEqual([{ tenant: a.organizationId, n: 1 }])
+    })
 
-  it('the key material is readable by the owner only', async () => {
-    const [row] = await engine().admin.query<{ usage: boolean; select: boolean }>(
-      `select has_schema_privilege('callsheet_app', 'callsheet_private', 'USAGE') as usage,
+    it('the key material is readable by the owner only', async () => {
+      const [row] = await engine().admin.query<{ usage: boolean; select: boolean }>(
+        `select has_schema_privilege('callsheet_app', 'callsheet_private', 'USAGE') as usage,
               has_table_privilege('callsheet_app', 'callsheet_private.tenant_keys', 'SELECT') as select`,
-    )
-    expect(row).toEqual({ usage: false, select: false })
-  })
-})
+      )
+      expect(row).toEqual({ usage: false, select: false })
+    })
+  },
+  { citus: true },
+)
 
 describe('PGlite installs its own key', () => {
   const closing: (() => Promise<void>)[] = []

@@ -20,6 +20,7 @@ import {
   UniqueViolationError,
   type ConstraintDetails,
 } from './database-errors'
+import { relayedByCitus, shardlessNames } from './shard-names'
 
 interface DriverErrorFields {
   code?: unknown
@@ -29,6 +30,7 @@ interface DriverErrorFields {
   table?: unknown
   table_name?: unknown
   detail?: unknown
+  where?: unknown
 }
 
 const CONNECTION_CODES = new Set([
@@ -98,15 +100,18 @@ export function mapDatabaseError(error: unknown): CallsheetDbError {
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined)
 
 function fromDriver(error: unknown, driver: (DriverErrorFields & { code: string }) | undefined): CallsheetDbError {
-  const message = str(driver?.message) ?? (error instanceof Error ? error.message : String(error))
+  const raw = str(driver?.message) ?? (error instanceof Error ? error.message : String(error))
+  // A worker's error relayed by a Citus coordinator: names recovered from the message, without shard suffixes.
+  const relayed = relayedByCitus(driver?.where) ? shardlessNames(raw) : undefined
+  const message = relayed?.message ?? raw
   const code = str(driver?.code)
   // Only a code says a connection was lost: guessing from messages would misclassify errors.
   if (code === undefined) return new DatabaseError(message, { cause: error })
   if (CONNECTION_CODES.has(code)) return new ConnectionError(message, { cause: error })
   const options = { cause: error, sqlState: code }
   const details: ConstraintDetails = {
-    constraint: str(driver?.constraint_name) ?? str(driver?.constraint),
-    table: str(driver?.table_name) ?? str(driver?.table),
+    constraint: str(driver?.constraint_name) ?? str(driver?.constraint) ?? relayed?.constraint,
+    table: str(driver?.table_name) ?? str(driver?.table) ?? relayed?.table,
     detail: str(driver?.detail),
     sqlState: code,
   }
