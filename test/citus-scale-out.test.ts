@@ -81,14 +81,17 @@ async function moveTo(engine: TestEngine, shard: string, from: Placement, to: { 
 async function underLoad(
   moved: FilledTenant,
   other: FilledTenant,
-  move: () => Promise<void>,
-): Promise<{ ledgers: Map<string, Ledger>; figures: Figures; moveMs: number }> {
+  move: (stage: (name: string) => void) => Promise<void>,
+): Promise<{ ledgers: Map<string, Ledger>; figures: Figures; moveMs: number; stages: string[] }> {
   const ledgers = new Map([
     [moved.org.id, newLedger()],
     [other.org.id, newLedger()],
   ])
   const figures: Figures = { ops: 0, opsStartedDuringMove: 0, retries: [], failures: [], longestOpDuringMoveMs: 0 }
   let phase: 'before' | 'moving' | 'after' = 'before'
+  // What the mover is doing (e.g. 'split', 'move'), with how long each stage took: for the log only.
+  let stage = 'before'
+  const stages: string[] = []
   const rounds: number[] = []
 
   const op = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -98,7 +101,8 @@ async function underLoad(
     try {
       return await withRetry(fn, {
         retries: 8,
-        onRetry: (error, attempt) => figures.retries.push(`${error.code}/${error.sqlState ?? '-'} #${attempt}`),
+        onRetry: (error, attempt) =>
+          figures.retries.push(`${error.code}/${error.sqlState ?? '-'} #${attempt} during ${stage}: ${error.message}`),
       })
     } finally {
       figures.ops++
@@ -144,15 +148,25 @@ async function underLoad(
     }
     phase = 'moving'
     const started = performance.now()
+    let stageStarted = started
+    const mark = (name: string): void => {
+      const now = performance.now()
+      // An empty stage (the mover named its first stage at once) says nothing.
+      if (stage !== 'before' && now - stageStarted >= 1) stages.push(`${stage} ${(now - stageStarted).toFixed(0)} ms`)
+      stage = name
+      stageStarted = now
+    }
     try {
-      await move()
+      mark('move')
+      await move(mark)
     } finally {
+      mark('after')
       phase = 'after'
     }
     return performance.now() - started
   })()
   const [moveMs] = await Promise.all([mover, ...clients])
-  return { ledgers, figures, moveMs }
+  return { ledgers, figures, moveMs, stages }
 }
 
 /** The database holds exactly what the clients recorded, and the audit says exactly what they did. */
@@ -198,9 +212,9 @@ describeEachDatabase(
       destination: { host: string; port: number },
     ): Promise<void> {
       const { engine } = ctx()
-      const { ledgers, figures, moveMs } = run
+      const { ledgers, figures, moveMs, stages } = run
       console.info(
-        `[scale-out] move ${moveMs.toFixed(0)} ms; ops ${figures.ops} (${figures.opsStartedDuringMove} started during the move, ` +
+        `[scale-out] move ${moveMs.toFixed(0)} ms (${stages.join(', ')}); ops ${figures.ops} (${figures.opsStartedDuringMove} started during the move, ` +
           `longest ${figures.longestOpDuringMoveMs.toFixed(0)} ms); retries ${figures.retries.length}` +
           (figures.retries.length > 0 ? ` [${figures.retries.join(', ')}]` : '') +
           `; contacts ${[...ledgers.values()].map((l) => l.created.size).join(' / ')}`,
@@ -259,7 +273,16 @@ describeEachDatabase(
       const before = await placementOf(engine, isolated.org.id)
       const to = await otherWorker(engine, before)
       let isolatedShard = ''
-      const run = await underLoad(isolated, neighbour, async () => {
+      // The shards as they were, to name the ones a stale-placement error mentions (for the log).
+      const shardTables = new Map(
+        (
+          await engine.admin.query<{ id: string; t: string }>(
+            `select shardid::text as id, logicalrelid::regclass::text as t from pg_dist_shard`,
+          )
+        ).map((r) => [r.id, r.t]),
+      )
+      const run = await underLoad(isolated, neighbour, async (stage) => {
+        stage('split')
         const [row] = await engine.admin.query<{ shard: string }>(
           `select isolate_tenant_to_new_shard('users', $1::uuid, 'CASCADE', shard_transfer_mode => 'block_writes')::text as shard`,
           [isolated.org.id],
@@ -267,8 +290,14 @@ describeEachDatabase(
         isolatedShard = row?.shard ?? ''
         const split = await placementOf(engine, isolated.org.id)
         expect(split.shard).toBe(isolatedShard)
+        stage('move')
         await moveTo(engine, split.shard, split, to)
       })
+      const named = run.figures.retries.map((r) => /shard (\d+)/.exec(r)?.[1]).filter((id) => id !== undefined)
+      console.info(
+        `[scale-out] users shard of the isolated tenant: ${before.shard} → ${isolatedShard}; stale shards retried: ` +
+          named.map((id) => `${id} (${shardTables.get(id) ?? '?'})`).join(', '),
+      )
       await check(isolated, neighbour, run, to)
       // The tenant has a shard of its own: no other organization's users hash into it.
       const [{ n } = { n: -1 }] = await engine.admin.query<{ n: number }>(
