@@ -47,6 +47,18 @@ describe('errors', () => {
       const mapped = mapDatabaseError(drizzleWrapped(postgresError(state)))
       expect([mapped.code, mapped.sqlState]).toEqual([code, state])
     }
+    // Citus: a shard replaced by a concurrent split/move under the statement is retryable; other XX000 are not.
+    const stale = mapDatabaseError(
+      drizzleWrapped(postgresError('XX000', { message: 'could not find valid entry for shard 102040' })),
+    )
+    expect([stale.code, stale.sqlState, stale.retryable]).toEqual(['DATABASE_ERROR', 'XX000', true])
+    for (const message of ['cache lookup failed for relation 1', 'could not find valid entry for shard 1 of x']) {
+      const internal = mapDatabaseError(drizzleWrapped(postgresError('XX000', { message })))
+      expect([internal.code, internal.retryable]).toEqual(['DATABASE_ERROR', false])
+    }
+    expect(
+      mapDatabaseError(postgresError('42P01', { message: 'could not find valid entry for shard 1' })).retryable,
+    ).toBe(false)
     const lost = mapDatabaseError(drizzleWrapped(Object.assign(new Error('reset'), { code: 'ECONNRESET' })))
     expect([lost.code, lost.sqlState, lost.retryable]).toEqual(['CONNECTION_ERROR', undefined, true])
     expect(driverErrorCode(drizzleWrapped(postgresError('57P03')))).toBe('57P03')

@@ -89,9 +89,12 @@ export class TimeoutError extends CallsheetDbError {
   }
 }
 
-/** Any other database error; `sqlState` tells what PostgreSQL said. */
+/**
+ * Any other database error; `sqlState` tells what PostgreSQL said. Retryable only where the library knows
+ * the statement failed on a passing state (Citus: a shard placement that moved or split under it).
+ */
 export class DatabaseError extends CallsheetDbError {
-  constructor(message: string, options?: CallsheetDbErrorOptions) {
+  constructor(message: string, options?: CallsheetDbErrorOptions & { readonly retryable?: boolean }) {
     super('DATABASE_ERROR', message, options)
   }
 }

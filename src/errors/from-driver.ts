@@ -148,5 +148,12 @@ function fromDriver(error: unknown, driver: (DriverErrorFields & { code: string 
   if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') {
     return new ConnectionError(message, options)
   }
+  // Citus: a statement planned against a shard that a concurrent split or move has just replaced (seen
+  // from the audit trigger's insert during isolate_tenant_to_new_shard). The statement failed, so its
+  // transaction did not commit, and the next attempt reads the new placement metadata.
+  if (code === 'XX000' && CITUS_STALE_SHARD.test(message))
+    return new DatabaseError(message, { ...options, retryable: true })
   return new DatabaseError(message, options)
 }
+
+const CITUS_STALE_SHARD = /^could not find valid entry for shard \d+$/

@@ -31,7 +31,8 @@ export interface RetryOptions {
 
 /**
  * Runs `fn`, and runs it again when it fails with a library error marked `retryable` (a serialization
- * failure or deadlock, a lost connection, no free pooled connection, a statement timeout), with
+ * failure or deadlock, a lost connection, no free pooled connection, a statement timeout, on Citus a
+ * shard that a concurrent split or move replaced under the statement), with
  * exponential backoff and jitter. Any other error — and a retryable one after the last retry — is thrown
  * unchanged, at once.
  *

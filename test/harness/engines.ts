@@ -1,4 +1,4 @@
-import { describe, beforeAll, afterAll, inject } from 'vitest'
+import { describe, beforeAll, afterAll, inject, it } from 'vitest'
 import postgres from 'postgres'
 import type { PGlite } from '@electric-sql/pglite'
 import { createPglite } from '../../src/engine/pglite/create-pglite'
@@ -17,6 +17,8 @@ export type EngineName = 'pglite' | 'postgres' | 'citus'
 export interface EngineOptions {
   /** Also run on the Citus cluster (schema migrated, then `distribute()`d). @default false */
   readonly citus?: boolean
+  /** Only these engines (e.g. `['citus']` for a suite about shards); none available → one skipped test. */
+  readonly only?: readonly EngineName[]
 }
 
 /** The Citus cluster of the run (coordinator + workers), when the global setup could start one. */
@@ -67,13 +69,16 @@ export interface TestEngine {
  */
 function availableEngines(options: EngineOptions = {}): EngineName[] {
   const engines: EngineName[] = inject('postgresServer') ? ['pglite', 'postgres'] : ['pglite']
-  if (options.citus === true && inject('citusCluster')) engines.push('citus')
+  if ((options.citus === true || options.only?.includes('citus') === true) && inject('citusCluster')) {
+    engines.push('citus')
+  }
+  const wanted = options.only === undefined ? engines : engines.filter((name) => options.only?.includes(name))
   // Mutation testing (scripts/mutation-check.ts): CALLSHEET_ENGINES=postgres runs only the named engines.
   // Unset (the normal case): every available engine.
   const only = process.env.CALLSHEET_ENGINES?.split(',')
     .map((name) => name.trim())
     .filter(Boolean)
-  return only === undefined || only.length === 0 ? engines : engines.filter((name) => only.includes(name))
+  return only === undefined || only.length === 0 ? wanted : wanted.filter((name) => only.includes(name))
 }
 
 /**
@@ -159,6 +164,15 @@ async function openCitus(): Promise<TestEngine> {
   }
 }
 
+/** A suite limited by `only` to engines this run lacks: one skipped test says so (a file with none fails). */
+function skipWhenNoEngine(title: string, options: EngineOptions): boolean {
+  if (options.only === undefined || availableEngines(options).length > 0) return false
+  describe.skip(title, () => {
+    it(`needs ${options.only?.join(' or ') ?? ''}, which this run does not have`, () => {})
+  })
+  return true
+}
+
 /**
  * Declares the same suite once per available engine, each with its own freshly migrated database
  * (`describe('x [pglite]')`, `describe('x [postgres]')`, with `{ citus: true }` also `'x [citus]'`).
@@ -176,6 +190,7 @@ export function describeEachEngine(
   body: (engine: () => TestEngine) => void,
   options: EngineOptions = {},
 ): void {
+  if (skipWhenNoEngine(title, options)) return
   for (const name of availableEngines(options)) {
     describe(`${title} [${name}]`, () => {
       let current: TestEngine | undefined
@@ -211,6 +226,7 @@ export function describeEachDatabase(
   config: Omit<DatabaseConfig, 'primary'> = {},
   options: EngineOptions = {},
 ): void {
+  if (skipWhenNoEngine(title, options)) return
   for (const name of availableEngines(options)) {
     describe(`${title} [${name}]`, () => {
       let current: TestDatabase | undefined
