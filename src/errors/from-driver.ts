@@ -85,10 +85,19 @@ export function driverErrorCode(error: unknown): string | undefined {
  * Errors from the drivers become library errors; anything else (an app's own error thrown inside
  * `transaction(fn)`, a hook's rejection) passes through unchanged.
  */
-export function toLibraryError(error: unknown): unknown {
+export function toLibraryError(error: unknown, names: ErrorNames = {}): unknown {
   const chain = walkCauses(error)
   if (chain.library !== undefined) return chain.library
-  return chain.fromDatabase ? fromDriver(error, chain.driver) : error
+  return chain.fromDatabase ? fromDriver(error, chain.driver, names) : error
+}
+
+/** What a layer above knows of the schema, for errors that do not say it themselves. */
+export interface ErrorNames {
+  /**
+   * The table a constraint belongs to: a unique violation relayed by a Citus coordinator names only the
+   * constraint (schema/table-names.ts `tableOfConstraint`).
+   */
+  readonly tableOfConstraint?: (constraint: string) => string | undefined
 }
 
 /** Like {@link toLibraryError}, for errors known to come from the database: anything unknown becomes a `DatabaseError`. */
@@ -99,7 +108,11 @@ export function mapDatabaseError(error: unknown): CallsheetDbError {
 
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined)
 
-function fromDriver(error: unknown, driver: (DriverErrorFields & { code: string }) | undefined): CallsheetDbError {
+function fromDriver(
+  error: unknown,
+  driver: (DriverErrorFields & { code: string }) | undefined,
+  names: ErrorNames = {},
+): CallsheetDbError {
   const raw = str(driver?.message) ?? (error instanceof Error ? error.message : String(error))
   // A worker's error relayed by a Citus coordinator: names recovered from the message, without shard suffixes.
   const relayed = relayedByCitus(driver?.where) ? shardlessNames(raw) : undefined
@@ -111,7 +124,11 @@ function fromDriver(error: unknown, driver: (DriverErrorFields & { code: string 
   const options = { cause: error, sqlState: code }
   const details: ConstraintDetails = {
     constraint: str(driver?.constraint_name) ?? str(driver?.constraint) ?? relayed?.constraint,
-    table: str(driver?.table_name) ?? str(driver?.table) ?? relayed?.table,
+    table:
+      str(driver?.table_name) ??
+      str(driver?.table) ??
+      relayed?.table ??
+      (relayed?.constraint === undefined ? undefined : names.tableOfConstraint?.(relayed.constraint)),
     detail: str(driver?.detail),
     sqlState: code,
   }

@@ -28,3 +28,25 @@ export const LIBRARY_TABLE_NAMES: readonly string[] = [
     .sort(),
   ...TENANT_TABLE_NAMES,
 ]
+
+// Every named constraint and index of the schema, by name: the table it belongs to.
+const TABLE_OF_CONSTRAINT = new Map<string, string>(
+  tables.flatMap(
+    (table) =>
+      [
+        ...table.indexes.flatMap((index) => (index.config.name === undefined ? [] : [[index.config.name, table.name]])),
+        ...table.uniqueConstraints.map((unique) => [unique.getName(), table.name]),
+        ...table.foreignKeys.map((fk) => [fk.getName(), table.name]),
+        ...table.checks.map((check) => [check.name, table.name]),
+        ...table.primaryKeys.map((pk) => [pk.getName(), table.name]),
+      ] as [string, string][],
+  ),
+)
+
+/**
+ * The table a constraint or index of the schema belongs to. For errors a Citus coordinator relays from a
+ * worker, which name the constraint but not the table (a unique violation's message names none).
+ */
+export function tableOfConstraint(name: string): string | undefined {
+  return TABLE_OF_CONSTRAINT.get(name)
+}

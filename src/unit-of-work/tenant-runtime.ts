@@ -12,6 +12,7 @@ import type { Db, Engine, UnitSettings } from '../engine/engine'
 import type { Router } from '../routing/router'
 import type { TenantContext } from './tenant-context'
 import { InvalidStateError, toLibraryError } from '../errors'
+import { tableOfConstraint } from '../schema/table-names'
 
 /** The transaction a tenant client is bound to inside `tenant.transaction(fn)`. */
 export interface ActiveUnit {
@@ -247,7 +248,7 @@ async function guard<T>(work: Promise<T>): Promise<T> {
   try {
     return await work
   } catch (error) {
-    throw toLibraryError(error)
+    throw toLibraryError(error, { tableOfConstraint })
   }
 }
 

@@ -6,6 +6,7 @@
 import type postgres from 'postgres'
 import { PostgresJsDatabase, PostgresJsSession } from 'drizzle-orm/postgres-js'
 import { InvalidStateError, isCallsheetDbError, mapDatabaseError, TenantProofError, toLibraryError } from '../../errors'
+import { tableOfConstraint } from '../../schema/table-names'
 import type { DrizzleSetup, Schema } from '../drizzle-setup'
 import type { Db, UnitOptions } from '../engine'
 import type { QueryEvent } from '../engine-config'
@@ -181,7 +182,7 @@ export class PostgresUnit<T> {
     this.decide()
     // COMMIT was sent and its answer lost: the write may have committed, at an unknown position.
     if (this.phase === 'committing') this.options.onCommitted?.(undefined)
-    const mapped = toLibraryError(error)
+    const mapped = toLibraryError(error, { tableOfConstraint })
     // The server rolls back a transaction whose connection is gone: nothing to send on it.
     if (isCallsheetDbError(mapped, 'CONNECTION_ERROR') && this.watch.lost === undefined) this.watch.lost = mapped
     const { lost } = this.watch

@@ -1,4 +1,6 @@
-import { getTableColumns, sql, type SQL } from 'drizzle-orm'
+import { getTableColumns, getTableName, sql, type SQL } from 'drizzle-orm'
+import type { PgColumn } from 'drizzle-orm/pg-core'
+import { UniqueViolationError } from '../../errors'
 import type { Db } from '../../engine/engine'
 import { unnestSelect, type NaturalKey } from './batch-insert'
 import type { CreateManySettings, CreateManyTarget } from './plan'
@@ -20,8 +22,20 @@ export function chunkStatement(
   countOnly: boolean,
 ): (db: Db, values: readonly Record<string, unknown>[]) => Promise<Written> {
   const key = target.naturalKey
+  const guarded = settings.onConflict === 'error' || !key
+  const primaryKey = `${getTableName(target.table)}_pkey`
+  const tenantColumn = getTableColumns(target.table).organizationId as PgColumn
   const insertRun = async (db: Db, values: readonly Record<string, unknown>[]): Promise<Written> => {
     const insert = db.insert(target.table).select(unnestSelect(target.table, values, organizationId))
+    const written = await insertConflicting(values, insert)
+    // ON CONFLICT (organization_id, id) DO NOTHING, then the count: see pkeyViolation.
+    if (guarded && written.count !== values.length) throw pkeyViolation(primaryKey, getTableName(target.table))
+    return written
+  }
+  const insertConflicting = async (
+    values: readonly Record<string, unknown>[],
+    insert: ReturnType<ReturnType<Db['insert']>['select']>,
+  ): Promise<Written> => {
     const conflict =
       settings.onConflict === 'skip' && key
         ? insert.onConflictDoNothing({ target: [...key.columns], where: key.where })
@@ -31,7 +45,11 @@ export function chunkStatement(
               targetWhere: key.where,
               set: excludedSet(target, values, key),
             })
-          : insert
+          : // Citus sends a plain INSERT … SELECT's rows to the shards with COPY, which PostgreSQL refuses
+            // under row-level security ("COPY FROM not supported with row-level security"); with an ON
+            // CONFLICT clause it inserts them with INSERT … SELECT on each shard instead. A conflict on the
+            // primary key is still an error: the count below says so.
+            insert.onConflictDoNothing({ target: [tenantColumn, target.idColumn] })
     if (countOnly) return { rows: [], count: affectedRows(await conflict) }
     const returned = (
       settings.returning === 'rows' ? await conflict.returning() : await conflict.returning({ id: target.idColumn })
@@ -48,6 +66,20 @@ export function chunkStatement(
     }
     return { rows, count }
   }
+}
+
+/**
+ * An id of the batch that is already a row of this organization (or twice in the batch): the insert's
+ * `ON CONFLICT (organization_id, id) DO NOTHING` skipped it, so the batch is refused as a plain INSERT would
+ * refuse it, and the unit rolls back.
+ */
+function pkeyViolation(constraint: string, table: string): UniqueViolationError {
+  return new UniqueViolationError(`duplicate key value violates unique constraint "${constraint}"`, {
+    constraint,
+    table,
+    detail: 'an id of the batch is already a row of this organization, or appears twice in the batch',
+    sqlState: '23505',
+  })
 }
 
 /**
