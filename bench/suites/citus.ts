@@ -66,7 +66,7 @@ const SIZES: { default: Sizes; quick: Sizes } = {
   default: {
     organizations: 10,
     contactsPerOrganization: 2_000,
-    ops: { findById: 300, findMany: 200, search: 100, create: 150, createMany: 10, update: 150, softDelete: 120 },
+    ops: { findById: 250, findMany: 150, search: 80, create: 120, createMany: 10, update: 120, softDelete: 100 },
   },
   quick: {
     organizations: 3,
