@@ -23,6 +23,7 @@ import { formatBenchMarkdown, formatSeconds, formatTableMarkdown, type BenchSuit
 import { describeMachine, formatMachineMarkdown, type MachineInfo } from './machine'
 import { auditOverhead } from './suites/audit-overhead'
 import { batchInsert } from './suites/batch-insert'
+import { citus } from './suites/citus'
 import { insertReference } from './suites/insert-reference'
 import { replicaRouting } from './suites/replica-routing'
 import { tenantReads } from './suites/tenant-reads'
@@ -30,7 +31,7 @@ import { tenantReads } from './suites/tenant-reads'
 // One deployment secret for the run: migrate() installs it and every createDatabase() proves tenants with it.
 process.env.CALLSHEET_SECRET ||= randomBytes(24).toString('hex')
 
-const SUITES: readonly BenchSuite[] = [insertReference, tenantReads, auditOverhead, batchInsert, replicaRouting]
+const SUITES: readonly BenchSuite[] = [insertReference, tenantReads, auditOverhead, batchInsert, replicaRouting, citus]
 
 const DEFAULTS = { rows: 100_000, rounds: 5, warmup: 1 }
 const QUICK = { rows: 2_000, rounds: 2, warmup: 1 }

@@ -13,7 +13,6 @@
  * the analysis.
  */
 import { cpus } from 'node:os'
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { and, asc, eq, getTableColumns, isNull, sql } from 'drizzle-orm'
@@ -42,6 +41,7 @@ import {
   quantile,
 } from '../harness'
 import { BackendCpu } from '../server-cpu'
+import { startCountingProxy } from '../counting-proxy'
 import { seededRandom } from '../../src/testing/fixtures'
 
 /** Connections per pool: every case gets its own pool of this size. */
@@ -540,48 +540,6 @@ async function countFlights(
     await proxy.close()
   }
   return out
-}
-
-async function startCountingProxy(
-  host: string,
-  port: number,
-): Promise<{ port: number; counts: { toServer: number; toClient: number }; close(): Promise<void> }> {
-  const counts = { toServer: 0, toClient: 0 }
-  const sockets = new Set<Socket>()
-  const server: Server = createServer((client) => {
-    const upstream = connect({ host, port, noDelay: true })
-    client.setNoDelay(true)
-    sockets.add(client).add(upstream)
-    client.on('data', (chunk) => {
-      counts.toServer++
-      upstream.write(chunk)
-    })
-    upstream.on('data', (chunk) => {
-      counts.toClient++
-      client.write(chunk)
-    })
-    const closeBoth = () => {
-      client.destroy()
-      upstream.destroy()
-      sockets.delete(client)
-      sockets.delete(upstream)
-    }
-    client.on('close', closeBoth).on('error', closeBoth)
-    upstream.on('close', closeBoth).on('error', closeBoth)
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
-  return {
-    port: (server.address() as AddressInfo).port,
-    counts,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resolve())
-      }),
-  }
 }
 
 /** Node CPU (µs) of one `db.tenant(orgId).contacts`: what every operation of ours pays before its unit of work. */
