@@ -16,6 +16,11 @@ import { outcomes, runSequence, type CheckLevel } from './support/model/run'
  * The long run: `node scripts/model-long.mjs` (10,000 sequences per engine).
  */
 const RUNS = Number(process.env.MODEL_RUNS ?? 1000)
+/**
+ * On Citus each unit crosses coordinator → worker (2–5× a single node, BENCHMARKS.md): fewer sequences, the
+ * same seed, so the first MODEL_RUNS_CITUS of the single-node sequences.
+ */
+const CITUS_RUNS = Math.min(RUNS, Number(process.env.MODEL_RUNS_CITUS ?? 150))
 const SEED = Number(process.env.MODEL_SEED ?? 20240611)
 const PATH = process.env.MODEL_PATH
 /**
@@ -30,15 +35,16 @@ describeEachDatabase(
   'model-based contacts',
   (ctx) => {
     it(
-      `${RUNS} seeded sequences match the model (seed ${SEED}, checks per ${LEVEL})`,
+      `${RUNS} seeded sequences (${CITUS_RUNS} on Citus) match the model (seed ${SEED}, checks per ${LEVEL})`,
       async () => {
         const started = Date.now()
+        const runs = ctx().engine.name === 'citus' ? CITUS_RUNS : RUNS
         outcomes.clear()
         await fc.assert(
           fc.asyncProperty(sequence(), (ops) => runSequence(ctx().db, ops, LEVEL)),
           {
             seed: SEED,
-            numRuns: RUNS,
+            numRuns: runs,
             ...(PATH === undefined ? {} : { path: PATH }),
             // Shrinking replays sequences on fresh tenants, so it is sound, but bounded in time.
             interruptAfterTimeLimit: TIME_LIMIT_MS,
@@ -46,7 +52,7 @@ describeEachDatabase(
             reporter: (details) => {
               if (!details.failed) return
               console.error(
-                `model-based failure: replay with MODEL_SEED=${details.seed} MODEL_PATH=${JSON.stringify(details.counterexamplePath)} MODEL_RUNS=${RUNS}`,
+                `model-based failure: replay with MODEL_SEED=${details.seed} MODEL_PATH=${JSON.stringify(details.counterexamplePath)} MODEL_RUNS=${runs}`,
               )
               throw new Error(`${fc.defaultReportMessage(details)}\n\nGot error: ${String(details.errorInstance)}`, {
                 cause: details.errorInstance,
@@ -56,7 +62,7 @@ describeEachDatabase(
         )
         const tallies = [...outcomes].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, n]) => `${k}=${n}`)
         console.log(
-          `model-based [${ctx().engine.name}]: ${PATH === undefined ? `${RUNS} sequences` : `replayed path ${PATH}`} in ${((Date.now() - started) / 1000).toFixed(1)} s; outcomes: ${tallies.join(', ')}`,
+          `model-based [${ctx().engine.name}]: ${PATH === undefined ? `${runs} sequences` : `replayed path ${PATH}`} in ${((Date.now() - started) / 1000).toFixed(1)} s; outcomes: ${tallies.join(', ')}`,
         )
       },
       TIME_LIMIT_MS + 120_000,

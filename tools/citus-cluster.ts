@@ -290,10 +290,20 @@ async function createCitusDatabase(
     url,
     workerUrls: dbWorkerUrls,
     drop() {
-      dropped ??= withSql(coordinatorUrl, async (sql) => {
-        // Propagated to the workers like CREATE DATABASE; FORCE ends sessions a test left open.
-        await sql.unsafe(`drop database if exists "${name}" with (force)`)
-      }).catch((error: unknown) => {
+      dropped ??= (async () => {
+        // The coordinator's cached connections to the workers (and a test's) would make the propagated
+        // DROP fail with "being accessed by other users" on a worker: end them there first.
+        for (const workerUrl of workerUrls)
+          await withSql(workerUrl, async (sql) => {
+            await sql.unsafe(
+              `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}' and pid <> pg_backend_pid()`,
+            )
+          })
+        await withSql(coordinatorUrl, async (sql) => {
+          // Propagated to the workers like CREATE DATABASE; FORCE ends sessions a test left open.
+          await sql.unsafe(`drop database if exists "${name}" with (force)`)
+        })
+      })().catch((error: unknown) => {
         dropped = undefined // a failed drop may be retried
         throw error
       })
