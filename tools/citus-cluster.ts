@@ -291,18 +291,26 @@ async function createCitusDatabase(
     workerUrls: dbWorkerUrls,
     drop() {
       dropped ??= (async () => {
-        // The coordinator's cached connections to the workers (and a test's) would make the propagated
-        // DROP fail with "being accessed by other users" on a worker: end them there first.
-        for (const workerUrl of workerUrls)
-          await withSql(workerUrl, async (sql) => {
-            await sql.unsafe(
-              `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}' and pid <> pg_backend_pid()`,
-            )
-          })
-        await withSql(coordinatorUrl, async (sql) => {
-          // Propagated to the workers like CREATE DATABASE; FORCE ends sessions a test left open.
-          await sql.unsafe(`drop database if exists "${name}" with (force)`)
-        })
+        // The coordinator's cached connections to the workers (and a test's) make the propagated DROP
+        // fail with "being accessed by other users" on a worker: end them there, and again if one raced in.
+        for (let attempt = 1; ; attempt++) {
+          for (const workerUrl of workerUrls)
+            await withSql(workerUrl, async (sql) => {
+              await sql.unsafe(
+                `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}' and pid <> pg_backend_pid()`,
+              )
+            })
+          try {
+            await withSql(coordinatorUrl, async (sql) => {
+              // Propagated to the workers like CREATE DATABASE; FORCE ends sessions a test left open.
+              await sql.unsafe(`drop database if exists "${name}" with (force)`)
+            })
+            return
+          } catch (error) {
+            if ((error as { code?: string }).code !== '55006' || attempt >= 5) throw error
+            await new Promise((resolve) => setTimeout(resolve, 200 * attempt))
+          }
+        }
       })().catch((error: unknown) => {
         dropped = undefined // a failed drop may be retried
         throw error
