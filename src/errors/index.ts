@@ -29,4 +29,4 @@ export {
   UniqueViolationError,
   type ConstraintDetails,
 } from './database-errors'
-export { driverErrorCode, mapDatabaseError, toLibraryError, type ErrorNames } from './from-driver'
+export { driverErrorCode, mapDatabaseError, toLibraryError } from './from-driver'
