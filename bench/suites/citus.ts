@@ -26,7 +26,7 @@ import { citusAvailable, startCitusCluster, type CitusClusterHandle } from '../.
 import { startLocalCluster, type LocalClusterHandle } from '../../tools/local-cluster'
 import { createScratchDatabase, runtimeLoginUrl } from '../../tools/postgres-server'
 import { seededRandom } from '../../src/testing/fixtures'
-import { BENCH_CONTACT_COLUMNS, generateContacts, type BenchContact } from '../fixtures/contacts'
+import { generateContacts, insertSeedContacts, type BenchContact } from '../fixtures/contacts'
 import { ServersCpu } from '../cluster-cpu'
 import { startCountingProxy } from '../counting-proxy'
 import {
@@ -192,21 +192,7 @@ async function seed(url: string, organizations: readonly SeededOrganization[]): 
           insert into productions (id, organization_id, title, code, status)
           values (${org.productionId}, ${org.id}, ${`Feature ${o + 1}`}, ${`CITUS-${o + 1}`}, 'production')`
         // created_at one second apart, in fixture order: the findMany page is the first 50 of the fixture.
-        await tx`
-          insert into contacts (${tx.unsafe(BENCH_CONTACT_COLUMNS.join(', '))}, created_at)
-          select u.id, u.org, u.prod, u.name, u.email, u.phone, u.role, u.conf, u.meta,
-                 now() - make_interval(secs => ${rows.length} - u.n)
-          from unnest(
-            ${rows.map((c) => c.id)}::uuid[],
-            ${rows.map((c) => c.organizationId)}::uuid[],
-            ${rows.map((c) => c.productionId)}::uuid[],
-            ${rows.map((c) => c.name)}::text[],
-            ${rows.map((c) => c.email)}::text[],
-            ${rows.map((c) => c.phone)}::text[],
-            ${rows.map((c) => c.role)}::text[],
-            ${rows.map((c) => c.extractionConfidence)}::numeric[],
-            ${rows.map((c) => JSON.stringify(c.metadata))}::text[]::jsonb[]
-          ) with ordinality as u(id, org, prod, name, email, phone, role, conf, meta, n)`
+        await insertSeedContacts(tx, rows)
       })
     }
     await sql`analyze organizations`

@@ -24,7 +24,7 @@ import { createDatabase } from '../../src/client/create-database'
 import { APP_ROLE } from '../../src/schema/columns'
 import { contacts } from '../../src/schema/contacts'
 import * as schema from '../../src/schema/drizzle-schema'
-import { BENCH_CONTACT_COLUMNS, generateContacts } from '../fixtures/contacts'
+import { generateContacts, insertSeedContacts } from '../fixtures/contacts'
 import {
   benchSettings,
   formatRate,
@@ -294,21 +294,7 @@ async function seed(sql: Sql, organizationCount: number, perOrganization: number
         values (${productionId}, ${id}, ${`Feature ${o + 1}`}, ${`READS-${o + 1}`}, 'production')`
       const rows = generateContacts(perOrganization, { organizationId: id, productionId, seed: o + 1 })
       // created_at spread one second apart, so the findMany order is a real order, not a tie on created_at.
-      await tx`
-        insert into contacts (${tx.unsafe(BENCH_CONTACT_COLUMNS.join(', '))}, created_at)
-        select u.id, u.org, u.prod, u.name, u.email, u.phone, u.role, u.conf, u.meta,
-               now() - make_interval(secs => ${perOrganization} - u.n)
-        from unnest(
-          ${rows.map((c) => c.id)}::uuid[],
-          ${rows.map((c) => c.organizationId)}::uuid[],
-          ${rows.map((c) => c.productionId)}::uuid[],
-          ${rows.map((c) => c.name)}::text[],
-          ${rows.map((c) => c.email)}::text[],
-          ${rows.map((c) => c.phone)}::text[],
-          ${rows.map((c) => c.role)}::text[],
-          ${rows.map((c) => c.extractionConfidence)}::numeric[],
-          ${rows.map((c) => JSON.stringify(c.metadata))}::text[]::jsonb[]
-        ) with ordinality as u(id, org, prod, name, email, phone, role, conf, meta, n)`
+      await insertSeedContacts(tx, rows)
       organizations.push({ id, productionId, contactIds: rows.map((c) => c.id) })
     }
   })
