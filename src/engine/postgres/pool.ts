@@ -13,6 +13,7 @@ export class PostgresPool {
   waiting = 0
   readonly #acquireTimeoutMs: number
   readonly #retries: number
+  readonly #drained: (() => void)[] = []
 
   constructor(
     target: Extract<ResolvedTarget, { kind: 'postgres' }>,
@@ -75,5 +76,22 @@ export class PostgresPool {
   release(conn: postgres.ReservedSql, lost: boolean): void {
     this.inUse--
     if (!lost) conn.release()
+    if (this.inUse === 0) for (const done of this.#drained.splice(0)) done()
+  }
+
+  /**
+   * Resolves once no unit holds a connection, or after `maxMs`. A read unit answers before its COMMIT is
+   * through and gives its connection back after (postgres-unit.ts `commitRead`); postgres.js's `end()`
+   * called in between waits its whole timeout for the reserved connection (seen: `db.close()` took 5 s
+   * right after a read on Citus, whose COMMIT also ends the worker transaction). So close drains first.
+   */
+  async drain(maxMs: number): Promise<void> {
+    if (this.inUse === 0) return
+    let timer: NodeJS.Timeout | undefined
+    await new Promise<void>((resolve) => {
+      this.#drained.push(resolve)
+      timer = setTimeout(resolve, maxMs)
+    })
+    clearTimeout(timer)
   }
 }

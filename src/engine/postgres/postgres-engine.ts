@@ -88,6 +88,7 @@ export function createPostgresEngine(
       return new PostgresUnit<T>(unitEngine, settings, unitOptions).run(fn)
     },
     async close() {
+      await pool.drain(5_000)
       await client.end({ timeout: 5 })
     },
   }
