@@ -14,9 +14,13 @@ export interface ClusterFacts {
 
 /** Whether the connected database has the citus extension (false on plain PostgreSQL). */
 export async function hasCitus(sql: postgres.Sql | postgres.ReservedSql): Promise<boolean> {
-  const [row] = await sql<{ ok: boolean }[]>`select exists (select 1 from pg_extension where extname = 'citus') as ok`
-  return row?.ok === true
+  const [row] = await sql.unsafe<{ citus: boolean }[]>(CITUS_INSTALLED_SQL)
+  return row?.citus === true
 }
+
+/** Whether this database has the citus extension (one row, column `citus`): distribute, doctor and the router ask it. */
+export const CITUS_INSTALLED_SQL =
+  "select exists (select 1 from pg_catalog.pg_extension where extname = 'citus') as citus"
 
 /**
  * Checks that `sql` is connected to a Citus coordinator that can take the schema: the extension in

@@ -1,8 +1,6 @@
 import { InvalidConfigurationError, toLibraryError } from '../errors'
+import { CITUS_INSTALLED_SQL } from '../distribution/cluster-checks'
 import type { Engine } from '../engine/engine'
-
-// Whether the primary is a Citus coordinator: its WAL position then covers none of the rows on the workers.
-const CITUS_SQL = "select exists (select 1 from pg_catalog.pg_extension where extname = 'citus') as citus"
 
 // Per primary engine: learnt once, by the first read-your-writes read on a replica.
 const known = new WeakMap<Engine, boolean | Promise<boolean>>()
@@ -16,7 +14,7 @@ const known = new WeakMap<Engine, boolean | Promise<boolean>>()
 export async function refuseReadYourWritesOnCitus(primary: Engine): Promise<void> {
   let citus = known.get(primary)
   if (citus === undefined) {
-    citus = primary.probe<{ citus: boolean }>(CITUS_SQL).then(
+    citus = primary.probe<{ citus: boolean }>(CITUS_INSTALLED_SQL).then(
       (rows) => {
         const found = rows[0]?.citus === true
         known.set(primary, found)
