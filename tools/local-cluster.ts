@@ -53,6 +53,12 @@ export interface LocalClusterHandle {
    * waits until a new replica session reports it; 0 removes the delay. The replica must be running.
    */
   setReplicaApplyDelay(ms: number): Promise<void>
+  /**
+   * Restarts the primary (`pg_ctl restart -m <mode>`, waiting until it accepts connections again): `fast`
+   * ends sessions and checkpoints, `immediate` is a crash (recovery on start). Returns how long it was
+   * down, as pg_ctl saw it (for reports; no test may assert on it).
+   */
+  restartPrimary(mode: 'fast' | 'immediate'): Promise<{ downMs: number }>
   /** Waits until the replica's `pg_last_wal_replay_lsn()` reaches the primary's `pg_current_wal_lsn()` at call time. */
   waitForReplicaCatchUp(timeoutMs?: number): Promise<void>
   /** Stops both servers and removes the temp dir; idempotent. */
@@ -170,6 +176,26 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
           )
         })
         log(`replica :${started.replicaPort} started and streaming in ${Date.now() - t0} ms`)
+      }),
+
+    restartPrimary: (mode) =>
+      serialised(async () => {
+        assertRunning('restartPrimary')
+        const t0 = Date.now()
+        try {
+          await run(
+            'pg_ctl',
+            ['-D', cluster.primaryDir, '-m', mode, '-w', '-t', '60', '-l', cluster.primaryLog, 'restart'],
+            70_000,
+          )
+        } catch (error) {
+          throw new Error(
+            `pg_ctl restart -m ${mode} of the primary failed: ${errorMessage(error)}\nprimary log:\n${await logTail(cluster.primaryLog)}`,
+          )
+        }
+        const downMs = Date.now() - t0
+        log(`primary :${started.primaryPort} restarted (-m ${mode}) in ${downMs} ms`)
+        return { downMs }
       }),
 
     setReplicaApplyDelay: (ms) =>
