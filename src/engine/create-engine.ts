@@ -14,6 +14,8 @@ export function createEngine(
     /** Refuse a privileged login before the first unit (see `dangerouslyAllowPrivilegedLogin`). @default true */
     readonly checkLogin?: boolean
     readonly max?: number
+    /** Units wait (within the acquire timeout) for a server that is down or restarting. @default true */
+    readonly waitForServer?: boolean
   } = {},
 ): Engine {
   const scope = overrides.scope ?? {}
@@ -25,5 +27,6 @@ export function createEngine(
         scope,
         checkLogin: (overrides.checkLogin ?? true) && !config.dangerouslyAllowPrivilegedLogin,
         max: overrides.max ?? config.pool.max,
+        waitForServer: overrides.waitForServer ?? true,
       })
 }

@@ -32,6 +32,12 @@ export interface SettingsVariant {
   /** A read on a replica: also passes the read-your-writes gate (`$9`, `$10`) and returns `replayed`. */
   readonly replicaGate?: boolean
   /**
+   * A unit on the primary target: refuses (SQLSTATE CS005, migration 0017) a server in recovery, and for
+   * `'write'` also a read-only transaction (a primary being demoted), before any query of the unit runs.
+   * Not for replica reads, nor PGlite (never a standby).
+   */
+  readonly primary?: 'read' | 'write'
+  /**
    * The tenant and the audit context, without role, search path or timeout: for a unit that applied its
    * settings without a tenant and then enters the one it found (API key verification). Through
    * {@link settingsSql} only: it uses `$2`–`$7`, and a server may refuse parameters a statement does not use
@@ -67,25 +73,39 @@ const CONTEXT = '$2, $3, $4, $5, $6, $7'
 const WITH_TIMEOUT = `(${CONTEXT}, $8)`
 const WITHOUT_TIMEOUT = `(${CONTEXT}, null)`
 const TENANT_ONLY = `select public.callsheet_enter_tenant${WITHOUT_TIMEOUT}`
+const PRIMARY_CHECK = {
+  none: '',
+  read: 'public.callsheet_require_primary(false), ',
+  write: 'public.callsheet_require_primary(true), ',
+}
+type PrimaryCheck = keyof typeof PRIMARY_CHECK
 
 // Every text built once, at load: a unit only picks one.
 const TEXTS = new Map<string, string>()
 for (const enter of ['tenant', 'organization'] as const) {
   for (const statementTimeout of [true, false]) {
     for (const replicaGate of [true, false]) {
-      TEXTS.set(
-        key(enter, statementTimeout, replicaGate),
-        HEAD +
-          (replicaGate ? `${REPLICA_GATE_CALL}, ` : '') +
-          `public.callsheet_enter_${enter}` +
-          (statementTimeout ? WITH_TIMEOUT : WITHOUT_TIMEOUT),
-      )
+      for (const primary of ['none', 'read', 'write'] as const) {
+        TEXTS.set(
+          key(enter, statementTimeout, replicaGate, primary),
+          HEAD +
+            PRIMARY_CHECK[primary] +
+            (replicaGate ? `${REPLICA_GATE_CALL}, ` : '') +
+            `public.callsheet_enter_${enter}` +
+            (statementTimeout ? WITH_TIMEOUT : WITHOUT_TIMEOUT),
+        )
+      }
     }
   }
 }
 
-function key(enter: 'tenant' | 'organization', statementTimeout: boolean, replicaGate: boolean): string {
-  return `${enter}.${statementTimeout}.${replicaGate}`
+function key(
+  enter: 'tenant' | 'organization',
+  statementTimeout: boolean,
+  replicaGate: boolean,
+  primary: PrimaryCheck,
+): string {
+  return `${enter}.${statementTimeout}.${replicaGate}.${primary}`
 }
 
 /**
@@ -96,7 +116,12 @@ function key(enter: 'tenant' | 'organization', statementTimeout: boolean, replic
 export function settingsStatementText(variant: SettingsVariant = {}): string {
   if (variant.tenantOnly) return TENANT_ONLY
   return TEXTS.get(
-    key(variant.enter ?? 'tenant', variant.statementTimeout ?? true, variant.replicaGate ?? false),
+    key(
+      variant.enter ?? 'tenant',
+      variant.statementTimeout ?? true,
+      variant.replicaGate ?? false,
+      variant.primary ?? 'none',
+    ),
   ) as string
 }
 

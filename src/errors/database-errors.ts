@@ -75,10 +75,20 @@ export class ConnectionError extends CallsheetDbError {
   }
 }
 
-/** No pooled connection became free within `pool.acquireTimeoutMs`. Nothing was sent. */
+/**
+ * No pooled connection became free within `pool.acquireTimeoutMs`. Nothing was sent. When the server could
+ * not be reached meanwhile, `cause` is the last connection error (and the message says so).
+ */
 export class AcquireTimeoutError extends CallsheetDbError {
-  constructor(timeoutMs: number) {
-    super('ACQUIRE_TIMEOUT', `no database connection became free within ${timeoutMs} ms`, { retryable: true })
+  constructor(timeoutMs: number, lastConnectionError?: unknown) {
+    const reason =
+      lastConnectionError === undefined
+        ? ''
+        : ` (the server could not be reached: ${lastConnectionError instanceof Error ? lastConnectionError.message : String(lastConnectionError)})`
+    super('ACQUIRE_TIMEOUT', `no database connection became free within ${timeoutMs} ms${reason}`, {
+      retryable: true,
+      ...(lastConnectionError === undefined ? {} : { cause: lastConnectionError }),
+    })
   }
 }
 

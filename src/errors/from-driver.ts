@@ -160,6 +160,10 @@ function fromDriver(
       return new TenantUnavailableError(message, options)
     case 'CS003':
       return new InvalidActorError(message, options)
+    // Raised by callsheet_require_primary (migration 0017): a unit on the primary target reached a standby
+    // or a read-only server. Nothing of the unit ran; the engine drops the connection.
+    case 'CS005':
+      return new ConnectionError(message, options)
   }
   // Class 08 (connection exception) and 57P01-57P03 (admin shutdown, crash, cannot connect now).
   if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') {

@@ -60,6 +60,8 @@ export class Router {
             name: replicaName(target, i),
             // One database: a read on a replica inside a transaction on the primary is a nested unit too.
             scope: primary.scope,
+            // A replica that cannot be reached hands the read to the primary at once.
+            waitForServer: false,
             acquireTimeoutMs: Math.min(
               config.pool.acquireTimeoutMs,
               Math.ceil(config.routing.replicaConnectTimeoutSeconds * 1000),

@@ -25,15 +25,19 @@ export function createPostgresEngine(
     readonly scope: object
     readonly checkLogin: boolean
     readonly max: number
+    /** See {@link PostgresPool}: the primary waits for a restarting server, a replica fails over to it. */
+    readonly waitForServer: boolean
   },
 ): Engine {
   const { scope, targetName } = options
   const owners = [scope]
-  const pool = new PostgresPool(target, config, options.max, options.acquireTimeoutMs)
+  // drizzle() installs its type parsers on a client's shared options, so that its reserved connections
+  // parse the same way: on every client the pool makes.
+  const pool = new PostgresPool(target, config, options.max, options.acquireTimeoutMs, options.waitForServer, (c) => {
+    drizzlePostgres(c)
+  })
   const { client } = pool
   const setup = drizzleSetup(config)
-  // drizzle() installs its type parsers on the client's shared options, so reserved connections
-  // (which reuse the pool's connections) parse the same way.
   const db = drizzlePostgres(client, { schema, ...(setup.logger ? { logger: setup.logger } : {}) }) as unknown as Db
 
   // The login is checked once, before the first unit; units after a passed check pay nothing. A failed
@@ -56,8 +60,14 @@ export function createPostgresEngine(
     drizzle: setup,
     observe: onQuery ? (event) => onQuery({ ...event, target: targetName }) : undefined,
     settingsText: {
-      tenant: settingsStatementText(),
-      organization: settingsStatementText({ enter: 'organization' }),
+      tenant: {
+        read: settingsStatementText({ primary: 'read' }),
+        write: settingsStatementText({ primary: 'write' }),
+      },
+      organization: {
+        read: settingsStatementText({ enter: 'organization', primary: 'read' }),
+        write: settingsStatementText({ enter: 'organization', primary: 'write' }),
+      },
       replica: settingsStatementText({ replicaGate: true }),
     },
     loginChecked: () => loginChecked,
@@ -89,7 +99,7 @@ export function createPostgresEngine(
     },
     async close() {
       await pool.drain(5_000)
-      await client.end({ timeout: 5 })
+      await Promise.all(pool.clients().map((c) => c.end({ timeout: 5 })))
     },
   }
 }

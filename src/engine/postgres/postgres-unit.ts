@@ -5,7 +5,15 @@
  */
 import type postgres from 'postgres'
 import { PostgresJsDatabase, PostgresJsSession } from 'drizzle-orm/postgres-js'
-import { InvalidStateError, isCallsheetDbError, mapDatabaseError, TenantProofError, toLibraryError } from '../../errors'
+import {
+  ConnectionError,
+  driverErrorCode,
+  InvalidStateError,
+  isCallsheetDbError,
+  mapDatabaseError,
+  TenantProofError,
+  toLibraryError,
+} from '../../errors'
 import { tableOfConstraint } from '../../schema/table-names'
 import type { DrizzleSetup, Schema } from '../drizzle-setup'
 import type { Db, UnitOptions } from '../engine'
@@ -14,7 +22,7 @@ import { COMMIT_LSN_SQL, commitLsnOf, replayedOf } from '../replica-gate'
 import { settingsParams, type UnitSettings } from '../settings-statement'
 import { closeUnit, openUnit, runInUnit, type OpenUnit } from '../unit-scope'
 import { ClosedConnectionWatch } from '../workarounds/postgres-js-closed-connection'
-import type { PostgresPool } from './pool'
+import type { Lease, PostgresPool } from './pool'
 import { unitConnection } from './unit-connection'
 
 /** What every unit of one postgres engine shares (built once per engine). */
@@ -26,8 +34,15 @@ export interface PostgresUnitEngine {
   readonly drizzle: DrizzleSetup
   /** `onQuery` for this target, or undefined when unset (nothing is observed then). */
   readonly observe: ((event: Omit<QueryEvent, 'target'>) => void) | undefined
-  /** The settings statement's text for tenant units, organization administration and replica reads. */
-  readonly settingsText: { readonly tenant: string; readonly organization: string; readonly replica: string }
+  /**
+   * The settings statement's text for tenant units and organization administration (each with the
+   * primary check of a read or a write unit, migration 0017), and for replica reads.
+   */
+  readonly settingsText: {
+    readonly tenant: { readonly read: string; readonly write: string }
+    readonly organization: { readonly read: string; readonly write: string }
+    readonly replica: string
+  }
   /** Resolves once the login has passed the privilege check (retried by the next unit after a failure). */
   checkLogin(): Promise<void>
   loginChecked(): boolean
@@ -47,6 +62,7 @@ const afterEnd = () =>
 export class PostgresUnit<T> {
   private phase: Phase = 'running'
   private mark!: OpenUnit
+  private lease!: Lease
   private conn!: postgres.ReservedSql
   private released = false
   private readonly watch = new ClosedConnectionWatch()
@@ -65,7 +81,8 @@ export class PostgresUnit<T> {
     this.mark = openUnit(this.engine.owners)
     if (this.settings.organizationId !== '' && this.settings.proof === '') throw TenantProofError.noSecret()
     if (!this.engine.loginChecked()) await this.engine.checkLogin()
-    this.conn = await this.engine.pool.acquire()
+    this.lease = await this.engine.pool.acquire()
+    this.conn = this.lease.conn
     try {
       // BEGIN, the settings and the first query of `fn` are pipelined: postgres.js writes them in one
       // packet (prepared statements only: see workarounds/drizzle-unsafe-prepare.ts).
@@ -92,7 +109,7 @@ export class PostgresUnit<T> {
     if (this.released) return
     this.released = true
     this.watch.detach()
-    this.engine.pool.release(this.conn, this.watch.lost !== undefined)
+    this.engine.pool.release(this.lease, this.watch.lost !== undefined)
   }
 
   private sendBegin(): Promise<unknown> {
@@ -108,7 +125,12 @@ export class PostgresUnit<T> {
   private sendSettings(queries: postgres.ReservedSql): Promise<unknown> {
     const { replica, organizationAdmin } = this.options
     const { settingsText, statementTimeoutMs } = this.engine
-    const text = replica ? settingsText.replica : organizationAdmin ? settingsText.organization : settingsText.tenant
+    const kind = this.options.readOnly ? 'read' : 'write'
+    const text = replica
+      ? settingsText.replica
+      : organizationAdmin
+        ? settingsText.organization[kind]
+        : settingsText.tenant[kind]
     const applied = queries.unsafe(text, settingsParams(this.settings, statementTimeoutMs, replica)).execute()
     applied.catch(() => undefined) // as BEGIN's
     return applied
@@ -177,12 +199,30 @@ export class PostgresUnit<T> {
     onCommitted(lsn)
   }
 
+  /**
+   * The unit reached a server that must not take it (migration 0017's check, CS005, or a write refused as
+   * read-only, 25006, on the primary target): the connection is dropped, so that postgres.js reconnects it
+   * (to the next host of a multi-host URL), and the unit fails with a retryable CONNECTION_ERROR. Nothing
+   * of it ran: the check is the first statement, and a read-only server committed nothing.
+   */
+  private notThePrimary(error: unknown): ConnectionError | undefined {
+    if (this.options.replica) return undefined
+    const code = driverErrorCode(error)
+    if (code !== 'CS005' && !(code === '25006' && !this.options.readOnly)) return undefined
+    const mapped = new ConnectionError(
+      code === 'CS005' ? mapDatabaseError(error).message : `not the primary: ${mapDatabaseError(error).message}`,
+      { cause: error, sqlState: code },
+    )
+    this.watch.drop(mapped)
+    return mapped
+  }
+
   /** Rolls back what can be, gives the connection back, and returns the error to throw. */
   private async fail(error: unknown): Promise<unknown> {
     this.decide()
     // COMMIT was sent and its answer lost: the write may have committed, at an unknown position.
     if (this.phase === 'committing') this.options.onCommitted?.(undefined)
-    const mapped = toLibraryError(error, { tableOfConstraint })
+    const mapped = this.notThePrimary(error) ?? toLibraryError(error, { tableOfConstraint })
     // The server rolls back a transaction whose connection is gone: nothing to send on it.
     if (isCallsheetDbError(mapped, 'CONNECTION_ERROR') && this.watch.lost === undefined) this.watch.lost = mapped
     const { lost } = this.watch

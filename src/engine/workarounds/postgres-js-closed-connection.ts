@@ -17,6 +17,7 @@
 /** The part of a postgres.js pooled connection the watch touches (not in postgres.js's types). */
 interface PooledConnection {
   onclose?: ((error: unknown) => void) | null
+  terminate?: () => void
 }
 
 /** Watches one reserved connection for the length of one unit. */
@@ -56,6 +57,17 @@ export class ClosedConnectionWatch {
         },
       )
     })
+  }
+
+  /**
+   * Closes the connection (it reached a server that must not take this work: a standby): it is `lost`
+   * from now on, so the unit neither writes to it nor gives it back, and postgres.js reconnects it —
+   * through the next host of a multi-host URL. Not a driver workaround: postgres.js has no public way to
+   * close one reserved connection; `terminate` is the pooled connection's own close.
+   */
+  drop(reason: unknown): void {
+    if (this.lost === undefined) this.lost = reason
+    this.pooled?.terminate?.()
   }
 
   /** Stops watching (the connection goes back to the pool, or is already in its closed queue). */
