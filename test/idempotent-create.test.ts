@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { beforeAll, expect, it } from 'vitest'
 import { withRetry } from '../src'
 import { ConnectionError, isCallsheetDbError } from '../src/errors'
+import type { ChangeEvent } from '../src/unit-of-work/hooks'
 import { describeEachDatabase } from './harness/engines'
 import { fillTenant, type FilledTenant } from './support/fixtures'
 
@@ -23,6 +24,9 @@ interface Creating {
   softDelete(id: string): Promise<unknown>
   findById(id: string, options?: object): Promise<(Record<string, unknown> & { id: string }) | undefined>
 }
+
+/** Every change event the afterCommit hook saw. */
+const committed: ChangeEvent[] = []
 
 describeEachDatabase(
   'idempotent create with a caller-given id',
@@ -187,6 +191,17 @@ describeEachDatabase(
       expect(await b.tenant.departments.create(input)).toEqual(inB)
     })
 
+    it('hooks see the repeated create as an insert of the same row (the first afterCommit may have been lost)', async () => {
+      const id = randomUUID()
+      committed.length = 0
+      await a.tenant.departments.create({ id, name: 'Hooks', code: 'HOOKS' })
+      await a.tenant.departments.create({ id, name: 'Hooks', code: 'HOOKS' })
+      expect(committed.map((e) => [e.entity, e.operation, e.ids])).toEqual([
+        ['departments', 'insert', [id]],
+        ['departments', 'insert', [id]],
+      ])
+    })
+
     it('a bad id is a ValidationError, before any SQL', async () => {
       for (const id of ['not-a-uuid', '', 42, null, '00000000-0000-0000-0000-00000000000g']) {
         const error = await rejection(a.tenant.departments.create({ id, name: 'Bad', code: 'BAD' } as never))
@@ -216,7 +231,7 @@ describeEachDatabase(
       expect(error).not.toMatchObject({ constraint: 'departments_pkey' })
     })
   },
-  {},
+  { hooks: [{ name: 'record', afterCommit: (events) => void committed.push(...events) }] },
   { citus: true },
 )
 
