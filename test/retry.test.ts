@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterEach, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest'
 import { withRetry } from '../src'
 import type { Database } from '../src/client/create-database'
 import {
@@ -14,7 +14,8 @@ import { createDatabase } from '../src/client/create-database'
 import type { SqlRunner } from './harness/sql-runner'
 
 // withRetry (src/support/retry.ts): only library errors marked retryable are retried, with capped exponential
-// backoff; retries stop after `retries`. The database cases use real SQLSTATEs through the library's own
+// backoff; retries stop after `retries` or when the next one would start after `deadlineMs`. The timing
+// cases run on fake timers (performance.now and setTimeout are both faked), never on the wall clock. The database cases use real SQLSTATEs through the library's own
 // path: a trigger raising 40001 on both engines, and a real deadlock (40P01) between two tenant
 // transactions on the server.
 
@@ -91,7 +92,20 @@ describe('withRetry without a database', () => {
     await expect(withRetry(fn, { retries: -1 })).rejects.toThrow(RangeError)
     await expect(withRetry(fn, { retries: 1.5 })).rejects.toThrow(RangeError)
     await expect(withRetry(fn, { baseDelayMs: Number.NaN })).rejects.toThrow(RangeError)
+    await expect(withRetry(fn, { baseDelayMs: Infinity })).rejects.toThrow(RangeError)
+    await expect(withRetry(fn, { maxDelayMs: Number.NaN })).rejects.toThrow(RangeError)
+    await expect(withRetry(fn, { maxDelayMs: -1 })).rejects.toThrow(RangeError)
+    await expect(withRetry(fn, { deadlineMs: -1 })).rejects.toThrow(/deadlineMs must be ≥ 0, got -1/)
+    await expect(withRetry(fn, { deadlineMs: Number.NaN })).rejects.toThrow(RangeError)
+    await expect(withRetry(fn, { retries: -Infinity })).rejects.toThrow(RangeError)
+    // Nothing would bound the retries.
+    await expect(withRetry(fn, { retries: Infinity, deadlineMs: Infinity })).rejects.toThrow(/cannot both be Infinity/)
+    await expect(withRetry(fn, { deadlineMs: Infinity })).rejects.toThrow(/cannot both be Infinity/)
     expect(calls).toBe(0)
+    // Either bound alone is accepted.
+    expect(await withRetry(fn, { retries: Infinity })).toBe(1)
+    expect(await withRetry(fn, { retries: 2, deadlineMs: Infinity })).toBe(1)
+    expect(await withRetry(fn, { deadlineMs: 0 })).toBe(1)
   })
 
   it('an aborted signal stops the wait and the retries', async () => {
@@ -107,6 +121,116 @@ describe('withRetry without a database', () => {
     // The abort's reason, after one call: the 5 s wait was cut short (its end would have made a 2nd call).
     expect(((await rejection(pending)) as Error).message).toBe('shutting down')
     expect(calls).toBe(1)
+  })
+})
+
+describe('withRetry deadline and defaults (fake timers)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers()
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  /** `fn` failing with a retryable error every time, recording when each call started. */
+  const alwaysFailing = () => {
+    const starts: number[] = []
+    const fn = (): Promise<never> => {
+      starts.push(performance.now())
+      return Promise.reject(new ConnectionError(`gone ${starts.length}`))
+    }
+    return { starts, fn }
+  }
+
+  it('defaults: delays 50, 100, 200 ms then 250 ms each, until the 30 s deadline; the last error is thrown', async () => {
+    const { starts, fn } = alwaysFailing()
+    const delays: number[] = []
+    const t0 = performance.now()
+    const outcome = rejection(withRetry(fn, { jitter: false, onRetry: (_e, _n, ms) => delays.push(ms) }))
+    await vi.runAllTimersAsync()
+    const error = (await outcome) as Error
+    expect(delays.slice(0, 5)).toEqual([50, 100, 200, 250, 250])
+    expect(Math.max(...delays)).toBe(250)
+    // The last delay is shortened to end at the deadline: no attempt starts after it, none is wasted before it.
+    expect(delays.reduce((sum, ms) => sum + ms, 0)).toBe(30_000)
+    expect(delays.at(-1)).toBe(150)
+    expect(starts.at(-1)! - t0).toBe(30_000)
+    expect(starts.every((at) => at - t0 <= 30_000)).toBe(true)
+    // 50 + 100 + 200 + 118 × 250 + 150 = 30,000 ms: 122 retries, 123 calls.
+    expect(starts).toHaveLength(123)
+    expect(error.message).toBe('gone 123')
+  })
+
+  it('with the default jitter, every delay lies within 0..250 ms and no attempt starts after 30 s', async () => {
+    const { starts, fn } = alwaysFailing()
+    const delays: number[] = []
+    const t0 = performance.now()
+    const outcome = rejection(withRetry(fn, { onRetry: (_e, _n, ms) => delays.push(ms) }))
+    await vi.runAllTimersAsync()
+    await outcome
+    expect(delays.every((ms) => ms >= 0 && ms <= 250)).toBe(true)
+    expect(starts.every((at) => at - t0 <= 30_000)).toBe(true)
+    // Full jitter averages half the ceiling: far more than the old 4 attempts, bounded by the deadline.
+    expect(starts.length).toBeGreaterThan(120)
+  })
+
+  it('after an outage ends, the next attempt starts within maxDelayMs (250 ms by default)', async () => {
+    let up = false
+    let calls = 0
+    const t0 = performance.now()
+    setTimeout(() => (up = true), 12_345)
+    const pending = withRetry(() => {
+      calls++
+      return up ? Promise.resolve(performance.now() - t0) : Promise.reject(new ConnectionError('refused'))
+    })
+    await vi.runAllTimersAsync()
+    const answeredAt = await pending
+    expect(answeredAt).toBeGreaterThanOrEqual(12_345)
+    expect(answeredAt).toBeLessThanOrEqual(12_345 + 250)
+    expect(calls).toBeGreaterThan(1)
+  })
+
+  it('a deadline counts the attempts’ own time too: no retry starts after it', async () => {
+    const starts: number[] = []
+    const t0 = performance.now()
+    // Each attempt takes 1 s before it fails (e.g. a connect timeout).
+    const fn = async (): Promise<never> => {
+      starts.push(performance.now() - t0)
+      await new Promise((resolve) => setTimeout(resolve, 1_000))
+      throw new ConnectionError('slow failure')
+    }
+    const outcome = rejection(withRetry(fn, { deadlineMs: 2_500, baseDelayMs: 100, jitter: false }))
+    await vi.runAllTimersAsync()
+    expect(isCallsheetDbError(await outcome, 'CONNECTION_ERROR')).toBe(true)
+    // 0 → fails at 1000, waits 100; 1100 → fails at 2100, waits min(200, 400 left); 2300 → fails at 3300: over.
+    expect(starts).toEqual([0, 1_100, 2_300])
+  })
+
+  it('retries caps the attempts before the deadline does; deadlineMs: 0 means one attempt', async () => {
+    const capped = alwaysFailing()
+    const outcome = rejection(withRetry(capped.fn, { retries: 2, baseDelayMs: 10 }))
+    await vi.runAllTimersAsync()
+    await outcome
+    expect(capped.starts).toHaveLength(3)
+
+    const once = alwaysFailing()
+    const single = rejection(withRetry(once.fn, { deadlineMs: 0 }))
+    await vi.runAllTimersAsync()
+    expect(((await single) as Error).message).toBe('gone 1')
+    expect(once.starts).toHaveLength(1)
+  })
+
+  it('an abort during the default deadline ends the retries at once with the abort reason', async () => {
+    const { starts, fn } = alwaysFailing()
+    const controller = new AbortController()
+    const outcome = rejection(withRetry(fn, { signal: controller.signal }))
+    await vi.advanceTimersByTimeAsync(5_000)
+    const before = starts.length
+    expect(before).toBeGreaterThan(1)
+    controller.abort(new Error('shutting down'))
+    expect(((await outcome) as Error).message).toBe('shutting down')
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(starts).toHaveLength(before)
   })
 })
 

@@ -1,4 +1,4 @@
-import { and, count, eq, getTableColumns, isNull, sql, type SQL } from 'drizzle-orm'
+import { and, count, eq, getTableColumns, getTableName, isNull, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { z } from 'zod'
 import { NotFoundError, ValidationError } from '../errors'
@@ -9,6 +9,7 @@ import type { EntityName } from '../unit-of-work/hooks'
 import type { TenantRuntime, WriteSpec } from '../unit-of-work/tenant-runtime'
 import { newId } from '../unit-of-work/tenant-runtime'
 import type { NaturalKey } from './create-many/batch-insert'
+import { primaryKeyViolation } from './primary-key-violation'
 import { keysetPage, keysetQuery, type FindManyOptions, type Page } from './keyset-page'
 import {
   deletedCondition,
@@ -161,13 +162,28 @@ export class TenantRepository<
 
   /**
    * Inserts one row for this tenant.
+   *
+   * With an `id` chosen by the caller the create is idempotent, so that `withRetry` may repeat it after a
+   * connection lost during `COMMIT` (the first attempt may have committed): when this tenant already has a
+   * live row with that id and every column the input gives holds the value this create would store, that
+   * row is returned and nothing is written (no second row, no audit row; the hooks see the row as written,
+   * since the first attempt's `afterCommit` may never have run). Another tenant's row with the same id does
+   * not matter.
+   *
+   * @example
+   * ```ts
+   * const id = randomUUID() // node:crypto; once, before the first attempt
+   * const contact = await withRetry(() => tenant.contacts.create({ id, productionId, name: 'Jon Smith' }))
+   * ```
    * @throws ValidationError on bad input (nothing is written).
    * @throws ForeignKeyViolationError when a referenced row is not this tenant's.
-   * @throws UniqueViolationError when a live row already has a unique value.
+   * @throws UniqueViolationError when a live row already has a unique value; with a given `id`, also when
+   * this tenant's row with that id differs from the input or is soft-deleted (`constraint` `<table>_pkey`).
    */
   async create(input: TCreate): Promise<TRow> {
     const values = this.parseCreate(input, 'input')
-    const [row] = await this.runtime.write(this.insertWrite([values]))
+    const write = values.id === undefined ? this.insertWrite([values]) : this.idempotentInsertWrite(values)
+    const [row] = await this.runtime.write(write)
     return row as TRow
   }
 
@@ -247,6 +263,42 @@ export class TenantRepository<
     }
   }
 
+  /**
+   * The write of `create` with a caller-given id: `INSERT … ON CONFLICT (organization_id, id) DO NOTHING
+   * RETURNING *`, and when it inserted nothing, this tenant's live row with that id whose given columns
+   * equal the values inserted (compared in SQL as the insert would store them: numeric scale, jsonb
+   * normalisation, date forms), in the same unit. Neither: the UNIQUE_VIOLATION a plain INSERT would raise.
+   */
+  protected idempotentInsertWrite(given: Record<string, unknown>): WriteSpec {
+    const insert = this.insertWrite([given])
+    const table = this.def.table
+    const columns = getTableColumns(table) as Record<string, PgColumn>
+    const givenKeys = Object.keys(given).filter((k) => k !== 'id' && given[k] !== undefined && columns[k])
+    return {
+      ...insert,
+      statement: async (db, [v]) => {
+        const row = { id: newId(), ...v, organizationId: this.runtime.organizationId }
+        const inserted = (await db
+          .insert(table)
+          .values(row as never)
+          .onConflictDoNothing({ target: [this.columns.organizationId, this.columns.id] })
+          .returning()) as Record<string, unknown>[]
+        if (inserted.length > 0) return inserted
+        const same = givenKeys.map((k) => storedEquals(columns[k] as PgColumn, row[k as keyof typeof row]))
+        const existing = (await db
+          .select()
+          .from(table)
+          .where(and(this.tenantScope(), eq(this.columns.id, row.id), this.liveCondition(), ...same))
+          .limit(1)) as Record<string, unknown>[]
+        if (existing.length > 0) return existing
+        throw primaryKeyViolation(
+          getTableName(table),
+          'this id is already a row of this organization: soft-deleted, or with other values than this create',
+        )
+      },
+    }
+  }
+
   /** `organization_id = <tenant>`: the repository's half of the double enforcement (RLS is the other). */
   protected tenantScope(): SQL {
     return eq(this.columns.organizationId, this.runtime.organizationId)
@@ -284,4 +336,13 @@ export class TenantRepository<
     }
     return conditions
   }
+}
+
+/**
+ * The stored value equals the value an insert of `value` would store: both sides cast to the column's type
+ * (numeric scale, jsonb normalisation), then compared as text (citext's case counts; null equals null).
+ */
+function storedEquals(column: PgColumn, value: unknown): SQL {
+  const type = sql.raw(column.getSQLType())
+  return sql`${column}::text is not distinct from cast(${sql.param(value, column)} as ${type})::text`
 }

@@ -1,7 +1,8 @@
 import { getTableColumns, getTableName, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
-import { UniqueViolationError } from '../../errors'
+import type { UniqueViolationError } from '../../errors'
 import type { Db } from '../../engine/engine'
+import { primaryKeyViolation } from '../primary-key-violation'
 import { unnestSelect, type NaturalKey } from './batch-insert'
 import type { CreateManySettings, CreateManyTarget } from './plan'
 
@@ -23,13 +24,13 @@ export function chunkStatement(
 ): (db: Db, values: readonly Record<string, unknown>[]) => Promise<Written> {
   const key = target.naturalKey
   const guarded = settings.onConflict === 'error' || !key
-  const primaryKey = `${getTableName(target.table)}_pkey`
+  const tableName = getTableName(target.table)
   const tenantColumn = getTableColumns(target.table).organizationId as PgColumn
   const insertRun = async (db: Db, values: readonly Record<string, unknown>[]): Promise<Written> => {
     const insert = db.insert(target.table).select(unnestSelect(target.table, values, organizationId))
     const written = await insertConflicting(values, insert)
     // ON CONFLICT (organization_id, id) DO NOTHING, then the count: see pkeyViolation.
-    if (guarded && written.count !== values.length) throw pkeyViolation(primaryKey, getTableName(target.table))
+    if (guarded && written.count !== values.length) throw pkeyViolation(tableName)
     return written
   }
   const insertConflicting = async (
@@ -73,13 +74,11 @@ export function chunkStatement(
  * `ON CONFLICT (organization_id, id) DO NOTHING` skipped it, so the batch is refused as a plain INSERT would
  * refuse it, and the unit rolls back.
  */
-function pkeyViolation(constraint: string, table: string): UniqueViolationError {
-  return new UniqueViolationError(`duplicate key value violates unique constraint "${constraint}"`, {
-    constraint,
+function pkeyViolation(table: string): UniqueViolationError {
+  return primaryKeyViolation(
     table,
-    detail: 'an id of the batch is already a row of this organization, or appears twice in the batch',
-    sqlState: '23505',
-  })
+    'an id of the batch is already a row of this organization, or appears twice in the batch',
+  )
 }
 
 /**
