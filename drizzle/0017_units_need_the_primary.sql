@@ -11,7 +11,7 @@ CREATE FUNCTION public.callsheet_require_primary(p_write boolean)
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   IF pg_is_in_recovery() THEN

@@ -19,6 +19,29 @@ const OUTSIDE_UNITS_MAX = 2
  */
 const reconnectBackoff = (failures: number): number => Math.min(0.02 * 2 ** failures, 0.25) * (0.5 + Math.random() / 2)
 
+/** A URL's host list (`postgres://u@h1:p1,h2:p2/db`) rotated left by `n`: the first host tried is `n` on. */
+export function rotatedUrl(url: string, n: number): string {
+  const match = /^([a-z]+:\/\/(?:[^@/]*@)?)([^/?#]*)(.*)$/i.exec(url)
+  if (!match || n === 0) return url
+  const hosts = (match[2] ?? '').split(',')
+  if (hosts.length < 2) return url
+  const k = n % hosts.length
+  return `${match[1]}${[...hosts.slice(k), ...hosts.slice(0, k)].join(',')}${match[3]}`
+}
+
+/** The same for options that list hosts (`host: ['h1', 'h2']`, `port: [p1, p2]`). */
+function rotatedOptions<O extends postgres.Options<Record<string, postgres.PostgresType>>>(options: O, n: number): O {
+  const { host, port } = options as { host?: unknown; port?: unknown }
+  if (n === 0 || !Array.isArray(host) || host.length < 2) return options
+  const k = n % host.length
+  const rotate = <T>(xs: T[]): T[] => [...xs.slice(k), ...xs.slice(0, k)]
+  return {
+    ...options,
+    host: rotate(host),
+    ...(Array.isArray(port) && port.length === host.length ? { port: rotate(port) } : {}),
+  }
+}
+
 interface Waiter {
   readonly resolve: (slot: Slot) => void
   readonly reject: (error: unknown) => void
@@ -77,13 +100,17 @@ export class PostgresPool {
         ...(config.statementTimeoutMs > 0 && config.prepare ? { statement_timeout: config.statementTimeoutMs } : {}),
       },
     })
-    const open = (o: postgres.Options<Record<string, postgres.PostgresType>>): postgres.Sql => {
-      const client = target.url === undefined ? postgres(o) : postgres(target.url, o)
+    const open = (o: postgres.Options<Record<string, postgres.PostgresType>>, rotation = 0): postgres.Sql => {
+      const client =
+        target.url === undefined ? postgres(rotatedOptions(o, rotation)) : postgres(rotatedUrl(target.url, rotation), o)
       onClient(client)
       return client
     }
     this.client = open(options(Math.min(max, OUTSIDE_UNITS_MAX)))
-    this.#slots = Array.from({ length: max }, () => new Slot((onclose) => open(options(1, onclose))))
+    this.#slots = Array.from(
+      { length: max },
+      () => new Slot((onclose, rotation) => open(options(1, onclose), rotation)),
+    )
     this.#free.push(...[...this.#slots].reverse())
     this.#acquireTimeoutMs = acquireTimeoutMs
     this.#waitForServer = waitForServer
@@ -112,12 +139,16 @@ export class PostgresPool {
     }
   }
 
-  /** Gives the lease back; a `lost` connection is not (postgres.js has it in its closed queue already). */
-  release(lease: Lease, lost: boolean): void {
+  /**
+   * Gives the lease back; a `lost` connection is not (postgres.js has it in its closed queue already), and
+   * its slot gets a fresh client (the driver's state after a lost reserved connection is suspect, see
+   * Slot) — one that tries the next host of a multi-host URL first when the library `dropped` it itself
+   * (it reached a standby).
+   */
+  release(lease: Lease, lost: boolean, dropped = false): void {
     this.inUse--
-    if (lost)
-      lease.slot.replace() // the driver's state after a lost reserved connection is suspect (see Slot)
-    else lease.conn.release()
+    if (!lost) lease.conn.release()
+    else lease.slot.replace(dropped)
     this.#give(lease.slot)
     if (this.inUse === 0) for (const done of this.#drained.splice(0)) done()
   }

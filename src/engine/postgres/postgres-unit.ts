@@ -109,7 +109,7 @@ export class PostgresUnit<T> {
     if (this.released) return
     this.released = true
     this.watch.detach()
-    this.engine.pool.release(this.lease, this.watch.lost !== undefined)
+    this.engine.pool.release(this.lease, this.watch.lost !== undefined, this.watch.dropped)
   }
 
   private sendBegin(): Promise<unknown> {

@@ -39,9 +39,13 @@ export class Slot {
   #sql: Client
   /** Set while a unit waits for this slot's connection: told when the driver reports it closed. */
   onClose: (() => void) | undefined = undefined
+  #rotation = 0
 
-  /** `open` makes a client of one connection that calls the given `onclose` when its connection closes. */
-  constructor(private readonly open: (onclose: () => void) => Client) {
+  /**
+   * `open` makes a client of one connection that calls the given `onclose` when its connection closes,
+   * to the hosts of a multi-host URL rotated by `rotation` (so the first one tried is the next host).
+   */
+  constructor(private readonly open: (onclose: () => void, rotation: number) => Client) {
     this.#sql = this.#fresh()
   }
 
@@ -49,8 +53,15 @@ export class Slot {
     return this.#sql
   }
 
-  /** A fresh client from now on; the old one is ended (its connection closed, its queue rejected). */
-  replace(): void {
+  /**
+   * A fresh client from now on; the old one is ended (its connection closed, its queue rejected).
+   * `nextHost`: the connection reached a server that must not take the work (a standby): the fresh client
+   * tries the next host of a multi-host URL first. A dropped connection is never reconnected by its own
+   * client: postgres.js 3.4.9 keeps a closed connection's unsent bytes and a cleared write timer, and the
+   * reconnected connection then never writes (its startup hangs; seen when dropping a unit's connection).
+   */
+  replace(nextHost = false): void {
+    if (nextHost) this.#rotation++
     const old = this.#sql
     this.#sql = this.#fresh()
     old.end({ timeout: 0 }).catch(() => undefined)
@@ -64,7 +75,7 @@ export class Slot {
       setImmediate(() => {
         if (box.client === this.#sql) this.onClose?.()
       })
-    })
+    }, this.#rotation)
     return box.client
   }
 }
