@@ -1,7 +1,7 @@
 /**
  * Mutation check of the isolation suites: breaks one database guarantee at a time and expects
  * `test/isolation-raw-sql.test.ts` + `test/tenant-isolation-api.test.ts` + `test/attacks.test.ts` +
- * `test/catalog.test.ts` to fail.
+ * `test/catalog.test.ts` + `test/pool.test.ts` (a standby never takes a unit) to fail.
  *
  *   npx tsx scripts/mutation-check.ts [--only <mutation id>,…]
  *
@@ -111,6 +111,13 @@ const MUTATIONS: Mutation[] = [
           create policy tenant_isolation on contacts as permissive for all to public
             using (${POLICY_WITHOUT_NULLIF}) with check (${POLICY_WITHOUT_NULLIF})`,
   },
+  // Issue 17: primary work never runs on a standby.
+  {
+    id: 'primary-check-noop',
+    what: 'callsheet_require_primary() lets a standby and a read-only primary take units',
+    sql: `create or replace function public.callsheet_require_primary(p_write boolean) returns void
+            language plpgsql volatile set search_path = pg_catalog, pg_temp as $$ begin end $$`,
+  },
 ]
 
 // The catalog suite catches what no attack can show: a defence that another one still covers (the
@@ -120,6 +127,7 @@ const SUITES = [
   'test/tenant-isolation-api.test.ts',
   'test/attacks.test.ts',
   'test/catalog.test.ts',
+  'test/pool.test.ts',
 ]
 
 interface RunResult {
