@@ -20,7 +20,7 @@ const OUTSIDE_UNITS_MAX = 2
 const reconnectBackoff = (failures: number): number => Math.min(0.02 * 2 ** failures, 0.25) * (0.5 + Math.random() / 2)
 
 /** A URL's host list (`postgres://u@h1:p1,h2:p2/db`) rotated left by `n`: the first host tried is `n` on. */
-export function rotatedUrl(url: string, n: number): string {
+function rotatedUrl(url: string, n: number): string {
   const match = /^([a-z]+:\/\/(?:[^@/]*@)?)([^/?#]*)(.*)$/i.exec(url)
   if (!match || n === 0) return url
   const hosts = (match[2] ?? '').split(',')
