@@ -71,7 +71,7 @@ try {
     check((await rowsOnPrimary(formation)) === 100, `rows missing after restart -m ${mode}`)
   }
   const terminated = await formation.terminateAppBackends()
-  lap(`terminate app backends (${terminated})`)
+  lap(`terminate app backends (${JSON.stringify(terminated)})`)
 
   const switchover = await formation.performFailover()
   check(switchover.from !== switchover.to, 'perform failover did not swap the roles')

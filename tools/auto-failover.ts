@@ -129,10 +129,11 @@ export interface AutoFailoverHandle {
   /** `pg_ctl restart -m <mode>` of the primary (its keeper keeps running); measures the downtime. */
   restartPrimary(mode: 'fast' | 'immediate'): Promise<RestartReport>
   /**
-   * `pg_terminate_backend` of every client backend on the primary, except the postgres superuser's and
-   * pg_auto_failover's own; only those of `database` when given. Returns how many were terminated.
+   * `pg_terminate_backend` of every client backend on every node (a pool may hold connections to the
+   * standby too), except the postgres superuser's and pg_auto_failover's own; only those of `database`
+   * when given. Returns how many were terminated on each node.
    */
-  terminateAppBackends(database?: string): Promise<number>
+  terminateAppBackends(database?: string): Promise<Record<string, number>>
   /** Stops every keeper and server and removes the temp dir; idempotent. */
   stop(): Promise<void>
 }
@@ -512,19 +513,25 @@ export async function startAutoFailover(options: AutoFailoverOptions = {}): Prom
 
       terminateAppBackends: (database) =>
         serialised(async () => {
-          const primary = await currentPrimary()
-          const sql = postgres(primary.url, { max: 1, onnotice: () => {}, connect_timeout: 5 })
-          try {
-            const rows = await sql<{ n: number }[]>`
-              select count(*) filter (where pg_terminate_backend(pid, 5000))::int as n
-              from pg_stat_activity
-              where backend_type = 'client backend' and pid <> pg_backend_pid()
-                and usename <> 'postgres' and usename not like 'pgautofailover%' and usename <> 'autoctl_node'
-                and (${database ?? null}::text is null or datname = ${database ?? null})`
-            return rows[0]?.n ?? 0
-          } finally {
-            await sql.end({ timeout: 1 })
-          }
+          const counts = await Promise.all(
+            nodes.map(async (node) => {
+              const sql = postgres(node.url, { max: 1, onnotice: () => {}, connect_timeout: 5 })
+              try {
+                const rows = await sql<{ n: number }[]>`
+                  select count(*) filter (where pg_terminate_backend(pid, 5000))::int as n
+                  from pg_stat_activity
+                  where backend_type = 'client backend' and pid <> pg_backend_pid()
+                    and usename <> 'postgres' and usename not like 'pgautofailover%' and usename <> 'autoctl_node'
+                    and (${database ?? null}::text is null or datname = ${database ?? null})`
+                return rows[0]?.n ?? 0
+              } finally {
+                await sql.end({ timeout: 1 })
+              }
+            }),
+          )
+          const terminated = Object.fromEntries(nodes.map((node, i) => [node.name, counts[i] ?? 0]))
+          log(`terminated app backends: ${JSON.stringify(terminated)}`)
+          return terminated
         }),
 
       stop: stopWithMonitor,
