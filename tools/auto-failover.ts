@@ -67,7 +67,7 @@ export interface FormationNode {
 }
 
 /** A node's state as the monitor records it. */
-export interface NodeState {
+interface NodeState {
   readonly name: string
   readonly port: number
   readonly reported: string
@@ -76,7 +76,7 @@ export interface NodeState {
 }
 
 /** What {@link AutoFailoverHandle.performFailover} measured. */
-export interface SwitchoverReport {
+interface SwitchoverReport {
   readonly from: string
   readonly to: string
   /** last moment the old primary accepted writes → first moment the new one did (polled every {@link PROBE_INTERVAL_MS} ms) */
@@ -86,7 +86,7 @@ export interface SwitchoverReport {
 }
 
 /** What {@link AutoFailoverHandle.killPrimaryNode} measured. */
-export interface PromotionReport {
+interface PromotionReport {
   readonly killed: string
   readonly promoted: string
   /** SIGKILL of the primary node → the secondary accepts writes */
@@ -96,7 +96,7 @@ export interface PromotionReport {
 }
 
 /** What {@link AutoFailoverHandle.restartPrimary} measured. */
-export interface RestartReport {
+interface RestartReport {
   readonly node: string
   readonly mode: 'fast' | 'immediate'
   /** last answer before the restart → first answer after it (polled every {@link PROBE_INTERVAL_MS} ms) */
@@ -139,7 +139,7 @@ export interface AutoFailoverHandle {
 }
 
 /** The monitor's failure detection, shortened for tests (pg_auto_failover defaults in comments). */
-export const FAST_MONITOR_SETTINGS: Readonly<Record<string, number>> = {
+const FAST_MONITOR_SETTINGS: Readonly<Record<string, number>> = {
   health_check_period: 1000, // 5000
   health_check_timeout: 1000, // 5000
   health_check_max_retries: 1, // 2
@@ -149,7 +149,7 @@ export const FAST_MONITOR_SETTINGS: Readonly<Record<string, number>> = {
 }
 
 /** How often the fault probes ask a node whether it answers / accepts writes. */
-export const PROBE_INTERVAL_MS = 25
+const PROBE_INTERVAL_MS = 25
 
 const HOST = '127.0.0.1'
 const FORMATION = 'default'
