@@ -27,6 +27,7 @@ const POOL_MAX = 4
 const PAUSE_MS = 20
 /** A hang detector per operation, not a speed check. */
 const OPERATION_BOUND_MS = 120_000
+const READ_PROBE = 'select pg_is_in_recovery() as recovery'
 
 interface Operation {
   readonly tenant: number
@@ -125,12 +126,23 @@ class Workload {
       if (lastAcknowledged !== undefined) {
         const wanted = lastAcknowledged
         const op = this.operations.length
-        const found = await this.run(index, 'read', wanted, () => client.contacts.findById(wanted))
+        // One read unit: the contact, and whether the server that served it is a standby.
+        const seen = await this.run(index, 'read', wanted, () =>
+          client.read(async (r) => ({
+            found: await r.contacts.findById(wanted),
+            recovery: (await rawRead<{ recovery: boolean }>(r as unknown as TenantClient, READ_PROBE)).recovery,
+          })),
+        )
         const read = this.operations[op]
-        // An acknowledged write that a read does not find: a read served by a lagging standby.
-        if (read !== undefined && read.outcome === 'ok' && found === null) {
-          read.outcome = 'failed'
-          read.error = 'acknowledged contact not found (stale read)'
+        if (read !== undefined && read.outcome === 'ok' && seen !== undefined) {
+          // With no replicas configured, every unit belongs on the primary.
+          if (seen.recovery) {
+            read.outcome = 'failed'
+            read.error = 'read unit ran on a standby'
+          } else if (seen.found === null) {
+            read.outcome = 'failed'
+            read.error = 'acknowledged contact not found'
+          }
         }
       }
       await new Promise((resolve) => setTimeout(resolve, PAUSE_MS))
@@ -434,5 +446,6 @@ function printReport(reports: readonly FaultReport[], startupMs: number): void {
     if (Object.keys(r.failures).length > 0) console.log(`  ${r.fault} failures: ${JSON.stringify(r.failures)}`)
     if (Object.keys(r.retriedCodes).length > 0) console.log(`  ${r.fault} retried: ${JSON.stringify(r.retriedCodes)}`)
     console.log(`  ${r.fault} afterwards: ${JSON.stringify(r.afterwards)}`)
+    console.log(`  ${r.fault} fault: ${JSON.stringify(r.details)}`)
   }
 }

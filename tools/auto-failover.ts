@@ -101,6 +101,9 @@ interface RestartReport {
   readonly mode: 'fast' | 'immediate'
   /** last answer before the restart → first answer after it (polled every {@link PROBE_INTERVAL_MS} ms) */
   readonly downtimeMs: number
+  /** set when the monitor failed over during the restart: the new primary, and the monitor's event text */
+  readonly failedOverTo?: string
+  readonly failoverReason?: string
 }
 
 /** A running formation; see {@link startAutoFailover}. */
@@ -126,7 +129,11 @@ export interface AutoFailoverHandle {
    * promote the secondary, then starts the old node's keeper again and waits until it is the secondary.
    */
   killPrimaryNode(): Promise<PromotionReport>
-  /** `pg_ctl restart -m <mode>` of the primary (its keeper keeps running); measures the downtime. */
+  /**
+   * `pg_ctl restart -m <mode>` of the primary (its keeper keeps running); measures the downtime. The monitor
+   * uses pg_auto_failover's default detection meanwhile, so that a restart stays a restart; should it
+   * fail over anyway, the report says so.
+   */
   restartPrimary(mode: 'fast' | 'immediate'): Promise<RestartReport>
   /**
    * `pg_terminate_backend` of every client backend on every node (a pool may hold connections to the
@@ -147,6 +154,19 @@ const FAST_MONITOR_SETTINGS: Readonly<Record<string, number>> = {
   node_considered_unhealthy_timeout: 3000, // 20000
   primary_demote_timeout: 5000, // 30000
 }
+
+/** pg_auto_failover 2.0's own failure detection, in force while {@link AutoFailoverHandle.restartPrimary} runs. */
+const DEFAULT_MONITOR_SETTINGS: Readonly<Record<string, number>> = {
+  health_check_period: 5000,
+  health_check_timeout: 5000,
+  health_check_max_retries: 2,
+  health_check_retry_delay: 2000,
+  node_considered_unhealthy_timeout: 20000,
+  primary_demote_timeout: 30000,
+}
+
+/** Time for the monitor's health-check worker to read reloaded settings (it reads them between checks). */
+const RELOAD_SETTLE_MS = 2000
 
 /** How often the fault probes ask a node whether it answers / accepts writes. */
 const PROBE_INTERVAL_MS = 25
@@ -320,11 +340,14 @@ export async function startAutoFailover(options: AutoFailoverOptions = {}): Prom
       return true
     })
     const settings = { ...FAST_MONITOR_SETTINGS, ...options.monitorSettings }
-    for (const [name, value] of Object.entries(settings)) {
-      if (!/^[a-z_]+$/.test(name) || !Number.isInteger(value)) throw new Error(`bad monitor setting ${name}=${value}`)
-      await monitorSql.unsafe(`alter system set pgautofailover.${name} = ${value}`)
+    const applyMonitorSettings = async (values: Record<string, number>): Promise<void> => {
+      for (const [name, value] of Object.entries(values)) {
+        if (!/^[a-z_]+$/.test(name) || !Number.isInteger(value)) throw new Error(`bad monitor setting ${name}=${value}`)
+        await monitorSql.unsafe(`alter system set pgautofailover.${name} = ${value}`)
+      }
+      await monitorSql`select pg_reload_conf()`
     }
-    await monitorSql`select pg_reload_conf()`
+    await applyMonitorSettings(settings)
 
     for (const [index, node] of nodes.entries()) {
       node.port = await freePort()
@@ -482,6 +505,10 @@ export async function startAutoFailover(options: AutoFailoverOptions = {}): Prom
           const probe = writableProbe(primary.url)
           try {
             await waitUntil(`${primary.name} answers`, HEALTHY_TIMEOUT_MS, () => probe.lastAnswer() !== undefined)
+            // A restart is not a failover: pg_auto_failover's own detection while it runs (the shortened one
+            // fails over on a 1–2 s restart under load), then the configured one again.
+            await applyMonitorSettings(DEFAULT_MONITOR_SETTINGS)
+            await sleep(RELOAD_SETTLE_MS)
             const before = probe.lastAnswer() ?? Date.now()
             await pgCtl([
               '-D',
@@ -502,12 +529,38 @@ export async function startAutoFailover(options: AutoFailoverOptions = {}): Prom
             const down = probe.firstFailure() ?? before
             const lastBefore = probe.lastAnswerBefore(down) ?? before
             const back = probe.firstAnswerAfter(down) ?? Date.now()
-            const report = { node: primary.name, mode, downtimeMs: back - lastBefore }
-            log(`restart -m ${mode} of ${primary.name}: down for ${report.downtimeMs} ms`)
+            await probe.stop()
+            await waitHealthy()
+            // With the shortened detection the monitor may fail over during the restart (seen after an
+            // immediate one, crash recovery under load): said, with the monitor's reason, never hidden.
+            const after = await currentPrimary()
+            const failover =
+              after === primary
+                ? undefined
+                : ((
+                    await monitorSql<{ reason: string }[]>`
+                      select description as reason from pgautofailover.event
+                      where formationid = ${FORMATION} and goalstate = 'draining' and eventtime >= to_timestamp(${lastBefore / 1000})
+                      order by eventid limit 1`
+                  )[0]?.reason ?? 'reason not recorded')
+            const report = {
+              node: primary.name,
+              mode,
+              downtimeMs: back - lastBefore,
+              ...(failover === undefined ? {} : { failedOverTo: after.name, failoverReason: failover }),
+            }
+            log(
+              `restart -m ${mode} of ${primary.name}: down for ${report.downtimeMs} ms` +
+                (failover === undefined ? '' : `; the monitor failed over to ${after.name}: ${failover}`),
+            )
             return report
           } finally {
             await probe.stop()
-            await waitHealthy()
+            // Back to the shortened detection only once the monitor has the node healthy again.
+            await waitUntil('the monitor has every node healthy', HEALTHY_TIMEOUT_MS, async () =>
+              (await state()).every((node) => node.health === 1),
+            ).catch(() => {})
+            await applyMonitorSettings(settings)
           }
         }),
 
