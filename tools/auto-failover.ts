@@ -104,6 +104,8 @@ interface RestartReport {
   /** set when the monitor failed over during the restart: the new primary, and the monitor's event text */
   readonly failedOverTo?: string
   readonly failoverReason?: string
+  /** set when `pg_ctl restart` itself failed (e.g. the keeper had started the server first): its message */
+  readonly pgCtl?: string
 }
 
 /** A running formation; see {@link startAutoFailover}. */
@@ -130,8 +132,8 @@ export interface AutoFailoverHandle {
    */
   killPrimaryNode(): Promise<PromotionReport>
   /**
-   * `pg_ctl restart -m <mode>` of the primary (its keeper keeps running); measures the downtime. The monitor
-   * uses pg_auto_failover's default detection meanwhile, so that a restart stays a restart; should it
+   * `pg_ctl restart -m <mode>` of the primary (its keeper keeps running); measures the downtime. The
+   * secondary has candidate priority 0 meanwhile, so that a restart stays a restart; should the monitor
    * fail over anyway, the report says so.
    */
   restartPrimary(mode: 'fast' | 'immediate'): Promise<RestartReport>
@@ -155,18 +157,8 @@ const FAST_MONITOR_SETTINGS: Readonly<Record<string, number>> = {
   primary_demote_timeout: 5000, // 30000
 }
 
-/** pg_auto_failover 2.0's own failure detection, in force while {@link AutoFailoverHandle.restartPrimary} runs. */
-const DEFAULT_MONITOR_SETTINGS: Readonly<Record<string, number>> = {
-  health_check_period: 5000,
-  health_check_timeout: 5000,
-  health_check_max_retries: 2,
-  health_check_retry_delay: 2000,
-  node_considered_unhealthy_timeout: 20000,
-  primary_demote_timeout: 30000,
-}
-
-/** Time for the monitor's health-check worker to read reloaded settings (it reads them between checks). */
-const RELOAD_SETTLE_MS = 2000
+/** pg_autoctl's default candidate priority, given back to the secondary after a restart. */
+const CANDIDATE_PRIORITY = 50
 
 /** How often the fault probes ask a node whether it answers / accepts writes. */
 const PROBE_INTERVAL_MS = 25
@@ -413,6 +405,11 @@ export async function startAutoFailover(options: AutoFailoverOptions = {}): Prom
       return nodeByName(primary.name)
     }
 
+    const secondaryOf = (primary: FormationNode): FormationNode => nodes.find((node) => node !== primary) ?? primary
+    const setCandidatePriority = async (node: FormationNode, priority: number): Promise<void> => {
+      await autoctlRun(['set', 'node', 'candidate-priority', '--pgdata', node.dataDir, String(priority)])
+    }
+
     await waitHealthy()
     const formationUrl = (database = 'postgres'): string =>
       `postgres://postgres@${nodes.map((node) => `${HOST}:${node.port}`).join(',')}/${database}?target_session_attrs=read-write`
@@ -503,25 +500,22 @@ export async function startAutoFailover(options: AutoFailoverOptions = {}): Prom
           await waitHealthy()
           const primary = await currentPrimary()
           const probe = writableProbe(primary.url)
+          let pgCtlNote: string | undefined
+          let report: RestartReport
           try {
             await waitUntil(`${primary.name} answers`, HEALTHY_TIMEOUT_MS, () => probe.lastAnswer() !== undefined)
-            // A restart is not a failover: pg_auto_failover's own detection while it runs (the shortened one
-            // fails over on a 1–2 s restart under load), then the configured one again.
-            await applyMonitorSettings(DEFAULT_MONITOR_SETTINGS)
-            await sleep(RELOAD_SETTLE_MS)
+            // A restart is not a failover: while it runs, the secondary may not be promoted (candidate
+            // priority 0); the shortened detection alone turned 1–2 s restarts under load into failovers.
+            await setCandidatePriority(secondaryOf(primary), 0)
             const before = probe.lastAnswer() ?? Date.now()
-            await pgCtl([
-              '-D',
-              primary.dataDir,
-              '-m',
-              mode,
-              '-w',
-              '-t',
-              '60',
-              'restart',
-              '-l',
-              join(root, `${primary.name}.pg.log`),
-            ])
+            const logFile = join(root, `${primary.name}.pg.log`)
+            await pgCtl(['-D', primary.dataDir, '-m', mode, '-w', '-t', '60', 'restart', '-l', logFile]).catch(
+              (error: unknown) => {
+                // The keeper may start the stopped server before pg_ctl does ("could not start server"):
+                // the restart happened all the same; the probe below says when it answers again.
+                pgCtlNote = errorMessage(error).split('\n')[0]
+              },
+            )
             await waitUntil(`${primary.name} answers again`, HEALTHY_TIMEOUT_MS, () => {
               const down = probe.firstFailure()
               return down !== undefined && (probe.lastAnswer() ?? 0) > down
@@ -529,39 +523,35 @@ export async function startAutoFailover(options: AutoFailoverOptions = {}): Prom
             const down = probe.firstFailure() ?? before
             const lastBefore = probe.lastAnswerBefore(down) ?? before
             const back = probe.firstAnswerAfter(down) ?? Date.now()
-            await probe.stop()
-            await waitHealthy()
-            // With the shortened detection the monitor may fail over during the restart (seen after an
-            // immediate one, crash recovery under load): said, with the monitor's reason, never hidden.
-            const after = await currentPrimary()
-            const failover =
-              after === primary
-                ? undefined
-                : ((
-                    await monitorSql<{ reason: string }[]>`
-                      select description as reason from pgautofailover.event
-                      where formationid = ${FORMATION} and goalstate = 'draining' and eventtime >= to_timestamp(${lastBefore / 1000})
-                      order by eventid limit 1`
-                  )[0]?.reason ?? 'reason not recorded')
-            const report = {
-              node: primary.name,
-              mode,
-              downtimeMs: back - lastBefore,
-              ...(failover === undefined ? {} : { failedOverTo: after.name, failoverReason: failover }),
-            }
-            log(
-              `restart -m ${mode} of ${primary.name}: down for ${report.downtimeMs} ms` +
-                (failover === undefined ? '' : `; the monitor failed over to ${after.name}: ${failover}`),
-            )
-            return report
+            report = { node: primary.name, mode, downtimeMs: back - lastBefore }
           } finally {
             await probe.stop()
-            // Back to the shortened detection only once the monitor has the node healthy again.
-            await waitUntil('the monitor has every node healthy', HEALTHY_TIMEOUT_MS, async () =>
-              (await state()).every((node) => node.health === 1),
-            ).catch(() => {})
-            await applyMonitorSettings(settings)
           }
+          // The secondary a candidate again only once the monitor has heard from the restarted node's keeper
+          // (Postgres running) and has every node healthy again.
+          const restarted = Date.now()
+          await waitUntil('the monitor sees the restarted node healthy', HEALTHY_TIMEOUT_MS, async () => {
+            const rows = await monitorSql<{ ok: boolean }[]>`
+              select bool_and(health = 1 and reportedpgisrunning
+                              and (nodename <> ${primary.name} or reporttime > to_timestamp(${restarted / 1000}))) as ok
+              from pgautofailover.node where formationid = ${FORMATION}`
+            return rows[0]?.ok === true
+          }).catch(() => {})
+          await setCandidatePriority(secondaryOf(primary), CANDIDATE_PRIORITY)
+          await waitHealthy()
+          // Should the monitor have failed over anyway, the report says so, with its reason.
+          const after = await currentPrimary()
+          if (after !== primary) {
+            const [event] = await monitorSql<{ reason: string }[]>`
+              select description as reason from pgautofailover.event
+              where formationid = ${FORMATION} and goalstate = 'draining'
+                and eventtime >= to_timestamp(${(Date.now() - 600_000) / 1000})
+              order by eventid desc limit 1`
+            report = { ...report, failedOverTo: after.name, failoverReason: event?.reason ?? 'reason not recorded' }
+          }
+          if (pgCtlNote !== undefined) report = { ...report, pgCtl: pgCtlNote }
+          log(`restart -m ${mode} of ${primary.name}: ${JSON.stringify(report)}`)
+          return report
         }),
 
       terminateAppBackends: (database) =>
