@@ -247,6 +247,8 @@ export async function startAutoFailover(options: AutoFailoverOptions = {}): Prom
     const fd = openSync(logFile, 'a')
     const script = [
       'parent=$1; shift',
+      // SIGTERM to the group is for the keeper (it stops Postgres, then exits): the supervisor outlives it.
+      "trap 'stopping=1' TERM",
       '"$@" & child=$!',
       'while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done',
       // Our process died (or the keeper did): take the keeper, its services and Postgres along.
