@@ -40,6 +40,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     postgresServer: ProvidedServer | null
     citusCluster: ProvidedCitus | null
+    /** Whether a failover suite can start a pg_auto_failover formation (each starts its own), or why not. */
+    autoFailover: { ok: true } | { ok: false; reason: string }
   }
 }
 

@@ -1,7 +1,8 @@
 import type { TestProject } from 'vitest/node'
 import { acquirePostgresServer, type PostgresServer } from '../../tools/postgres-server'
 import { citusAvailable, startCitusCluster, type CitusClusterHandle } from '../../tools/citus-cluster'
-import { setCitusSummary, setServerSummary } from './run-summary'
+import { autoFailoverAvailable } from '../../tools/auto-failover'
+import { setAutoFailoverSummary, setCitusSummary, setServerSummary } from './run-summary'
 
 /**
  * Finds a real PostgreSQL for the server suites: `DATABASE_URL`, else testcontainers, else a throwaway
@@ -9,6 +10,9 @@ import { setCitusSummary, setServerSummary } from './run-summary'
  * without a server fails; otherwise it says so loudly and the PGlite suites still run.
  * Also starts a Citus cluster (coordinator + 2 workers) for the suites that opt in to Citus; with
  * `CALLSHEET_REQUIRE_CITUS=1` (CI) a run without one fails.
+ * Checks (starts nothing) that a pg_auto_failover formation can be started: the failover suites start
+ * their own, since they restart and kill its servers; with `CALLSHEET_REQUIRE_AUTO_FAILOVER=1` (CI) a
+ * run where it cannot fails.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now()
@@ -42,6 +46,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('postgresServer', null)
     setServerSummary({ skippedBecause: attempts.map((a) => `${a.source}: ${a.reason}`).join('; ') })
   }
+  project.provide('autoFailover', await checkAutoFailover())
   const citus = await startCitus()
   project.provide(
     'citusCluster',
@@ -88,4 +93,35 @@ async function startCitus(): Promise<CitusClusterHandle | undefined> {
     throw new Error(`CALLSHEET_REQUIRE_CITUS=1 but no Citus cluster could be started: ${reason}`)
   setCitusSummary({ skippedBecause: reason ?? 'unknown' })
   return undefined
+}
+
+/** Whether the failover suites can start a pg_auto_failover formation (they start their own); said loudly when not. */
+async function checkAutoFailover(): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const only = process.env.CALLSHEET_ENGINES?.split(',').map((name) => name.trim())
+  if (only !== undefined && only.some(Boolean) && !only.includes('auto-failover')) {
+    const reason = `CALLSHEET_ENGINES=${process.env.CALLSHEET_ENGINES} leaves it out`
+    setAutoFailoverSummary({ skippedBecause: reason })
+    return { ok: false, reason }
+  }
+  const available = await autoFailoverAvailable()
+  if (available.ok) {
+    setAutoFailoverSummary({ description: 'pg_auto_failover formations started by the failover suites' })
+    return available
+  }
+  console.warn(
+    [
+      '',
+      '!'.repeat(100),
+      `!! NO PG_AUTO_FAILOVER: the failover suites are SKIPPED (${available.reason})`,
+      '!! apt-get install postgresql-15-auto-failover',
+      '!'.repeat(100),
+      '',
+    ].join('\n'),
+  )
+  if (process.env.CALLSHEET_REQUIRE_AUTO_FAILOVER === '1')
+    throw new Error(
+      `CALLSHEET_REQUIRE_AUTO_FAILOVER=1 but no pg_auto_failover formation can be started: ${available.reason}`,
+    )
+  setAutoFailoverSummary({ skippedBecause: available.reason })
+  return available
 }

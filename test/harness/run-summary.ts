@@ -31,3 +31,20 @@ export function setCitusSummary(summary: CitusSummary): void {
 export function getCitusSummary(): CitusSummary | undefined {
   return (globalThis as CitusHolder)[CITUS_KEY]
 }
+
+/** The pg_auto_failover formations of the run: whether the failover suites could start them, or why not. */
+export interface AutoFailoverSummary {
+  description?: string
+  skippedBecause?: string
+}
+
+const AUTO_FAILOVER_KEY = Symbol.for('@callsheet/db/test-run-auto-failover-summary')
+type AutoFailoverHolder = { [AUTO_FAILOVER_KEY]?: AutoFailoverSummary }
+
+export function setAutoFailoverSummary(summary: AutoFailoverSummary): void {
+  ;(globalThis as AutoFailoverHolder)[AUTO_FAILOVER_KEY] = summary
+}
+
+export function getAutoFailoverSummary(): AutoFailoverSummary | undefined {
+  return (globalThis as AutoFailoverHolder)[AUTO_FAILOVER_KEY]
+}
