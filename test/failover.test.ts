@@ -57,6 +57,8 @@ interface FaultReport {
   readonly acquireTimeouts: number
   readonly maxLatencyMs: number
   readonly maxLatencyOverMeasuredMs: number
+  /** The slowest operation: when it started (ms after the fault began), how long it took, what it retried. */
+  readonly slowest: { kind: string; startMs: number; latencyMs: number; retried: string[] } | null
   readonly lost: number
   readonly duplicated: number
   readonly afterwards: Afterwards
@@ -352,6 +354,7 @@ describe.runIf(availability.ok)('restarts and automatic failover under load [aut
         ).length,
         maxLatencyMs,
         maxLatencyOverMeasuredMs: maxLatencyMs - measured.ms,
+        slowest: slowestOf(workload.operations, faultAt),
         lost: ids.filter((id) => onFinal.get(id) === undefined).length,
         duplicated: ids.filter((id) => (onFinal.get(id) ?? 0) > 1).length,
         afterwards: await checkAfterwards(db, tenants),
@@ -363,6 +366,13 @@ describe.runIf(availability.ok)('restarts and automatic failover under load [aut
     } finally {
       await db.close()
     }
+  }
+
+  const slowestOf = (operations: readonly Operation[], faultAt: number): FaultReport['slowest'] => {
+    const op = [...operations].sort((a, b) => b.end - b.start - (a.end - a.start))[0]
+    return op === undefined
+      ? null
+      : { kind: op.kind, startMs: op.start - faultAt, latencyMs: op.end - op.start, retried: op.retried }
   }
 
   /** What every fault must leave: nothing failed, no stranded waiter, every acknowledged write once, a healthy pool. */
@@ -382,7 +392,7 @@ describe.runIf(availability.ok)('restarts and automatic failover under load [aut
   it('pg_ctl restart -m fast of the primary', async () => {
     const report = await underLoad('restart -m fast', async () => {
       const restart = await formation.restartPrimary('fast')
-      return { what: 'downtime', ms: restart.downtimeMs, details: { ...restart } }
+      return { what: 'downtime', ms: restart.writeDowntimeMs, details: { ...restart } }
     })
     expectSurvived(report)
   })
@@ -390,7 +400,7 @@ describe.runIf(availability.ok)('restarts and automatic failover under load [aut
   it('pg_ctl restart -m immediate of the primary', async () => {
     const report = await underLoad('restart -m immediate', async () => {
       const restart = await formation.restartPrimary('immediate')
-      return { what: 'downtime', ms: restart.downtimeMs, details: { ...restart } }
+      return { what: 'downtime', ms: restart.writeDowntimeMs, details: { ...restart } }
     })
     expectSurvived(report)
   })
