@@ -25,6 +25,7 @@ import postgres from 'postgres'
 import {
   OS_USER,
   chooseRunner,
+  runnerArgv,
   configLines,
   errorMessage,
   findBinDir,
@@ -37,7 +38,6 @@ import {
   runCommand,
   sleep,
   type CommandOutput,
-  type Runner,
 } from './postgres-server.js'
 
 /** Options of {@link startAutoFailover}. */
@@ -628,15 +628,20 @@ export function multiHostUrl(
   return `postgres://${auth}@${hosts.join(',')}/${encodeURIComponent(parts.database)}${query === '' ? '' : `?${query}`}`
 }
 
-/** When a write (a transaction with a transaction id, so its COMMIT waits for synchronous replication) first commits on `url`. */
-async function firstCommit(url: string): Promise<number> {
-  const sql = postgres(url, {
+/** One connection for a probe (as the postgres superuser, whom terminateAppBackends spares): short connect timeout. */
+function probeSql(url: string): postgres.Sql {
+  return postgres(url, {
     max: 1,
     onnotice: () => {},
     connect_timeout: 2,
     idle_timeout: 0,
     connection: { application_name: 'callsheet-test-probe' },
   })
+}
+
+/** When a write (a transaction with a transaction id, so its COMMIT waits for synchronous replication) first commits on `url`. */
+async function firstCommit(url: string): Promise<number> {
+  const sql = probeSql(url)
   try {
     await waitUntil('a write commits', HEALTHY_TIMEOUT_MS, async () => {
       await sql`select txid_current()`
@@ -661,13 +666,7 @@ function writableProbe(url: string): {
   writableSince(): number | undefined
   stop(): Promise<void>
 } {
-  const sql = postgres(url, {
-    max: 1,
-    onnotice: () => {},
-    connect_timeout: 2,
-    idle_timeout: 0,
-    connection: { application_name: 'callsheet-test-probe' },
-  })
+  const sql = probeSql(url)
   const answers: number[] = []
   let failure: number | undefined
   let writableSince: number | undefined
@@ -741,17 +740,6 @@ async function waitUntil(what: string, timeoutMs: number, condition: () => boole
     }
     if (Date.now() > deadline) throw new Error(`${what}: not seen within ${timeoutMs} ms (${last})`)
     await sleep(PROBE_INTERVAL_MS)
-  }
-}
-
-function runnerArgv(runner: Runner, file: string, args: string[]): string[] {
-  switch (runner.kind) {
-    case 'self':
-      return [file, ...args]
-    case 'runuser':
-      return [runner.path, '-u', OS_USER, '--', file, ...args]
-    case 'su':
-      return [runner.path, '-s', '/bin/sh', '-c', 'exec "$0" "$@"', OS_USER, file, ...args]
   }
 }
 

@@ -721,7 +721,8 @@ export interface CommandOutput {
   stderr: string
 }
 
-function runnerArgv(runner: Runner, file: string, args: string[]): string[] {
+/** The argv that runs `file` the way `runner` says (as the `postgres` OS user when root). */
+export function runnerArgv(runner: Runner, file: string, args: string[]): string[] {
   switch (runner.kind) {
     case 'self':
       return [file, ...args]
