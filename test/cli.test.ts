@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { runCli, type CliIo } from '../src/cli/run'
 import { requiredAuditPartitions } from '../src/cli/doctor'
-import { readJournal } from '../src/cli/status'
+import { readJournal } from '../src/migrations/journal'
 import { formatTable } from '../src/cli/output'
 import { openEngine, type TestEngine } from './harness/engines'
 import { createScratchDatabase } from '../tools/postgres-server'
@@ -313,9 +313,9 @@ describe.runIf(server)('cli [postgres]', () => {
 
   it('status: a migration edited after it ran is reported as changed', async () => {
     const [first] = await engine.admin.query<{ id: number; hash: string }>(
-      'select id, hash from drizzle.__drizzle_migrations order by id limit 1',
+      'select id, hash from callsheet_migrations.applied order by id limit 1',
     )
-    await engine.admin.query('update drizzle.__drizzle_migrations set hash = $1 where id = $2', [
+    await engine.admin.query('update callsheet_migrations.applied set hash = $1 where id = $2', [
       '0'.repeat(64),
       first!.id,
     ])
@@ -325,7 +325,7 @@ describe.runIf(server)('cli [postgres]', () => {
       const migrations = (run.json() as { migrations: { tag: string; state: string }[] }).migrations
       expect(migrations[0]).toMatchObject({ tag: '0000_extensions_and_role', state: 'changed' })
     } finally {
-      await engine.admin.query('update drizzle.__drizzle_migrations set hash = $1 where id = $2', [
+      await engine.admin.query('update callsheet_migrations.applied set hash = $1 where id = $2', [
         first!.hash,
         first!.id,
       ])

@@ -73,6 +73,10 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
   for (const m of status.migrations.filter((x) => x.state !== 'applied')) migrationProblems.push(`${m.tag} ${m.state}`)
   if (status.unknown.length > 0)
     migrationProblems.push(`${status.unknown.length} recorded migration(s) not in this package's journal`)
+  if (status.legacy > 0)
+    migrationProblems.push(
+      `${status.legacy} recorded only in drizzle.__drizzle_migrations (an older version migrated this database): run migrate to record them in callsheet_migrations.applied`,
+    )
   add('migrations', migrationProblems, `${status.applied} of ${status.migrations.length} applied, 0 pending`)
 
   const predicate = (await hasCitus(sql)) ? CITUS_TENANT_PREDICATE : TENANT_PREDICATE

@@ -315,9 +315,13 @@ function formatStatus(status: MigrationStatus): string {
     `hash ${u.hash.slice(0, 12)}…`,
     new Date(u.createdAt).toISOString(),
   ])
+  const legacy =
+    status.legacy === 0
+      ? ''
+      : `\n${status.legacy} recorded only in drizzle.__drizzle_migrations (migrated by an older version): the next migrate copies them to callsheet_migrations.applied.`
   return `${formatTable([...rows, ...unknown], '  ')}\n\n${status.applied} applied, ${status.pending} pending${
     status.upToDate ? '' : ' — not up to date'
-  }.`
+  }.${legacy}`
 }
 
 function formatStats(report: StatsReport): string {
