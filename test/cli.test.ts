@@ -5,6 +5,10 @@ import { readJournal } from '../src/migrations/journal'
 import { formatTable } from '../src/cli/output'
 import { openEngine, type TestEngine } from './harness/engines'
 import { createScratchDatabase } from '../tools/postgres-server'
+import postgres from 'postgres'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
+import { migrationsFolder } from '../src/migrations/migrations-folder'
 
 const server = inject('postgresServer')
 
@@ -307,6 +311,31 @@ describe.runIf(server)('cli [postgres]', () => {
       expect(again.stdout).toMatch(/Nothing to apply/)
       expect((await cli(['doctor', '--url', scratch.url])).code).toBe(0)
     } finally {
+      await scratch.drop()
+    }
+  })
+
+  it('status/doctor on a database migrated before issue 18 (rows in drizzle.__drizzle_migrations); migrate adopts them', async () => {
+    const scratch = await createScratchDatabase(server!.adminUrl, 'cs_cli')
+    const sql = postgres(scratch.url, { max: 1, onnotice: () => {} })
+    try {
+      const total = readJournal().length
+      await migratePostgres(drizzlePostgres(sql), { migrationsFolder: migrationsFolder() })
+      const before = await cli(['status', '--json', '--url', scratch.url])
+      expect(before.code).toBe(1)
+      expect(before.json()).toMatchObject({ ok: false, applied: total, pending: 0, legacy: total })
+      expect((await cli(['status', '--url', scratch.url])).stdout).toMatch(
+        /recorded only in drizzle\.__drizzle_migrations/,
+      )
+      const doctor = await cli(['doctor', '--json', '--url', scratch.url])
+      const check = (doctor.json() as unknown as DoctorJson).checks.find((c) => c.name === 'migrations')
+      expect(check).toMatchObject({ ok: false, detail: expect.stringMatching(/run migrate/) as unknown })
+      const migrated = await cli(['migrate', '--json', '--url', scratch.url])
+      expect(migrated.code).toBe(0)
+      expect(migrated.json()).toMatchObject({ ok: true, applied: [] })
+      expect((await cli(['status', '--json', '--url', scratch.url])).json()).toMatchObject({ ok: true, legacy: 0 })
+    } finally {
+      await sql.end({ timeout: 5 })
       await scratch.drop()
     }
   })

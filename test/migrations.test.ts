@@ -358,6 +358,11 @@ describe('adoption and verification, without a database', () => {
     expect(missingMigrations(shipped, [row(0).hash, app.hash]).map((m) => m.tag)).toEqual(
       shipped.slice(1).map((m) => m.tag),
     )
-    expect(missingMigrations(shipped, shipped.map((m) => m.hash))).toEqual([])
+    expect(
+      missingMigrations(
+        shipped,
+        shipped.map((m) => m.hash),
+      ),
+    ).toEqual([])
   })
 })

@@ -117,7 +117,10 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
       const query: MigrationQuery = async <T>(text: string, params?: unknown[]) =>
         (await pg.query<T>(text, params)).rows
       await pg.transaction((tx) =>
-        adoptLegacyRecords(async <T>(text: string, params?: unknown[]) => (await tx.query<T>(text, params)).rows, journal),
+        adoptLegacyRecords(
+          async <T>(text: string, params?: unknown[]) => (await tx.query<T>(text, params)).rows,
+          journal,
+        ),
       )
       await migratePglite(drizzlePglite(pg), { migrationsFolder: folder, ...RECORDED_IN })
       await verifyApplied(query, journal)

@@ -117,7 +117,10 @@ export async function adoptLegacyRecords(query: MigrationQuery, journal: readonl
 }
 
 /** The journal's migrations whose hash is not among `recorded`, in journal order. */
-export function missingMigrations(journal: readonly JournalMigration[], recorded: Iterable<string>): JournalMigration[] {
+export function missingMigrations(
+  journal: readonly JournalMigration[],
+  recorded: Iterable<string>,
+): JournalMigration[] {
   const hashes = new Set(recorded)
   return journal.filter((m) => !hashes.has(m.hash))
 }
