@@ -12,6 +12,7 @@ import {
   MIGRATIONS_SCHEMA,
   MIGRATIONS_TABLE,
   adoptLegacyRecords,
+  ensureMigrationsTable,
   verifyApplied,
   type MigrationQuery,
 } from './migrations-table'
@@ -116,6 +117,7 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
       const pg = resolved
       const query: MigrationQuery = async <T>(text: string, params?: unknown[]) =>
         (await pg.query<T>(text, params)).rows
+      await ensureMigrationsTable(query)
       await pg.transaction((tx) =>
         adoptLegacyRecords(
           async <T>(text: string, params?: unknown[]) => (await tx.query<T>(text, params)).rows,
@@ -136,6 +138,7 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
       try {
         const query: MigrationQuery = <T>(text: string, params?: unknown[]) =>
           client.unsafe(text, params as never[]) as unknown as Promise<T[]>
+        await ensureMigrationsTable(query)
         await client.begin((tx) =>
           adoptLegacyRecords(
             <T>(text: string, params?: unknown[]) => tx.unsafe(text, params as never[]) as unknown as Promise<T[]>,

@@ -75,19 +75,16 @@ export function planAdoption(
 }
 
 /**
- * Creates {@link MIGRATIONS_RELATION} (owner only) when absent and, when it holds nothing, copies our
- * rows from {@link LEGACY_MIGRATIONS_RELATION} (see {@link planAdoption}), leaving that table as it is.
- * Run it in one transaction, under the migration lock.
- *
- * @returns how many rows were copied.
+ * Creates {@link MIGRATIONS_RELATION} when absent, owner only. Outside any transaction, as drizzle's
+ * migrator creates its table (Citus propagates CREATE SCHEMA; a multi-statement transaction needs not).
  */
-export async function adoptLegacyRecords(query: MigrationQuery, journal: readonly JournalMigration[]): Promise<number> {
+export async function ensureMigrationsTable(query: MigrationQuery): Promise<void> {
   const [schema] = await query<{ exists: boolean }>(
     'select exists (select 1 from pg_catalog.pg_namespace where nspname = $1) as exists',
     [MIGRATIONS_SCHEMA],
   )
   if (schema?.exists !== true) {
-    await query(`create schema ${MIGRATIONS_SCHEMA}`)
+    await query(`create schema if not exists ${MIGRATIONS_SCHEMA}`)
     await query(`revoke all on schema ${MIGRATIONS_SCHEMA} from public`)
   }
   const [table] = await query<{ exists: boolean }>(`select to_regclass($1) is not null as exists`, [
@@ -95,9 +92,21 @@ export async function adoptLegacyRecords(query: MigrationQuery, journal: readonl
   ])
   if (table?.exists !== true) {
     // drizzle's own layout, so that its migrator finds the table it would have created.
-    await query(`create table ${MIGRATIONS_RELATION} (id serial primary key, hash text not null, created_at bigint)`)
+    await query(
+      `create table if not exists ${MIGRATIONS_RELATION} (id serial primary key, hash text not null, created_at bigint)`,
+    )
     await query(`revoke all on table ${MIGRATIONS_RELATION} from public`)
   }
+}
+
+/**
+ * When {@link MIGRATIONS_RELATION} (see {@link ensureMigrationsTable}) holds nothing, copies our rows from
+ * {@link LEGACY_MIGRATIONS_RELATION} (see {@link planAdoption}), leaving that table as it is. Run it in
+ * one transaction, under the migration lock.
+ *
+ * @returns how many rows were copied.
+ */
+export async function adoptLegacyRecords(query: MigrationQuery, journal: readonly JournalMigration[]): Promise<number> {
   const [ours] = await query<{ n: number }>(`select count(*)::int as n from ${MIGRATIONS_RELATION}`)
   if ((ours?.n ?? 0) > 0) return 0
   const [legacyTable] = await query<{ exists: boolean }>(`select to_regclass($1) is not null as exists`, [
@@ -138,9 +147,10 @@ export async function verifyApplied(query: MigrationQuery, journal: readonly Jou
   if (missing.length === 0) return
   const tags = missing.map((m) => m.tag)
   throw new MigrationsNotAppliedError(
-    `migrate() did not apply ${tags.length} of this package's migrations (${tags.join(', ')}): ` +
-      `${MIGRATIONS_RELATION} records a newer one, so drizzle's migrator skipped them. Compare it with the ` +
-      `journal (\`callsheet-db status\`) before changing anything.`,
+    `migrate() ran, but ${tags.length} of this package's migrations are not recorded in ` +
+      `${MIGRATIONS_RELATION} (${tags.join(', ')}): drizzle's migrator applies only migrations newer than the ` +
+      `newest recorded one, so a row dated later than them hides them. Compare the table with the journal ` +
+      `(\`callsheet-db status\`) before changing anything.`,
     tags,
   )
 }
