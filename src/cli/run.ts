@@ -7,6 +7,7 @@ import { DEFAULT_APP_ROLE, runDoctor } from './doctor'
 import { formatTable, type CliIo } from './output'
 import { databaseInfo, formatBytes, tableStats, type StatsReport } from './stats'
 import { migrationStatus, type MigrationStatus } from './status'
+import { LEGACY_MIGRATIONS_RELATION, MIGRATIONS_RELATION } from '../migrations/migrations-table'
 
 export type { CliIo } from './output'
 
@@ -318,7 +319,7 @@ function formatStatus(status: MigrationStatus): string {
   const legacy =
     status.legacy === 0
       ? ''
-      : `\n${status.legacy} recorded only in drizzle.__drizzle_migrations (migrated by an older version): the next migrate copies them to callsheet_migrations.applied.`
+      : `\n${status.legacy} recorded only in ${LEGACY_MIGRATIONS_RELATION} (migrated by an older version): the next migrate copies them to ${MIGRATIONS_RELATION}.`
   return `${formatTable([...rows, ...unknown], '  ')}\n\n${status.applied} applied, ${status.pending} pending${
     status.upToDate ? '' : ' — not up to date'
   }.${legacy}`
