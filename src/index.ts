@@ -145,6 +145,7 @@ export {
   InvalidConfigurationError,
   InvalidStateError,
   MigrationError,
+  MigrationsNotAppliedError,
   NotFoundError,
   NotNullViolationError,
   PartialBatchError,

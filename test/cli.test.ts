@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { runCli, type CliIo } from '../src/cli/run'
 import { requiredAuditPartitions } from '../src/cli/doctor'
-import { readJournal } from '../src/cli/status'
+import { readJournal } from '../src/migrations/journal'
 import { formatTable } from '../src/cli/output'
 import { openEngine, type TestEngine } from './harness/engines'
 import { createScratchDatabase } from '../tools/postgres-server'
+import postgres from 'postgres'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
+import { migrationsFolder } from '../src/migrations/migrations-folder'
 
 const server = inject('postgresServer')
 
@@ -311,11 +315,36 @@ describe.runIf(server)('cli [postgres]', () => {
     }
   })
 
+  it('status/doctor on a database migrated before issue 18 (rows in drizzle.__drizzle_migrations); migrate adopts them', async () => {
+    const scratch = await createScratchDatabase(server!.adminUrl, 'cs_cli')
+    const sql = postgres(scratch.url, { max: 1, onnotice: () => {} })
+    try {
+      const total = readJournal().length
+      await migratePostgres(drizzlePostgres(sql), { migrationsFolder: migrationsFolder() })
+      const before = await cli(['status', '--json', '--url', scratch.url])
+      expect(before.code).toBe(1)
+      expect(before.json()).toMatchObject({ ok: false, applied: total, pending: 0, legacy: total })
+      expect((await cli(['status', '--url', scratch.url])).stdout).toMatch(
+        /recorded only in drizzle\.__drizzle_migrations/,
+      )
+      const doctor = await cli(['doctor', '--json', '--url', scratch.url])
+      const check = (doctor.json() as unknown as DoctorJson).checks.find((c) => c.name === 'migrations')
+      expect(check).toMatchObject({ ok: false, detail: expect.stringMatching(/run migrate/) as unknown })
+      const migrated = await cli(['migrate', '--json', '--url', scratch.url])
+      expect(migrated.code).toBe(0)
+      expect(migrated.json()).toMatchObject({ ok: true, applied: [] })
+      expect((await cli(['status', '--json', '--url', scratch.url])).json()).toMatchObject({ ok: true, legacy: 0 })
+    } finally {
+      await sql.end({ timeout: 5 })
+      await scratch.drop()
+    }
+  })
+
   it('status: a migration edited after it ran is reported as changed', async () => {
     const [first] = await engine.admin.query<{ id: number; hash: string }>(
-      'select id, hash from drizzle.__drizzle_migrations order by id limit 1',
+      'select id, hash from callsheet_migrations.applied order by id limit 1',
     )
-    await engine.admin.query('update drizzle.__drizzle_migrations set hash = $1 where id = $2', [
+    await engine.admin.query('update callsheet_migrations.applied set hash = $1 where id = $2', [
       '0'.repeat(64),
       first!.id,
     ])
@@ -325,7 +354,7 @@ describe.runIf(server)('cli [postgres]', () => {
       const migrations = (run.json() as { migrations: { tag: string; state: string }[] }).migrations
       expect(migrations[0]).toMatchObject({ tag: '0000_extensions_and_role', state: 'changed' })
     } finally {
-      await engine.admin.query('update drizzle.__drizzle_migrations set hash = $1 where id = $2', [
+      await engine.admin.query('update callsheet_migrations.applied set hash = $1 where id = $2', [
         first!.hash,
         first!.id,
       ])

@@ -1,5 +1,6 @@
 import { connect, errorText, redactUrl, type CliSql } from './connection'
 import { migrationStatus } from './status'
+import { LEGACY_MIGRATIONS_RELATION, MIGRATIONS_RELATION } from '../migrations/migrations-table'
 import { CITUS_TENANT_PREDICATE, citusFindings, hasCitus } from '../distribution/citus-doctor'
 import { TENANT_TABLE_NAMES } from '../schema/table-names'
 import {
@@ -73,6 +74,10 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
   for (const m of status.migrations.filter((x) => x.state !== 'applied')) migrationProblems.push(`${m.tag} ${m.state}`)
   if (status.unknown.length > 0)
     migrationProblems.push(`${status.unknown.length} recorded migration(s) not in this package's journal`)
+  if (status.legacy > 0)
+    migrationProblems.push(
+      `${status.legacy} recorded only in ${LEGACY_MIGRATIONS_RELATION} (an older version migrated this database): run migrate to record them in ${MIGRATIONS_RELATION}`,
+    )
   add('migrations', migrationProblems, `${status.applied} of ${status.migrations.length} applied, 0 pending`)
 
   const predicate = (await hasCitus(sql)) ? CITUS_TENANT_PREDICATE : TENANT_PREDICATE

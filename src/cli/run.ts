@@ -7,6 +7,7 @@ import { DEFAULT_APP_ROLE, runDoctor } from './doctor'
 import { formatTable, type CliIo } from './output'
 import { databaseInfo, formatBytes, tableStats, type StatsReport } from './stats'
 import { migrationStatus, type MigrationStatus } from './status'
+import { LEGACY_MIGRATIONS_RELATION, MIGRATIONS_RELATION } from '../migrations/migrations-table'
 
 export type { CliIo } from './output'
 
@@ -315,9 +316,13 @@ function formatStatus(status: MigrationStatus): string {
     `hash ${u.hash.slice(0, 12)}…`,
     new Date(u.createdAt).toISOString(),
   ])
+  const legacy =
+    status.legacy === 0
+      ? ''
+      : `\n${status.legacy} recorded only in ${LEGACY_MIGRATIONS_RELATION} (migrated by an older version): the next migrate copies them to ${MIGRATIONS_RELATION}.`
   return `${formatTable([...rows, ...unknown], '  ')}\n\n${status.applied} applied, ${status.pending} pending${
     status.upToDate ? '' : ' — not up to date'
-  }.`
+  }.${legacy}`
 }
 
 function formatStats(report: StatsReport): string {

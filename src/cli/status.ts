@@ -1,7 +1,5 @@
-import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { migrationsFolder } from '../migrations/migrations-folder'
+import { readJournal } from '../migrations/journal'
+import { LEGACY_MIGRATIONS_RELATION, MIGRATIONS_RELATION } from '../migrations/migrations-table'
 import type { CliSql } from './connection'
 
 /**
@@ -25,39 +23,28 @@ export interface MigrationStatus {
   readonly migrations: readonly MigrationEntry[]
   readonly applied: number
   readonly pending: number
-  /** Rows in `drizzle.__drizzle_migrations` that match no journal entry (a newer package ran here?). */
+  /** Rows in `callsheet_migrations.applied` that match no journal entry (a newer package ran here?). */
   readonly unknown: readonly { readonly hash: string; readonly createdAt: number }[]
-  /** True when every migration is applied unchanged and nothing unknown is recorded. */
+  /**
+   * How many of our migrations are recorded only in `drizzle.__drizzle_migrations` (a database migrated
+   * before the library had a table of its own): the states above are read from those rows, and the next
+   * `migrate()` copies them. 0 once adopted.
+   */
+  readonly legacy: number
+  /** True when every migration is applied unchanged, nothing unknown is recorded, and nothing is left to adopt. */
   readonly upToDate: boolean
 }
 
-interface JournalFile {
-  entries: { tag: string; when: number }[]
-}
-
-/** The journal entries with the hash drizzle computes for each (sha256 of the whole .sql file). */
-export function readJournal(folder = migrationsFolder()): { tag: string; when: number; hash: string }[] {
-  const journal = JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as JournalFile
-  return journal.entries.map((entry) => {
-    const text = readFileSync(join(folder, `${entry.tag}.sql`)).toString()
-    return { tag: entry.tag, when: entry.when, hash: createHash('sha256').update(text).digest('hex') }
-  })
-}
-
-/** Compares the shipped journal with what drizzle recorded in `drizzle.__drizzle_migrations`. */
+/** Compares the shipped journal with what is recorded in `callsheet_migrations.applied`. */
 export async function migrationStatus(sql: CliSql): Promise<MigrationStatus> {
   const journal = readJournal()
-  const [table] = await sql<{ exists: boolean }[]>`
-    select to_regclass('drizzle.__drizzle_migrations') is not null as exists`
-  const recorded = table?.exists
-    ? (
-        await sql<{ hash: string; created_at: string | null }[]>`
-        select hash, created_at::text as created_at from drizzle.__drizzle_migrations order by id`
-      ).map((r) => ({
-        hash: r.hash,
-        createdAt: Number(r.created_at ?? 0),
-      }))
-    : []
+  const ours = await recordedIn(sql, MIGRATIONS_RELATION)
+  // Not adopted yet (migrated before issue 18): what the next migrate() will copy from drizzle's table.
+  const legacy =
+    ours.length > 0
+      ? []
+      : (await recordedIn(sql, LEGACY_MIGRATIONS_RELATION)).filter((r) => journal.some((j) => j.hash === r.hash))
+  const recorded = ours.length > 0 ? ours : legacy
   // drizzle applies every journal entry newer than the newest recorded created_at.
   const last = recorded.reduce((max, r) => Math.max(max, r.createdAt), Number.NEGATIVE_INFINITY)
   const migrations = journal.map((entry): MigrationEntry => {
@@ -75,6 +62,16 @@ export async function migrationStatus(sql: CliSql): Promise<MigrationStatus> {
     applied: count('applied') + count('changed'),
     pending: count('pending'),
     unknown,
-    upToDate: migrations.every((m) => m.state === 'applied') && unknown.length === 0,
+    legacy: legacy.length,
+    upToDate: migrations.every((m) => m.state === 'applied') && unknown.length === 0 && legacy.length === 0,
   }
+}
+
+async function recordedIn(sql: CliSql, relation: string): Promise<{ hash: string; createdAt: number }[]> {
+  const [table] = await sql<{ exists: boolean }[]>`select to_regclass(${relation}) is not null as exists`
+  if (table?.exists !== true) return []
+  const rows = await sql.unsafe<{ hash: string; created_at: string | null }[]>(
+    `select hash, created_at::text as created_at from ${relation} order by id`,
+  )
+  return rows.map((r) => ({ hash: r.hash, createdAt: Number(r.created_at ?? 0) }))
 }

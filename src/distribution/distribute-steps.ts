@@ -2,12 +2,10 @@
  * The steps of distribute() besides moving the tables (distribute.ts): the checks before, the role, the
  * policies, the proof lookup on workers, LEAKPROOF on every node and the audit partition upkeep.
  */
-import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import type postgres from 'postgres'
 import { InvalidConfigurationError, MigrationError } from '../errors'
-import { migrationsFolder } from '../migrations/migrations-folder'
+import { readJournal } from '../migrations/journal'
+import { MIGRATIONS_RELATION, missingMigrations } from '../migrations/migrations-table'
 import { APP_ROLE } from '../schema/columns'
 import { citusPolicyStatements } from './citus-policies'
 import { distributionViolations } from './citus-shape'
@@ -36,24 +34,11 @@ export interface DistributionStep {
 }
 
 export async function checkMigrationsCurrent(conn: Conn): Promise<void> {
-  const folder = migrationsFolder()
-  const journal = JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as {
-    entries: { tag: string }[]
-  }
-  const [table] = await conn<{ ok: boolean }[]>`select to_regclass('drizzle.__drizzle_migrations') is not null as ok`
-  const recorded = new Set(
-    table?.ok ? (await conn<{ hash: string }[]>`select hash from drizzle.__drizzle_migrations`).map((r) => r.hash) : [],
-  )
-  const missing = journal.entries
-    .map((entry) => entry.tag)
-    .filter(
-      (tag) =>
-        !recorded.has(
-          createHash('sha256')
-            .update(readFileSync(join(folder, `${tag}.sql`)))
-            .digest('hex'),
-        ),
-    )
+  const [table] = await conn<{ ok: boolean }[]>`select to_regclass(${MIGRATIONS_RELATION}) is not null as ok`
+  const recorded = table?.ok
+    ? (await conn.unsafe<{ hash: string }[]>(`select hash from ${MIGRATIONS_RELATION}`)).map((r) => r.hash)
+    : []
+  const missing = missingMigrations(readJournal(), recorded).map((m) => m.tag)
   if (missing.length > 0)
     throw new InvalidConfigurationError(
       `distribute() needs the migrations applied first: ${missing.length} not applied (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}); run migrate()`,

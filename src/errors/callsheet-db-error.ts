@@ -11,6 +11,7 @@ const BRAND = Symbol.for('@callsheet/db/error')
 export type CallsheetDbErrorCode =
   | 'INVALID_CONFIGURATION'
   | 'MIGRATION_FAILED'
+  | 'MIGRATIONS_NOT_APPLIED'
   | 'VALIDATION_FAILED'
   | 'NOT_FOUND'
   | 'UNIQUE_VIOLATION'

@@ -6,6 +6,7 @@ export {
   InvalidConfigurationError,
   InvalidStateError,
   MigrationError,
+  MigrationsNotAppliedError,
   NotFoundError,
   PartialBatchError,
   PrivilegedLoginError,

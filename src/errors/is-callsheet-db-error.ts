@@ -19,6 +19,7 @@ import type {
   InvalidConfigurationError,
   InvalidStateError,
   MigrationError,
+  MigrationsNotAppliedError,
   NotFoundError,
   PartialBatchError,
   PrivilegedLoginError,
@@ -29,6 +30,7 @@ import type {
 export interface ErrorByCode {
   INVALID_CONFIGURATION: InvalidConfigurationError
   MIGRATION_FAILED: MigrationError
+  MIGRATIONS_NOT_APPLIED: MigrationsNotAppliedError
   VALIDATION_FAILED: ValidationError
   NOT_FOUND: NotFoundError
   UNIQUE_VIOLATION: UniqueViolationError

@@ -18,6 +18,18 @@ export class MigrationError extends CallsheetDbError {
   }
 }
 
+/**
+ * `migrate()` ran, but some migrations the package ships are still not recorded as applied (in
+ * `callsheet_migrations.applied`): the run is not reported as a success. `missing` names them (journal tags).
+ */
+export class MigrationsNotAppliedError extends CallsheetDbError {
+  readonly missing: readonly string[]
+  constructor(message: string, missing: readonly string[]) {
+    super('MIGRATIONS_NOT_APPLIED', message)
+    this.missing = missing
+  }
+}
+
 /** Input failed validation before any SQL was sent; nothing was written. */
 export class ValidationError extends CallsheetDbError {
   /** Every problem found, with the path of the offending value (`[3, 'email']` is row 3's e-mail). */

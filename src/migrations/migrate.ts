@@ -7,6 +7,15 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { InvalidConfigurationError, MigrationError, isCallsheetDbError } from '../errors'
 import { migrationsFolder } from './migrations-folder'
+import { readJournal } from './journal'
+import {
+  MIGRATIONS_SCHEMA,
+  MIGRATIONS_TABLE,
+  adoptLegacyRecords,
+  ensureMigrationsTable,
+  verifyApplied,
+  type MigrationQuery,
+} from './migrations-table'
 import { APP_ROLE } from '../schema/columns'
 import { installKeyStatements } from '../engine/tenant-proof'
 
@@ -54,11 +63,16 @@ export interface RuntimeLoginOptions {
 
 const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 
+// drizzle's migrator records our migrations in a table of our own, apart from the app's: see migrations-table.ts.
+const RECORDED_IN = { migrationsSchema: MIGRATIONS_SCHEMA, migrationsTable: MIGRATIONS_TABLE }
+
 // Any stable 64-bit number: it serialises concurrent migrate() calls against one database.
 const MIGRATION_LOCK_KEY = 7_301_946_015_231_214n
 
 /**
- * Applies the committed migrations in `drizzle/`, creates the coming months' audit-log partitions and
+ * Applies the committed migrations in `drizzle/`, recording them in `callsheet_migrations.applied` (a
+ * database migrated before that records them in drizzle's default table: migrate() first copies our rows
+ * from there, leaving the table to the app), creates the coming months' audit-log partitions and
  * installs the deployment secret's key (see {@link MigrateOptions.secret}).
  * Idempotent: a second run changes nothing. Concurrent runs against one database wait for each other
  * (advisory lock); several databases in one cluster can each be migrated (the app role is created
@@ -66,7 +80,9 @@ const MIGRATION_LOCK_KEY = 7_301_946_015_231_214n
  *
  * @param target a connection URL or a PGlite instance; defaults to `DATABASE_URL`.
  * @throws InvalidConfigurationError when no target is given and `DATABASE_URL` is not set.
- * @throws MigrationError when a migration fails; the failing run is rolled back.
+ * @throws MigrationError when a migration fails; the failing run is rolled back. Also when drizzle's
+ *   default table records some of our migrations but not those before them (nothing is guessed).
+ * @throws MigrationsNotAppliedError when, after the run, a migration the package ships is not recorded.
  *
  * @example
  * ```ts
@@ -91,12 +107,25 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
     throw new InvalidConfigurationError('secret must be 32 to 1024 printable ASCII characters without spaces')
   }
   const keyStatements = secret === undefined ? [] : installKeyStatements(secret)
-  const folder = migrationsFolder()
   try {
+    const folder = migrationsFolder()
+    // The same files, read the same way, as drizzle's migrator reads them.
+    const journal = readJournal(folder)
     if (isPGlite(resolved)) {
       if (options.runtimeLogin !== undefined)
         throw new InvalidConfigurationError('runtimeLogin is for PostgreSQL servers: PGlite has a single user')
-      await migratePglite(drizzlePglite(resolved), { migrationsFolder: folder })
+      const pg = resolved
+      const query: MigrationQuery = async <T>(text: string, params?: unknown[]) =>
+        (await pg.query<T>(text, params)).rows
+      await ensureMigrationsTable(query)
+      await pg.transaction((tx) =>
+        adoptLegacyRecords(
+          async <T>(text: string, params?: unknown[]) => (await tx.query<T>(text, params)).rows,
+          journal,
+        ),
+      )
+      await migratePglite(drizzlePglite(pg), { migrationsFolder: folder, ...RECORDED_IN })
+      await verifyApplied(query, journal)
       await resolved.query('select callsheet_ensure_audit_partitions($1)', [monthsAhead])
       for (const statement of keyStatements) await resolved.query(statement.text, statement.params)
       return
@@ -107,7 +136,17 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
     try {
       await client`select pg_advisory_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`
       try {
-        await migratePostgres(drizzlePostgres(client), { migrationsFolder: folder })
+        const query: MigrationQuery = <T>(text: string, params?: unknown[]) =>
+          client.unsafe(text, params as never[]) as unknown as Promise<T[]>
+        await ensureMigrationsTable(query)
+        await client.begin((tx) =>
+          adoptLegacyRecords(
+            <T>(text: string, params?: unknown[]) => tx.unsafe(text, params as never[]) as unknown as Promise<T[]>,
+            journal,
+          ),
+        )
+        await migratePostgres(drizzlePostgres(client), { migrationsFolder: folder, ...RECORDED_IN })
+        await verifyApplied(query, journal)
         await client`select callsheet_ensure_audit_partitions(${monthsAhead})`
         if (options.runtimeLogin !== undefined) await ensureRuntimeLogin(client, options.runtimeLogin)
         for (const statement of keyStatements) await client.unsafe(statement.text, statement.params)
@@ -119,7 +158,8 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
       await client.end({ timeout: 5 })
     }
   } catch (error) {
-    if (isCallsheetDbError(error, 'INVALID_CONFIGURATION')) throw error
+    // Ours already say what failed (configuration, an adoption refused, migrations not applied).
+    if (isCallsheetDbError(error)) throw error
     const detail =
       error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)
     throw new MigrationError(`migration failed: ${detail}`, { cause: error })
