@@ -9,4 +9,7 @@ export default defineConfig({
   strict: true,
   verbose: true,
   entities: { roles: false },
+  // The library's own migrations table (src/migrations/migrations-table.ts), so that `drizzle-kit migrate` on
+  // this repository records where migrate() does, apart from any app's `drizzle.__drizzle_migrations`.
+  migrations: { schema: 'callsheet_migrations', table: 'applied' },
 })
