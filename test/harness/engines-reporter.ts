@@ -1,5 +1,5 @@
 import type { Reporter, TestModule } from 'vitest/node'
-import { getAutoFailoverSummary, getCitusSummary, getServerSummary } from './run-summary'
+import { getRunSummary } from './run-summary'
 
 /**
  * Ends the run with one line saying which engines ran and how many tests passed on each, and fails a
@@ -29,17 +29,17 @@ export default class EnginesReporter implements Reporter {
         else if (outcome === 'failed') counts[engine].failed++
       }
     }
-    const summary = getServerSummary()
+    const summary = getRunSummary('server')
     const server =
       counts.postgres.passed + counts.postgres.failed > 0
         ? `PostgreSQL ${counts.postgres.passed} passed, ${counts.postgres.failed} failed on ${summary?.description ?? 'a server'}`
         : `PostgreSQL SKIPPED (${summary?.skippedBecause ?? 'no server suites ran'})`
-    const citusSummary = getCitusSummary()
+    const citusSummary = getRunSummary('citus')
     const citus =
       counts.citus.passed + counts.citus.failed > 0
         ? `Citus ${counts.citus.passed} passed, ${counts.citus.failed} failed on ${citusSummary?.description ?? 'a cluster'}`
         : `Citus SKIPPED (${citusSummary?.skippedBecause ?? 'no Citus suites ran'})`
-    const failoverSummary = getAutoFailoverSummary()
+    const failoverSummary = getRunSummary('auto-failover')
     const failover = counts['auto-failover']
     const autoFailover =
       failover.passed + failover.failed > 0

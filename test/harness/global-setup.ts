@@ -2,7 +2,7 @@ import type { TestProject } from 'vitest/node'
 import { acquirePostgresServer, type PostgresServer } from '../../tools/postgres-server'
 import { citusAvailable, startCitusCluster, type CitusClusterHandle } from '../../tools/citus-cluster'
 import { autoFailoverAvailable } from '../../tools/auto-failover'
-import { setAutoFailoverSummary, setCitusSummary, setServerSummary } from './run-summary'
+import { setRunSummary } from './run-summary'
 
 /**
  * Finds a real PostgreSQL for the server suites: `DATABASE_URL`, else testcontainers, else a throwaway
@@ -26,7 +26,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       description: server.description,
       source: server.source,
     })
-    setServerSummary({ description: server.description })
+    setRunSummary('server', { description: server.description })
   } else {
     const reasons = attempts.map((a) => `  - ${a.source}: ${a.reason}`).join('\n')
     const banner = [
@@ -44,7 +44,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       throw new Error('CALLSHEET_REQUIRE_SERVER=1 but no PostgreSQL server could be had (see above)')
     }
     project.provide('postgresServer', null)
-    setServerSummary({ skippedBecause: attempts.map((a) => `${a.source}: ${a.reason}`).join('; ') })
+    setRunSummary('server', { skippedBecause: attempts.map((a) => `${a.source}: ${a.reason}`).join('; ') })
   }
   project.provide('autoFailover', await checkAutoFailover())
   const citus = await startCitus()
@@ -64,7 +64,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 async function startCitus(): Promise<CitusClusterHandle | undefined> {
   const only = process.env.CALLSHEET_ENGINES?.split(',').map((name) => name.trim())
   if (only !== undefined && only.some(Boolean) && !only.includes('citus')) {
-    setCitusSummary({ skippedBecause: `CALLSHEET_ENGINES=${process.env.CALLSHEET_ENGINES} leaves it out` })
+    setRunSummary('citus', { skippedBecause: `CALLSHEET_ENGINES=${process.env.CALLSHEET_ENGINES} leaves it out` })
     return undefined
   }
   const available = await citusAvailable()
@@ -78,7 +78,7 @@ async function startCitus(): Promise<CitusClusterHandle | undefined> {
         settings: { 'citus.shard_count': 4 },
       })
       console.log(`[harness] Citus suites will run on ${cluster.description} (${Date.now() - started} ms)`)
-      setCitusSummary({ description: cluster.description })
+      setRunSummary('citus', { description: cluster.description })
       return cluster
     } catch (error) {
       reason = error instanceof Error ? error.message : String(error)
@@ -91,7 +91,7 @@ async function startCitus(): Promise<CitusClusterHandle | undefined> {
   )
   if (process.env.CALLSHEET_REQUIRE_CITUS === '1')
     throw new Error(`CALLSHEET_REQUIRE_CITUS=1 but no Citus cluster could be started: ${reason}`)
-  setCitusSummary({ skippedBecause: reason ?? 'unknown' })
+  setRunSummary('citus', { skippedBecause: reason ?? 'unknown' })
   return undefined
 }
 
@@ -100,12 +100,12 @@ async function checkAutoFailover(): Promise<{ ok: true } | { ok: false; reason: 
   const only = process.env.CALLSHEET_ENGINES?.split(',').map((name) => name.trim())
   if (only !== undefined && only.some(Boolean) && !only.includes('auto-failover')) {
     const reason = `CALLSHEET_ENGINES=${process.env.CALLSHEET_ENGINES} leaves it out`
-    setAutoFailoverSummary({ skippedBecause: reason })
+    setRunSummary('auto-failover', { skippedBecause: reason })
     return { ok: false, reason }
   }
   const available = await autoFailoverAvailable()
   if (available.ok) {
-    setAutoFailoverSummary({ description: 'pg_auto_failover formations started by the failover suites' })
+    setRunSummary('auto-failover', { description: 'pg_auto_failover formations started by the failover suites' })
     return available
   }
   console.warn(
@@ -122,6 +122,6 @@ async function checkAutoFailover(): Promise<{ ok: true } | { ok: false; reason: 
     throw new Error(
       `CALLSHEET_REQUIRE_AUTO_FAILOVER=1 but no pg_auto_failover formation can be started: ${available.reason}`,
     )
-  setAutoFailoverSummary({ skippedBecause: available.reason })
+  setRunSummary('auto-failover', { skippedBecause: available.reason })
   return available
 }
