@@ -201,9 +201,10 @@ export class PostgresUnit<T> {
 
   /**
    * The unit reached a server that must not take it (migration 0017's check, CS005, or a write refused as
-   * read-only, 25006, on the primary target): the connection is dropped, so that postgres.js reconnects it
-   * (to the next host of a multi-host URL), and the unit fails with a retryable CONNECTION_ERROR. Nothing
-   * of it ran: the check is the first statement, and a read-only server committed nothing.
+   * read-only, 25006, on the primary target): the connection is dropped, its slot's next client tries the
+   * next host of a multi-host URL first (pool.ts `release`), and the unit fails with a retryable
+   * CONNECTION_ERROR. Nothing of it ran: the check is the first statement, and a read-only server committed
+   * nothing.
    */
   private notThePrimary(error: unknown): ConnectionError | undefined {
     if (this.options.replica) return undefined

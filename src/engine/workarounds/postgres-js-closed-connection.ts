@@ -24,7 +24,7 @@ interface PooledConnection {
 export class ClosedConnectionWatch {
   /** The close (or connection error) the unit's connection suffered; undefined while it is alive. */
   lost: unknown = undefined
-  /** The library closed the connection itself ({@link drop}): the driver's state is clean. */
+  /** The library closed the connection itself ({@link drop}), because of the server it reached. */
   dropped = false
   // The one await in progress, to be failed if the connection goes. A guard per await (rather than
   // racing every await against one never-settling promise) drops its reference as soon as the await
@@ -63,9 +63,9 @@ export class ClosedConnectionWatch {
 
   /**
    * Closes the connection (it reached a server that must not take this work: a standby): it is `lost`
-   * from now on, so the unit neither writes to it nor gives it back, and postgres.js reconnects it —
-   * through the next host of a multi-host URL. Not a driver workaround: postgres.js has no public way to
-   * close one reserved connection; `terminate` is the pooled connection's own close.
+   * from now on, so the unit neither writes to it nor gives it back, and `dropped` tells the pool to give
+   * the slot a client that tries the next host of a multi-host URL. Not a driver workaround: postgres.js
+   * has no public way to close one reserved connection; `terminate` is the pooled connection's own close.
    */
   drop(reason: unknown): void {
     this.dropped = true
