@@ -1,6 +1,5 @@
 import { connect, errorText, redactUrl, type CliSql } from './connection'
-import { migrationStatus } from './status'
-import { LEGACY_MIGRATIONS_RELATION, MIGRATIONS_RELATION } from '../migrations/migrations-table'
+import { migrationProblems, migrationStatus } from './status'
 import { CITUS_TENANT_PREDICATE, citusFindings, hasCitus } from '../distribution/citus-doctor'
 import { TENANT_TABLE_NAMES } from '../schema/table-names'
 import {
@@ -70,15 +69,7 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
 
   // Migrations.
   const status = await migrationStatus(sql)
-  const migrationProblems: string[] = []
-  for (const m of status.migrations.filter((x) => x.state !== 'applied')) migrationProblems.push(`${m.tag} ${m.state}`)
-  if (status.unknown.length > 0)
-    migrationProblems.push(`${status.unknown.length} recorded migration(s) not in this package's journal`)
-  if (status.legacy > 0)
-    migrationProblems.push(
-      `${status.legacy} recorded only in ${LEGACY_MIGRATIONS_RELATION} (an older version migrated this database): run migrate to record them in ${MIGRATIONS_RELATION}`,
-    )
-  add('migrations', migrationProblems, `${status.applied} of ${status.migrations.length} applied, 0 pending`)
+  add('migrations', migrationProblems(status), `${status.applied} of ${status.migrations.length} applied, 0 pending`)
 
   const predicate = (await hasCitus(sql)) ? CITUS_TENANT_PREDICATE : TENANT_PREDICATE
   // Tables: RLS enabled and forced, and the tenant policy.

@@ -6,8 +6,7 @@ import { connect, errorText, isPostgresUrl, redactUrl, withConnection } from './
 import { DEFAULT_APP_ROLE, runDoctor } from './doctor'
 import { formatTable, type CliIo } from './output'
 import { databaseInfo, formatBytes, tableStats, type StatsReport } from './stats'
-import { migrationStatus, type MigrationStatus } from './status'
-import { LEGACY_MIGRATIONS_RELATION, MIGRATIONS_RELATION } from '../migrations/migrations-table'
+import { formatMigrationStatus, migrationStatus } from './status'
 
 export type { CliIo } from './output'
 
@@ -181,7 +180,7 @@ async function execute(inv: Invocation, out: (text: string) => void): Promise<nu
   switch (inv.command) {
     case 'status': {
       const status = await withConnection(inv.url, migrationStatus)
-      print({ ok: status.upToDate, ...status }, () => formatStatus(status))
+      print({ ok: status.upToDate, ...status }, () => formatMigrationStatus(status))
       return status.upToDate ? EXIT_OK : EXIT_FAILURE
     }
     case 'migrate': {
@@ -307,22 +306,6 @@ async function withDatabase<T>(
   } finally {
     await db.close()
   }
-}
-
-function formatStatus(status: MigrationStatus): string {
-  const rows = status.migrations.map((m) => [m.state, m.tag, new Date(m.when).toISOString()])
-  const unknown = status.unknown.map((u) => [
-    'unknown',
-    `hash ${u.hash.slice(0, 12)}…`,
-    new Date(u.createdAt).toISOString(),
-  ])
-  const legacy =
-    status.legacy === 0
-      ? ''
-      : `\n${status.legacy} recorded only in ${LEGACY_MIGRATIONS_RELATION} (migrated by an older version): the next migrate copies them to ${MIGRATIONS_RELATION}.`
-  return `${formatTable([...rows, ...unknown], '  ')}\n\n${status.applied} applied, ${status.pending} pending${
-    status.upToDate ? '' : ' — not up to date'
-  }.${legacy}`
 }
 
 function formatStats(report: StatsReport): string {

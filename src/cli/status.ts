@@ -1,6 +1,7 @@
 import { readJournal } from '../migrations/journal'
 import { LEGACY_MIGRATIONS_RELATION, MIGRATIONS_RELATION } from '../migrations/migrations-table'
 import type { CliSql } from './connection'
+import { formatTable } from './output'
 
 /**
  * State of one migration:
@@ -74,4 +75,33 @@ async function recordedIn(sql: CliSql, relation: string): Promise<{ hash: string
     `select hash, created_at::text as created_at from ${relation} order by id`,
   )
   return rows.map((r) => ({ hash: r.hash, createdAt: Number(r.created_at ?? 0) }))
+}
+
+/** What `doctor` reports as wrong with the migrations (none when up to date). */
+export function migrationProblems(status: MigrationStatus): string[] {
+  const problems = status.migrations.filter((m) => m.state !== 'applied').map((m) => `${m.tag} ${m.state}`)
+  if (status.unknown.length > 0)
+    problems.push(`${status.unknown.length} recorded migration(s) not in this package's journal`)
+  if (status.legacy > 0)
+    problems.push(
+      `${status.legacy} recorded only in ${LEGACY_MIGRATIONS_RELATION} (an older version migrated this database): run migrate to record them in ${MIGRATIONS_RELATION}`,
+    )
+  return problems
+}
+
+/** `callsheet-db status` as text: one row per migration, then the counts. */
+export function formatMigrationStatus(status: MigrationStatus): string {
+  const rows = status.migrations.map((m) => [m.state, m.tag, new Date(m.when).toISOString()])
+  const unknown = status.unknown.map((u) => [
+    'unknown',
+    `hash ${u.hash.slice(0, 12)}…`,
+    new Date(u.createdAt).toISOString(),
+  ])
+  const legacy =
+    status.legacy === 0
+      ? ''
+      : `\n${status.legacy} recorded only in ${LEGACY_MIGRATIONS_RELATION} (migrated by an older version): the next migrate copies them to ${MIGRATIONS_RELATION}.`
+  return `${formatTable([...rows, ...unknown], '  ')}\n\n${status.applied} applied, ${status.pending} pending${
+    status.upToDate ? '' : ' — not up to date'
+  }.${legacy}`
 }
