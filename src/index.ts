@@ -22,8 +22,20 @@ export {
   closeDefaultDatabase,
   createTenantClient,
   getDefaultDatabase,
+  setDefaultDatabase,
   type TenantClientOptions,
 } from './client/default-database'
+export type { TenantDb } from './client/tenant-db'
+export type {
+  PlainTableRepository,
+  SoftDeleteTableRepository,
+  TenantTableCreate,
+  TenantTableFilter,
+  TenantTableRepository,
+  TenantTableRow,
+  TenantTableSort,
+  TenantTableUpdate,
+} from './repositories/tenant-table-repository'
 export type {
   DatabaseConfig,
   DatabaseLogger,
@@ -57,6 +69,7 @@ export type {
   DatabaseHook,
   EntityName,
   HookContext,
+  LibraryEntityName,
   WriteOperation,
 } from './unit-of-work/hooks'
 export { ENTITY_NAMES, WRITE_OPERATIONS } from './unit-of-work/hooks'

@@ -1,7 +1,17 @@
 import { expectTypeOf, test } from 'vitest'
-import type { CreatedApiKey, Database, DatabaseHook, EntityName, Page, TenantClient, WriteOperation } from '../src'
+import type {
+  CreatedApiKey,
+  Database,
+  DatabaseHook,
+  EntityName,
+  LibraryEntityName,
+  Page,
+  TenantClient,
+  WriteOperation,
+} from '../src'
 import { createTenantClient } from '../src'
-import type { AuditAction, AuditEntityType, AuditLog, Contact, Organization } from '../src/schema'
+import type { AuditAction, AuditLog, Contact, Organization } from '../src/schema'
+import type { AUDITED_ENTITY_TYPES } from '../src/schema'
 
 declare const db: Database
 declare const tenant: TenantClient
@@ -77,14 +87,14 @@ test('API keys have no createMany: each key is issued one create at a time', () 
 })
 
 test('hooks name entities and operations with the audit trail’s words', () => {
-  expectTypeOf<EntityName>().toEqualTypeOf<AuditEntityType>()
+  expectTypeOf<LibraryEntityName>().toEqualTypeOf<(typeof AUDITED_ENTITY_TYPES)[number]>()
+  // App tables (tenant.table(t)) are entities too, named by their table.
+  expectTypeOf<'call_times'>().toExtend<EntityName>()
   expectTypeOf<WriteOperation>().toEqualTypeOf<AuditAction>()
   const hook: DatabaseHook = {
     name: 'typed',
     beforeWrite: (ctx) => {
       expectTypeOf(ctx.entity).toEqualTypeOf<EntityName>()
-      // @ts-expect-error the camelCase repository name is not an entity name
-      if (ctx.entity === 'apiKeys') return
       // @ts-expect-error 'create' is 'insert', as in audit_logs.action
       if (ctx.operation === 'create') return
     },

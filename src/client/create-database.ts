@@ -14,6 +14,7 @@ import { createEngine } from '../engine/create-engine'
 import type { Db, Engine } from '../engine/engine'
 import { settingsSql } from '../engine/settings-statement'
 import { WriteWatermark, parseConsistency, TokenCodec, type ReadConsistency } from '../routing/consistency'
+import { pgliteRuntimeLoginView } from '../engine/pglite/runtime-login-view'
 import { Router } from '../routing/router'
 import type { RoutingStats } from '../routing/routing-stats'
 import { migrate, type MigrateOptions } from '../migrations/migrate'
@@ -100,7 +101,11 @@ export interface Database {
   readonly monitoring: Monitoring
   /**
    * Escape hatch: Drizzle over the connecting login, outside any unit of work and tenant context. As the
-   * runtime login (a NOINHERIT member of the app role) it holds no privilege on the library's tables.
+   * runtime login (a NOINHERIT member of the app role) it holds no privilege on the library's tables:
+   * reading one fails with `42501` (permission denied). The same on PGlite, whose `$primary` runs as such a
+   * role (`callsheet_runtime`) rather than as PGlite's superuser — unless `dangerouslyAllowPrivilegedLogin`,
+   * which there, as with a privileged server login, gives the superuser. For tenant data use a unit
+   * (`tx.db` in `tenant.transaction(fn)`).
    */
   readonly $primary: Db
   /** Closes every connection (a PGlite passed in stays open: its owner closes it). Idempotent. */
@@ -218,7 +223,10 @@ export function createDatabase(config: DatabaseConfig): Database {
       replicas: () => router.stats().replicas,
       measureReplicaLag: () => router.measureLag(),
     }),
-    $primary: engine.db,
+    $primary:
+      resolved.primary.kind === 'pglite' && !resolved.dangerouslyAllowPrivilegedLogin
+        ? pgliteRuntimeLoginView(resolved.primary.pglite)
+        : engine.db,
     close() {
       closing ??= Promise.all([router.close(), adminEngine?.close()]).then(() => undefined)
       return closing

@@ -29,6 +29,33 @@ export function getDefaultDatabase(): Database {
   return shared
 }
 
+/**
+ * Makes `database` the process-wide database — what `createTenantClient(orgId)` and
+ * `getDefaultDatabase()` use — instead of one opened from `DATABASE_URL`: for tests, so that app code
+ * calling `createTenantClient` runs on a test database, and for apps that configure in code.
+ * `undefined` forgets it. The database it replaces is not closed (close it yourself, or first call
+ * {@link closeDefaultDatabase}); `closeDefaultDatabase()` closes the one set here.
+ *
+ * @example
+ * ```ts
+ * import { createTestDatabase } from '@callsheet/db/testing'
+ * const db = await createTestDatabase()
+ * setDefaultDatabase(db)
+ * afterAll(() => closeDefaultDatabase())
+ * ```
+ * @throws InvalidConfigurationError when `database` is not a library database.
+ */
+export function setDefaultDatabase(database: Database | undefined): void {
+  if (
+    database !== undefined &&
+    (typeof database !== 'object' || database === null || typeof database.tenant !== 'function')
+  )
+    throw new InvalidConfigurationError(
+      'setDefaultDatabase takes a database from createDatabase() or createTestDatabase()',
+    )
+  shared = database
+}
+
 /** Closes the process-wide database, if one was opened. */
 export async function closeDefaultDatabase(): Promise<void> {
   const db = shared

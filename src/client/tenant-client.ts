@@ -10,6 +10,9 @@ import { ingestValidResult } from '../ingest/extraction-ingest'
 import { UploadsRepository } from '../repositories/uploads-repository'
 import { UsersRepository } from '../repositories/users-repository'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
+import type { TenantTable } from '../schema/tenant-table'
+import { tenantTableRepository, type TenantTableRepository } from '../repositories/tenant-table-repository'
+import { tenantDb, type TenantDb } from './tenant-db'
 
 /** The repositories of one tenant, inside or outside a transaction. */
 export interface TenantRepositories {
@@ -21,12 +24,20 @@ export interface TenantRepositories {
   readonly apiKeys: ApiKeysRepository
   /** The tenant's audit trail (read-only). */
   readonly auditLogs: AuditLogsRepository
+  /** The repository of an app's own tenant table (made with `tenantTable`): see {@link TenantClient.table}. */
+  table<T extends TenantTable>(table: T): TenantTableRepository<T>
 }
 
-/** A tenant client bound to one transaction (inside `tenant.transaction(fn)`). */
+/** A tenant client bound to one transaction (inside `tenant.transaction(fn)` or `tenant.read(fn)`). */
 export interface TenantTransaction extends TenantRepositories {
   readonly organizationId: string
   readonly context: Readonly<TenantContext>
+  /**
+   * A drizzle handle on this unit: reads of any table and writes of the app's `tenantTable`s, scoped to
+   * the tenant by row-level security (see {@link TenantDb}). Only inside the unit: a statement sent after
+   * `fn` returned is refused.
+   */
+  readonly db: TenantDb
 }
 
 /**
@@ -43,6 +54,7 @@ export class TenantClient implements TenantRepositories {
   #uploads?: UploadsRepository
   #apiKeys?: ApiKeysRepository
   #auditLogs?: AuditLogsRepository
+  #tables?: Map<TenantTable, unknown>
 
   /** @internal use `createTenantClient` or `db.tenant`. */
   constructor(private readonly runtime: TenantRuntime) {}
@@ -68,6 +80,27 @@ export class TenantClient implements TenantRepositories {
   /** The tenant's audit trail (read-only). */
   get auditLogs(): AuditLogsRepository {
     return (this.#auditLogs ??= new AuditLogsRepository(this.runtime))
+  }
+
+  /**
+   * The repository of an app's own tenant table (made with `tenantTable` and registered by its migration):
+   * the same vocabulary, validation (the table's drizzle-zod schemas), hooks (the entity is the table
+   * name), audit and isolation as the library's repositories. Made on first use, then kept.
+   *
+   * @example
+   * ```ts
+   * const call = await tenant.table(callTimes).create({ contactId, callAt: new Date() })
+   * ```
+   * @throws InvalidConfigurationError when `table` was not made by `tenantTable`.
+   */
+  table<T extends TenantTable>(table: T): TenantTableRepository<T> {
+    this.#tables ??= new Map()
+    let repository = this.#tables.get(table)
+    if (!repository) {
+      repository = tenantTableRepository(this.runtime, table)
+      this.#tables.set(table, repository)
+    }
+    return repository as TenantTableRepository<T>
   }
 
   /** The tenant's organization id. */
@@ -118,7 +151,7 @@ export class TenantClient implements TenantRepositories {
       options.consistency === undefined
         ? this.runtime
         : this.runtime.withConsistency(parseConsistency(options.consistency))
-    return runtime.readUnit((bound) => fn(new TenantClient(bound)))
+    return runtime.readUnit((bound) => fn(new UnitTenantClient(bound)))
   }
 
   /**
@@ -146,7 +179,7 @@ export class TenantClient implements TenantRepositories {
    * @throws InvalidStateError (from inside `fn`) when a unit of the same database is started there.
    */
   transaction<T>(fn: (tx: TenantTransaction) => Promise<T>): Promise<T> {
-    return this.runtime.transaction((bound) => fn(new TenantClient(bound)))
+    return this.runtime.transaction((bound) => fn(new UnitTenantClient(bound)))
   }
 
   /**
@@ -159,6 +192,21 @@ export class TenantClient implements TenantRepositories {
     }
     const merged = parseTenantContext({ ...stripUndefined(this.runtime.context), ...stripUndefined(context) })
     return new TenantClient(this.runtime.withContext(merged))
+  }
+}
+
+/** The client `transaction(fn)` and `read(fn)` hand to `fn`: a {@link TenantClient} with the unit's `db`. */
+class UnitTenantClient extends TenantClient implements TenantTransaction {
+  #db?: TenantDb
+
+  constructor(private readonly bound: TenantRuntime) {
+    super(bound)
+  }
+
+  get db(): TenantDb {
+    const unit = this.bound.unit
+    if (!unit) throw new TypeError('a unit client without a unit') // not reachable: made only by read/transaction
+    return (this.#db ??= tenantDb(unit.db, this.bound.organizationId, unit.readOnly === true))
   }
 }
 

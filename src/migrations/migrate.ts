@@ -7,7 +7,9 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { InvalidConfigurationError, MigrationError, isCallsheetDbError } from '../errors'
 import { migrationsFolder } from './migrations-folder'
-import { readJournal } from './journal'
+import { readJournal, type JournalMigration } from './journal'
+import { existsSync } from 'node:fs'
+import { join as joinPath, resolve as resolvePath } from 'node:path'
 import {
   MIGRATIONS_SCHEMA,
   MIGRATIONS_TABLE,
@@ -43,6 +45,18 @@ export interface MigrateOptions {
    * @default process.env.CALLSHEET_SECRET
    */
   secret?: string
+  /**
+   * The app's own drizzle-kit migrations folder (the one with `meta/_journal.json`), applied after the
+   * library's in the same run — on a server under the same lock — and recorded where drizzle-kit records
+   * them, `drizzle.__drizzle_migrations` (or {@link MigrateOptions.appMigrationsTable}). Every migration of its
+   * journal must be recorded afterwards, or `MigrationsNotAppliedError`. See README "Your own tenant tables".
+   */
+  appMigrationsFolder?: string
+  /**
+   * Where the app's migrations are recorded, as in drizzle-kit's `migrations: { schema, table }`.
+   * @default { schema: 'drizzle', table: '__drizzle_migrations' }
+   */
+  appMigrationsTable?: { readonly schema?: string; readonly table?: string }
 }
 
 /** The runtime login {@link createRuntimeLogin} creates. */
@@ -107,6 +121,7 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
     throw new InvalidConfigurationError('secret must be 32 to 1024 printable ASCII characters without spaces')
   }
   const keyStatements = secret === undefined ? [] : installKeyStatements(secret)
+  const app = appMigrations(options)
   try {
     const folder = migrationsFolder()
     // The same files, read the same way, as drizzle's migrator reads them.
@@ -128,6 +143,10 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
       await verifyApplied(query, journal)
       await resolved.query('select callsheet_ensure_audit_partitions($1)', [monthsAhead])
       for (const statement of keyStatements) await resolved.query(statement.text, statement.params)
+      if (app) {
+        await runAppMigrations(app, () => migratePglite(drizzlePglite(pg), app.config))
+        await verifyApplied(query, app.journal, app.relation, "the app's")
+      }
       return
     }
     if (options.runtimeLogin !== undefined) checkRuntimeLoginOptions(options.runtimeLogin)
@@ -150,6 +169,10 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
         await client`select callsheet_ensure_audit_partitions(${monthsAhead})`
         if (options.runtimeLogin !== undefined) await ensureRuntimeLogin(client, options.runtimeLogin)
         for (const statement of keyStatements) await client.unsafe(statement.text, statement.params)
+        if (app) {
+          await runAppMigrations(app, () => migratePostgres(drizzlePostgres(client), app.config))
+          await verifyApplied(query, app.journal, app.relation, "the app's")
+        }
       } finally {
         // A lost connection has released the lock already; do not let the unlock hide the real error.
         await client`select pg_advisory_unlock(${MIGRATION_LOCK_KEY.toString()}::bigint)`.catch(() => undefined)
@@ -163,6 +186,58 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
     const detail =
       error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)
     throw new MigrationError(`migration failed: ${detail}`, { cause: error })
+  }
+}
+
+const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+
+interface AppMigrations {
+  readonly config: { migrationsFolder: string; migrationsSchema: string; migrationsTable: string }
+  readonly journal: JournalMigration[]
+  readonly relation: string
+}
+
+/** The app's migrations of `options`, read and checked before anything connects. */
+function appMigrations(options: MigrateOptions): AppMigrations | undefined {
+  const folder = options.appMigrationsFolder
+  if (folder === undefined) return undefined
+  if (typeof folder !== 'string' || folder === '')
+    throw new InvalidConfigurationError('appMigrationsFolder must be a folder path')
+  const schema = options.appMigrationsTable?.schema ?? 'drizzle'
+  const table = options.appMigrationsTable?.table ?? '__drizzle_migrations'
+  if (!SQL_NAME.test(schema) || !SQL_NAME.test(table))
+    throw new InvalidConfigurationError('appMigrationsTable.schema and .table must be plain SQL names')
+  if (schema === MIGRATIONS_SCHEMA)
+    throw new InvalidConfigurationError(`appMigrationsTable: ${MIGRATIONS_SCHEMA} is the library's; use your own`)
+  const migrationsFolder = resolvePath(folder)
+  if (!existsSync(joinPath(migrationsFolder, 'meta', '_journal.json')))
+    throw new InvalidConfigurationError(
+      `appMigrationsFolder ${migrationsFolder} has no meta/_journal.json: point it at drizzle-kit's "out" folder`,
+    )
+  let journal: JournalMigration[]
+  try {
+    journal = readJournal(migrationsFolder)
+  } catch (error) {
+    throw new InvalidConfigurationError(`appMigrationsFolder ${migrationsFolder}: cannot read its journal`, {
+      cause: error,
+    })
+  }
+  return {
+    config: { migrationsFolder, migrationsSchema: schema, migrationsTable: table },
+    journal,
+    relation: `"${schema}"."${table}"`,
+  }
+}
+
+async function runAppMigrations(app: AppMigrations, run: () => Promise<void>): Promise<void> {
+  try {
+    await run()
+  } catch (error) {
+    const detail =
+      error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)
+    throw new MigrationError(`the app's migration failed (${app.config.migrationsFolder}): ${detail}`, {
+      cause: error,
+    })
   }
 }
 

@@ -135,11 +135,17 @@ export function missingMigrations(
 }
 
 /**
- * After drizzle's migrator: every shipped migration must be recorded in {@link MIGRATIONS_RELATION}.
+ * After drizzle's migrator: every migration of `journal` must be recorded in `relation` (ours by default;
+ * an app's with `appMigrationsFolder`).
  * @throws MigrationsNotAppliedError naming those that are not.
  */
-export async function verifyApplied(query: MigrationQuery, journal: readonly JournalMigration[]): Promise<void> {
-  const rows = await query<{ hash: string }>(`select hash from ${MIGRATIONS_RELATION}`)
+export async function verifyApplied(
+  query: MigrationQuery,
+  journal: readonly JournalMigration[],
+  relation: string = MIGRATIONS_RELATION,
+  whose = "this package's",
+): Promise<void> {
+  const rows = await query<{ hash: string }>(`select hash from ${relation}`)
   const missing = missingMigrations(
     journal,
     rows.map((r) => r.hash),
@@ -147,8 +153,8 @@ export async function verifyApplied(query: MigrationQuery, journal: readonly Jou
   if (missing.length === 0) return
   const tags = missing.map((m) => m.tag)
   throw new MigrationsNotAppliedError(
-    `migrate() ran, but ${tags.length} of this package's migrations are not recorded in ` +
-      `${MIGRATIONS_RELATION} (${tags.join(', ')}): drizzle's migrator applies only migrations newer than the ` +
+    `migrate() ran, but ${tags.length} of ${whose} migrations are not recorded in ` +
+      `${relation} (${tags.join(', ')}): drizzle's migrator applies only migrations newer than the ` +
       `newest recorded one, so a row dated later than them hides them. Compare the table with the journal ` +
       `(\`callsheet-db status\`) before changing anything.`,
     tags,

@@ -9,6 +9,14 @@
  * ```
  */
 export { APP_ROLE, POLICY_PREDICATE, TENANT_PROOF_SETTING, TENANT_SETTING, appRole, citext } from './columns'
+export {
+  tenantReference,
+  tenantTable,
+  type TenantReferenceOptions,
+  type TenantTable,
+  type TenantTableInfo,
+  type TenantTableOptions,
+} from './tenant-table'
 export { apiKeys } from './api-keys'
 export { AUDIT_ACTIONS, AUDITED_ENTITY_TYPES, auditLogs, type AuditAction, type AuditEntityType } from './audit-logs'
 export { contacts, type ContactMetadata } from './contacts'

@@ -7,8 +7,14 @@ import type { TenantContext } from './tenant-context'
  */
 export const ENTITY_NAMES = AUDITED_ENTITY_TYPES
 
-/** An entity whose writes hooks observe (see {@link ENTITY_NAMES}). */
-export type EntityName = (typeof ENTITY_NAMES)[number]
+/** One of the library's entities (see {@link ENTITY_NAMES}). */
+export type LibraryEntityName = (typeof ENTITY_NAMES)[number]
+
+/**
+ * An entity whose writes hooks observe: one of the library's ({@link ENTITY_NAMES}) or the table name of an
+ * app's `tenantTable` written through `tenant.table(t)`.
+ */
+export type EntityName = LibraryEntityName | (string & {})
 
 /** What a write does, named as its audit row names it (`audit_logs.action`). */
 export const WRITE_OPERATIONS = AUDIT_ACTIONS

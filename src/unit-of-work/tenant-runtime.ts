@@ -73,6 +73,11 @@ export class TenantRuntime {
     return this.active !== undefined
   }
 
+  /** The unit this runtime is bound to, if any (its drizzle handle and whether it is read-only). */
+  get unit(): Pick<ActiveUnit, 'db' | 'readOnly'> | undefined {
+    return this.active
+  }
+
   /** The primary's engine. */
   get engine(): Engine {
     return this.router.primary
