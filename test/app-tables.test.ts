@@ -130,6 +130,11 @@ describeEachDatabase(
       expect(rest.rows.map((r) => r.sequence)).toEqual([3])
       expect(await repo.count({ where: { sequence: 2 } })).toBe(1)
       await expect(repo.findMany({ orderBy: 'location' as never })).rejects.toBeInstanceOf(ValidationError)
+      await expect(
+        tenant(orgA)
+          .table(callNotes)
+          .count({ where: { tags: ['x'] } as never }),
+      ).rejects.toBeInstanceOf(ValidationError)
       const updated = await repo.update(made[0]!.id, { location: 'gate 2' })
       expect(updated.updatedAt.getTime()).toBeGreaterThanOrEqual(made[0]!.updatedAt.getTime())
       await repo.softDelete(made[0]!.id)
