@@ -100,11 +100,13 @@ function tableProblems(f: Facts, appRole: string): string[] {
   if (!f.has_policy) problems.push('policy tenant_isolation is missing')
   else if (!f.policy_ok)
     problems.push(
-      'policy tenant_isolation is not the library’s (permissive, all commands, to PUBLIC, tenant predicate)',
+      'policy tenant_isolation is not the library’s (permissive, all commands, to PUBLIC, tenant predicate): ' +
+        'drop it first, registration refuses to keep it',
     )
   if (f.other_policies.length > 0)
     problems.push(
-      `other policies ${f.other_policies.join(', ')} (a second permissive policy widens what a tenant sees)`,
+      `other policies ${f.other_policies.join(', ')} (a second permissive policy widens what a tenant sees): ` +
+        'drop them first, registration refuses a table with another policy',
     )
   for (const suffix of f.bad_triggers)
     problems.push(`trigger ${f.name}_${suffix} is missing, disabled or not the library’s`)
