@@ -63,11 +63,12 @@ const FACTS_SQL = `
   order by 1, 2`
 
 // Tables in public with an organization_id that are neither the library's nor registered. $1: the library's.
+// The library's audit partitions count as its own, attached or detached (retention detaches before it drops).
 const UNREGISTERED_SQL = `
   select c.relname::text as name
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
   where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition
-    and c.relname <> all ($1::text[])
+    and c.relname <> all ($1::text[]) and c.relname !~ '^audit_logs_(default|[0-9]{4}_[0-9]{2})$'
     and exists (select 1 from pg_attribute a
                 where a.attrelid = c.oid and a.attname = 'organization_id' and a.attnum > 0 and not a.attisdropped)
     and not exists (select 1 from ${APP_TABLE_REGISTRY} t where t.table_schema = 'public' and t.table_name = c.relname)
