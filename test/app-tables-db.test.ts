@@ -81,7 +81,7 @@ async function catalogState(admin: SqlRunner, table: string): Promise<Record<str
 }
 
 const doctor = (admin: SqlRunner): Promise<AppTableCheck[]> =>
-  appTableChecks((text, params) => admin.query(text, params), 'callsheet_app')
+  appTableChecks(<T>(text: string, params: unknown[]) => admin.query(text, params) as Promise<T[]>, 'callsheet_app')
 
 describeEachDatabase('app tenant tables registered with callsheet_register_tenant_table', (ctx: () => TestDatabase) => {
   let a: FilledTenant

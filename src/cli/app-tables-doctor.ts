@@ -1,3 +1,5 @@
+import type postgres from 'postgres'
+import type { CliSql } from './connection'
 import { APP_TABLE_REGISTRY, REGISTRY_READABLE_SQL } from '../schema/app-tables'
 import { LIBRARY_TABLE_NAMES } from '../schema/table-names'
 
@@ -10,6 +12,12 @@ export interface AppTableCheck {
 
 /** Runs one statement with positional parameters: a CLI connection, or PGlite in tests. */
 export type DoctorQuery = <T>(text: string, params: unknown[]) => Promise<T[]>
+
+/** The CLI's connection as a {@link DoctorQuery}. */
+export function cliQuery(sql: CliSql): DoctorQuery {
+  return async <T>(text: string, params: unknown[]) =>
+    (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[]
+}
 
 /** The triggers callsheet_register_tenant_table makes, by the suffix of their name (`<table>_<suffix>`). */
 const TRIGGERS = ['set_updated_at', 'audit_insert', 'audit_update', 'audit_delete'] as const
