@@ -1,8 +1,7 @@
 /**
  * Mutation check of the isolation suites: breaks one database guarantee at a time and expects
  * `test/isolation-raw-sql.test.ts` + `test/tenant-isolation-api.test.ts` + `test/attacks.test.ts` +
- * `test/catalog.test.ts` + `test/pool.test.ts` (a standby never takes a unit) + `test/app-tables-db.test.ts`
- * (apps' registered tenant tables) to fail.
+ * `test/catalog.test.ts` + `test/pool.test.ts` (a standby never takes a unit) + `test/app-tables-db.test.ts` to fail.
  *
  *   npx tsx scripts/mutation-check.ts [--only <mutation id>,…]
  *
@@ -119,18 +118,15 @@ const MUTATIONS: Mutation[] = [
     sql: `create or replace function public.callsheet_require_primary(p_write boolean) returns void
             language plpgsql volatile set search_path = pg_catalog, pg_temp as $$ begin end $$`,
   },
-  // Issue 18: apps' own tenant tables get the guarantees from callsheet_register_tenant_table().
   {
     id: 'register-no-force',
     what: 'callsheet_register_tenant_table() enables RLS on an app table but no longer forces it',
-    sql: `do $$ begin execute replace(pg_get_functiondef('public.callsheet_register_tenant_table'::regproc),
-            'ALTER TABLE %s FORCE ROW LEVEL SECURITY', 'ALTER TABLE %s NO FORCE ROW LEVEL SECURITY'); end $$`,
+    sql: `do $$ begin execute replace(pg_get_functiondef('callsheet_register_tenant_table'::regproc), '%s FORCE ROW', '%s NO FORCE ROW'); end $$`,
   },
   {
     id: 'register-no-policy',
     what: 'callsheet_register_tenant_table() no longer creates tenant_isolation on a table without one',
-    sql: `do $$ begin execute replace(pg_get_functiondef('public.callsheet_register_tenant_table'::regproc),
-            'EXECUTE format(''CREATE POLICY', 'PERFORM format(''CREATE POLICY'); end $$`,
+    sql: `do $$ begin execute replace(pg_get_functiondef('callsheet_register_tenant_table'::regproc), 'EXECUTE format(''CREATE POLICY', 'PERFORM format(''CREATE POLICY'); end $$`,
   },
 ]
 
