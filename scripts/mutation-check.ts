@@ -1,7 +1,7 @@
 /**
  * Mutation check of the isolation suites: breaks one database guarantee at a time and expects
  * `test/isolation-raw-sql.test.ts` + `test/tenant-isolation-api.test.ts` + `test/attacks.test.ts` +
- * `test/catalog.test.ts` + `test/pool.test.ts` (a standby never takes a unit) to fail.
+ * `test/catalog.test.ts` + `test/pool.test.ts` (a standby never takes a unit) + `test/app-tables-db.test.ts` to fail.
  *
  *   npx tsx scripts/mutation-check.ts [--only <mutation id>,…]
  *
@@ -118,6 +118,16 @@ const MUTATIONS: Mutation[] = [
     sql: `create or replace function public.callsheet_require_primary(p_write boolean) returns void
             language plpgsql volatile set search_path = pg_catalog, pg_temp as $$ begin end $$`,
   },
+  {
+    id: 'register-no-force',
+    what: 'callsheet_register_tenant_table() enables RLS on an app table but no longer forces it',
+    sql: `do $$ begin execute replace(pg_get_functiondef('callsheet_register_tenant_table'::regproc), '%s FORCE ROW', '%s NO FORCE ROW'); end $$`,
+  },
+  {
+    id: 'register-no-policy',
+    what: 'callsheet_register_tenant_table() no longer creates tenant_isolation on a table without one',
+    sql: `do $$ begin execute replace(pg_get_functiondef('callsheet_register_tenant_table'::regproc), 'EXECUTE format(''CREATE POLICY', 'PERFORM format(''CREATE POLICY'); end $$`,
+  },
 ]
 
 // The catalog suite catches what no attack can show: a defence that another one still covers (the
@@ -128,6 +138,7 @@ const SUITES = [
   'test/attacks.test.ts',
   'test/catalog.test.ts',
   'test/pool.test.ts',
+  'test/app-tables-db.test.ts',
 ]
 
 interface RunResult {

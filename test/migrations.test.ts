@@ -293,13 +293,13 @@ describe.each(freshEngines)('the migrations table on %s', (_name, open) => {
       FAR_FUTURE,
     ])
     const [lastObject] = await fresh.db.query<{ exists: boolean }>(
-      `select to_regprocedure('public.callsheet_require_primary(boolean)') is not null as exists`,
+      `select to_regprocedure('public.callsheet_register_tenant_table(regclass)') is not null as exists`,
     )
     expect(lastObject?.exists, 'the last migration is not applied yet').toBe(false)
     await migrate(fresh.target)
     expect((await recorded(fresh.db, MIGRATIONS_RELATION)).map((r) => r.hash)).toEqual(shipped.map((m) => m.hash))
     const [applied] = await fresh.db.query<{ exists: boolean }>(
-      `select to_regprocedure('public.callsheet_require_primary(boolean)') is not null as exists`,
+      `select to_regprocedure('public.callsheet_register_tenant_table(regclass)') is not null as exists`,
     )
     expect(applied?.exists).toBe(true)
     const legacy = await recorded(fresh.db, 'drizzle.__drizzle_migrations')

@@ -4,10 +4,10 @@ import { parseId, uuidSchema } from '../support/ids'
 import { ValidationError } from '../errors'
 import {
   AUDIT_ACTIONS,
-  AUDITED_ENTITY_TYPES,
+  AUDITED_TABLE_NAME_PATTERN,
   auditLogs,
   type AuditAction,
-  type AuditEntityType,
+  type AuditedTableName,
 } from '../schema/audit-logs'
 import type { AuditLog } from '../schema/types'
 import type { TenantRuntime } from '../unit-of-work/tenant-runtime'
@@ -30,9 +30,14 @@ export interface AuditFindManyOptions extends AuditHistoryOptions {
   readonly to?: Date
   readonly actorId?: string
   readonly apiKeyId?: string
-  readonly entityType?: AuditEntityType
+  /** A library table (`'contacts'`) or a registered app table (`'call_times'`). */
+  readonly entityType?: AuditedTableName
   readonly action?: AuditAction
 }
+
+// The library's tables and any app table registered with callsheet_register_tenant_table: any table name
+// (the trail is the tenant's own under row-level security, whatever the name asked for).
+const entityTypeSchema = z.string().regex(AUDITED_TABLE_NAME_PATTERN, 'must be a lower-case table name')
 
 const pageSchema = z.object({
   limit: pageLimitSchema,
@@ -44,7 +49,7 @@ const findManySchema = pageSchema
     to: z.date().optional(),
     actorId: uuidSchema.optional(),
     apiKeyId: uuidSchema.optional(),
-    entityType: z.enum(AUDITED_ENTITY_TYPES).optional(),
+    entityType: entityTypeSchema.optional(),
     action: z.enum(AUDIT_ACTIONS).optional(),
   })
   .strict()
@@ -66,17 +71,18 @@ export class AuditLogsRepository {
    * @example
    * ```ts
    * const { rows } = await tenant.auditLogs.history('contacts', contact.id)
+   * const callTime = await tenant.auditLogs.history('call_times', callTimeId) // a registered app table
    * ```
    * @throws ValidationError on a bad entity type, id, limit or cursor.
    */
   async history(
-    entityType: AuditEntityType,
+    entityType: AuditedTableName,
     entityId: string,
     options: AuditHistoryOptions = {},
   ): Promise<Page<AuditLog>> {
-    if (!(AUDITED_ENTITY_TYPES as readonly string[]).includes(entityType)) {
-      throw new ValidationError(`entityType must be one of ${AUDITED_ENTITY_TYPES.join(', ')}`, [
-        { path: ['entityType'], message: 'unknown entity type' },
+    if (typeof entityType !== 'string' || !AUDITED_TABLE_NAME_PATTERN.test(entityType)) {
+      throw new ValidationError('entityType must be a lower-case table name (a library or registered app table)', [
+        { path: ['entityType'], message: 'not a table name' },
       ])
     }
     const id = parseId(entityId, 'entityId')

@@ -2,6 +2,7 @@ import { connect, errorText, redactUrl, type CliSql } from './connection'
 import { migrationProblems, migrationStatus } from './status'
 import { CITUS_TENANT_PREDICATE, citusFindings, hasCitus } from '../distribution/citus-doctor'
 import { TENANT_TABLE_NAMES } from '../schema/table-names'
+import { appTableChecks, cliQuery } from './app-tables-doctor'
 import {
   LOGIN_PRIVILEGES_SQL,
   loginPrivilegeProblems,
@@ -242,6 +243,7 @@ export async function runDoctor(sql: CliSql, options: DoctorOptions = {}): Promi
   )
 
   if (predicate === CITUS_TENANT_PREDICATE) checks.push(...(await citusFindings(sql)))
+  checks.push(...(await appTableChecks(cliQuery(sql), appRole))) // apps' own tenant tables (migration 0018)
 
   // Replicas.
   for (const url of options.replicas ?? []) checks.push(await checkReplica(sql, url, options.maxLagMs))

@@ -1,6 +1,7 @@
 import type { DatabaseStats } from '../client/create-database'
 import type { CliSql } from './connection'
 import { LIBRARY_TABLE_NAMES } from '../schema/table-names'
+import { appTableNames } from '../schema/app-tables'
 
 export interface TableStats {
   readonly table: string
@@ -17,9 +18,13 @@ export interface StatsReport {
   readonly routing: DatabaseStats['routing']
 }
 
-/** Sizes and row estimates of `organizations` and the tenant tables. */
+/**
+ * Sizes and row estimates of `organizations`, the tenant tables, then the registered app tables (by
+ * name; a login that may not read the registry gets the fallback of `appTableNames`).
+ */
 export async function tableStats(sql: CliSql): Promise<TableStats[]> {
-  const names = LIBRARY_TABLE_NAMES
+  const apps = await appTableNames(async <T>(text: string) => (await sql.unsafe(text)) as unknown as T[])
+  const names = [...LIBRARY_TABLE_NAMES, ...apps]
   // pg_partition_tree returns nothing for a plain table: its leaves are then the table itself.
   const rows = await sql<{ table: string; bytes: string; estimate: string | null }[]>`
     with leaves as (

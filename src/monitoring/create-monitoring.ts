@@ -2,6 +2,7 @@ import { sql, type SQL } from 'drizzle-orm'
 import { InvalidStateError, ValidationError, isCallsheetDbError, mapDatabaseError } from '../errors'
 import { rowsOf } from '../support/rows'
 import { LIBRARY_TABLE_NAMES } from '../schema/table-names'
+import { appTableNames } from '../schema/app-tables'
 import type { IndexUsage, Monitoring, MonitoringSource } from './monitoring'
 
 const PG_STAT_STATEMENTS_MISSING =
@@ -12,9 +13,9 @@ const PG_STAT_STATEMENTS_NOT_LOADED =
 
 const num = (value: unknown): number => (value === null || value === undefined ? 0 : Number(value))
 
-const tableList = (): SQL =>
+const tableList = (names: readonly string[]): SQL =>
   sql`array[${sql.join(
-    LIBRARY_TABLE_NAMES.map((name) => sql`${name}`),
+    names.map((name) => sql`${name}`),
     sql`, `,
   )}]::text[]`
 
@@ -28,7 +29,14 @@ export function createMonitoring(source: MonitoringSource): Monitoring {
     }
   }
 
+  // The library's tables and the app tables registered with callsheet_register_tenant_table (read from the
+  // registry when this connection may, as the owner; see appTableNames for a runtime login's fallback).
+  async function tables(): Promise<SQL> {
+    return tableList([...LIBRARY_TABLE_NAMES, ...(await appTableNames((text) => query(sql.raw(text))))])
+  }
+
   async function indexUsage(): Promise<IndexUsage[]> {
+    const names = await tables()
     // Top-level indexes of the library's tables (visible on the search path); a partitioned index
     // (relkind I) has no statistics of its own, so scans and sizes are summed over the partitions'
     // indexes attached to it (pg_inherits, recursively).
@@ -45,7 +53,7 @@ export function createMonitoring(source: MonitoringSource): Monitoring {
                (i.indisunique or i.indisexclusion) as is_unique
         from pg_class t
         join pg_index i on i.indrelid = t.oid
-        where t.relname = any(${tableList()}) and t.relkind in ('r', 'p') and pg_table_is_visible(t.oid)
+        where t.relname = any(${names}) and t.relkind in ('r', 'p') and pg_table_is_visible(t.oid)
       ),
       tree(index_oid, leaf) as (
         select index_oid, index_oid from top
@@ -138,6 +146,7 @@ export function createMonitoring(source: MonitoringSource): Monitoring {
     },
 
     async tableSizes() {
+      const names = await tables()
       const rows = await query<{
         table_name: string
         total_bytes: number | string
@@ -149,7 +158,7 @@ export function createMonitoring(source: MonitoringSource): Monitoring {
         with recursive roots as (
           select t.oid, t.relname::text as table_name
           from pg_class t
-          where t.relname = any(${tableList()}) and t.relkind in ('r', 'p') and pg_table_is_visible(t.oid)
+          where t.relname = any(${names}) and t.relkind in ('r', 'p') and pg_table_is_visible(t.oid)
         ),
         parts(root, relid) as (
           select oid, oid from roots

@@ -9,6 +9,13 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 /** The tenant tables whose changes are audited. */
 export const AUDITED_ENTITY_TYPES = ['users', 'departments', 'productions', 'contacts', 'uploads', 'api_keys'] as const
 export type AuditEntityType = (typeof AUDITED_ENTITY_TYPES)[number]
+/**
+ * The `entity_type` of an audit row: one of the library's tables, or an app table registered with
+ * `callsheet_register_tenant_table` (any lower-case SQL identifier). The library's names still autocomplete.
+ */
+export type AuditedTableName = AuditEntityType | (string & {})
+/** What an entity type must look like to be a table's name (lower-case SQL identifier, ≤ 63 bytes). */
+export const AUDITED_TABLE_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/
 
 /**
  * Append-only audit trail, partitioned by month on `created_at` with a DEFAULT partition.
@@ -29,7 +36,7 @@ export const auditLogs = pgTable(
       ),
     organizationId: organizationId(),
     action: text('action').$type<AuditAction>().notNull(),
-    entityType: text('entity_type').$type<AuditEntityType>().notNull(),
+    entityType: text('entity_type').$type<AuditedTableName>().notNull(),
     entityId: uuid('entity_id').notNull(),
     oldValues: jsonb('old_values').$type<Record<string, unknown>>(),
     newValues: jsonb('new_values').$type<Record<string, unknown>>(),

@@ -19,7 +19,14 @@ export {
   type TenantTableOptions,
 } from './tenant-table'
 export { apiKeys } from './api-keys'
-export { AUDIT_ACTIONS, AUDITED_ENTITY_TYPES, auditLogs, type AuditAction, type AuditEntityType } from './audit-logs'
+export {
+  AUDIT_ACTIONS,
+  AUDITED_ENTITY_TYPES,
+  auditLogs,
+  type AuditAction,
+  type AuditEntityType,
+  type AuditedTableName,
+} from './audit-logs'
 export { contacts, type ContactMetadata } from './contacts'
 export { departments } from './departments'
 export { organizations, type OrganizationSettings } from './organizations'
