@@ -178,7 +178,7 @@ for (const name of ['pglite', 'postgres'] as const satisfies readonly EngineName
     afterAll(async () => {
       await engine?.close()
     })
-    const script = async <T>(mode: 'workflow' | 'upgrade'): Promise<T> => {
+    const script = async <T>(mode: 'workflow' | 'upgrade' | 'testing'): Promise<T> => {
       const out = await run('node', ['--import', 'tsx', 'app.mts', mode], app, env)
       return JSON.parse(out.trim().split('\n').pop()!) as T
     }
@@ -207,6 +207,11 @@ for (const name of ['pglite', 'postgres'] as const satisfies readonly EngineName
       const traces = summary.traces as { before: unknown; after: unknown }
       expect(traces.after).toEqual(traces.before)
     })
+
+    if (name === 'pglite')
+      it("the app's own tests: createTestDatabase, the app's migrations on it, setDefaultDatabase", async () => {
+        expect(await script<unknown>('testing')).toEqual({ callTimes: 1 })
+      })
 
     it('a library release whose migration is older than the app newest is applied by the next migrate()', async () => {
       const appNewest = Math.max(...appMigrations.entries.map((e) => e.when))

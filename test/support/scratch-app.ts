@@ -49,11 +49,20 @@ SELECT callsheet_register_tenant_table('call_notes');
 `
 
 /**
- * The app's script, run with `node --import tsx app.mts <workflow|upgrade>`; prints one JSON line.
+ * The app's script, run with `node --import tsx app.mts <workflow|upgrade|testing>`; prints one JSON line.
  * APP_ENGINE=pglite (APP_PGLITE_DIR: its data directory, so that the upgrade run finds the same
  * database) or postgres (APP_OWNER_URL migrates and counts, APP_RUNTIME_URL serves the tenants).
  */
-export const APP_SCRIPT = `import { createDatabase, createPglite, isCallsheetDbError, migrate } from '@callsheet/db'
+export const APP_SCRIPT = `import {
+  closeDefaultDatabase,
+  createDatabase,
+  createPglite,
+  createTenantClient,
+  isCallsheetDbError,
+  migrate,
+  setDefaultDatabase,
+} from '@callsheet/db'
+import { createTestDatabase } from '@callsheet/db/testing'
 import { contacts } from '@callsheet/db/schema'
 import { and, eq } from 'drizzle-orm'
 import postgres from 'postgres'
@@ -61,8 +70,8 @@ import { callNotes, callTimes } from './db/schema.ts'
 
 const mode = process.argv[2]
 const engine = process.env.APP_ENGINE
-const pg = engine === 'pglite' ? await createPglite({ dataDir: process.env.APP_PGLITE_DIR }) : undefined
-const ownerSql = pg ? undefined : postgres(process.env.APP_OWNER_URL!, { max: 1, onnotice: () => {} })
+const pg = engine === 'pglite' && mode !== 'testing' ? await createPglite({ dataDir: process.env.APP_PGLITE_DIR }) : undefined
+const ownerSql = engine !== 'postgres' ? undefined : postgres(process.env.APP_OWNER_URL!, { max: 1, onnotice: () => {} })
 const target = pg ?? process.env.APP_OWNER_URL!
 // As the owner (a superuser in the test: RLS does not hide anything from it).
 const owner = async <T,>(text: string): Promise<T[]> =>
@@ -83,7 +92,19 @@ const refusal = (work: Promise<unknown>) =>
   )
 
 let summary: Record<string, unknown>
-if (mode === 'upgrade') {
+if (mode === 'testing') {
+  // The app's own tests: a migrated test database, the app's migrations on it, the default database.
+  const db = await createTestDatabase()
+  await migrate(db.pglite, { appMigrationsFolder: './drizzle' })
+  setDefaultDatabase(db)
+  const org = await db.organizations.create({ name: 'Test Org', slug: 'test-org' })
+  const tenant = createTenantClient(org.id)
+  const production = await tenant.productions.create({ title: 'Test Picture' })
+  const contact = await tenant.contacts.create({ productionId: production.id, name: 'Jon Smith' })
+  await tenant.table(callTimes).create({ contactId: contact.id, productionId: production.id, callAt: new Date() })
+  summary = { callTimes: await tenant.table(callTimes).count() }
+  await closeDefaultDatabase()
+} else if (mode === 'upgrade') {
   const before = await ledger()
   await migrate(target, { appMigrationsFolder: './drizzle' })
   const after = await ledger()
