@@ -8,6 +8,8 @@ import type { ChangeEvent, DatabaseHook } from '../src/unit-of-work/hooks'
 import { callNotes, callTimes } from './fixtures/app/schema'
 import { describeEachDatabase } from './harness/engines'
 import { asAppRole, sqlState } from './harness/sql-runner'
+import { expectTenantIsolation, TenantIsolationError, type SeededTenant } from '../src/testing'
+import type { TenantClient } from '../src'
 
 const APP_MIGRATIONS = 'test/fixtures/app/drizzle'
 
@@ -130,6 +132,11 @@ describeEachDatabase(
       expect(rest.rows.map((r) => r.sequence)).toEqual([3])
       expect(await repo.count({ where: { sequence: 2 } })).toBe(1)
       await expect(repo.findMany({ orderBy: 'location' as never })).rejects.toBeInstanceOf(ValidationError)
+      await expect(
+        tenant(orgA)
+          .table(callNotes)
+          .count({ where: { tags: ['x'] } as never }),
+      ).rejects.toBeInstanceOf(ValidationError)
       const updated = await repo.update(made[0]!.id, { location: 'gate 2' })
       expect(updated.updatedAt.getTime()).toBeGreaterThanOrEqual(made[0]!.updatedAt.getTime())
       await repo.softDelete(made[0]!.id)
@@ -270,6 +277,41 @@ describeEachDatabase(
         ),
       )
       expect(made?.organization_id).toBe(orgA)
+    })
+
+    it('expectTenantIsolation covers app tables: an honest probe passes, a leaking one is caught', async () => {
+      const seed = async (t: TenantClient, seeded: SeededTenant) => {
+        await t.table(callTimes).create({
+          contactId: seeded.contacts[0]!.id,
+          productionId: seeded.productions[0]!.id,
+          callAt: new Date(),
+        })
+      }
+      const options = { tables: [callTimes, callNotes], seed, productions: 1, contactsPerProduction: 1 }
+      const report = await expectTenantIsolation(
+        db(),
+        ({ as, foreign }) => as.table(callTimes).findById(foreign.appIds.call_times![0]!),
+        options,
+      )
+      expect(report.result).toBeUndefined()
+      await expect(
+        expectTenantIsolation(
+          db(),
+          ({ db: database, foreign }) => database.tenant(foreign.organizationId).table(callTimes).findMany(),
+          options,
+        ),
+      ).rejects.toBeInstanceOf(TenantIsolationError)
+      const changed = await expectTenantIsolation(
+        db(),
+        async ({ db: database, foreign }) => {
+          await database.tenant(foreign.organizationId).table(callTimes).softDelete(foreign.appIds.call_times![0]!)
+        },
+        options,
+      ).catch((e: unknown) => e)
+      expect(changed).toBeInstanceOf(TenantIsolationError)
+      expect((changed as TenantIsolationError).changes).toEqual([
+        expect.stringMatching(/^call_times\/.* deleted_at=null -> .* deleted_at=\d{4}-/),
+      ])
     })
 
     it('tenant.table refuses a table not made by tenantTable', () => {

@@ -19,7 +19,10 @@ export type TenantTableRow<T extends TenantTable> = T['$inferSelect'] & { id: st
 export type TenantTableCreate<T extends TenantTable> = Omit<T['$inferInsert'], Owned>
 /** What `update` takes for `T`. */
 export type TenantTableUpdate<T extends TenantTable> = Partial<Omit<T['$inferInsert'], Owned | 'id'>>
-/** Equality filters on `T`'s columns: a value, any of several, or `null` for a nullable column. */
+/**
+ * Equality filters on `T`'s columns: a value, any of several, or `null` for a nullable column (JSON and
+ * array columns are refused at run time with `ValidationError`).
+ */
 export type TenantTableFilter<T extends TenantTable> = {
   readonly [K in keyof T['$inferSelect']]?: OneOrMany<T['$inferSelect'][K]>
 }
@@ -61,8 +64,10 @@ function definitionOf(table: TenantTable): RepositoryDefinition<Record<string, u
   const insert = (createInsertSchema(table) as unknown as z.ZodObject).omit(owned as never).strict()
   const update = (createUpdateSchema(table) as unknown as z.ZodObject).omit({ ...owned, id: true } as never).strict()
   const select = (createSelectSchema(table) as unknown as z.ZodObject).shape as Record<string, z.ZodType>
+  // Equality filters on scalar columns: a JSON or array value would be ambiguous with "any of".
+  const scalar = Object.fromEntries(Object.entries(columns).filter(([, c]) => !UNSORTABLE.has(c.dataType)))
   const filterShape = Object.fromEntries(
-    Object.keys(columns).map((key) => [key, z.union([select[key]!, z.array(select[key]!).max(1000)]).optional()]),
+    Object.keys(scalar).map((key) => [key, z.union([select[key]!, z.array(select[key]!).max(1000)]).optional()]),
   )
   const sortColumns = Object.fromEntries(
     Object.entries(columns).filter(([, c]) => c.notNull && !UNSORTABLE.has(c.dataType)),
@@ -73,7 +78,7 @@ function definitionOf(table: TenantTable): RepositoryDefinition<Record<string, u
     createSchema: insert,
     updateSchema: update,
     filterSchema: z.object(filterShape).strict(),
-    filterColumns: columns,
+    filterColumns: scalar,
     sortColumns,
     defaultSort: 'createdAt',
   }
@@ -83,7 +88,7 @@ const definitions = new WeakMap<TenantTable, RepositoryDefinition<Record<string,
 
 /**
  * The repository `tenant.table(t)` returns: the library's vocabulary (`findById`, `getById`, `findMany`
- * with equality filters on every column and keyset pages on every NOT NULL scalar column, `count`,
+ * with equality filters on every scalar column and keyset pages on every NOT NULL scalar column, `count`,
  * `create`, `createMany`, `update`, `purge`, and `softDelete`/`restore` when the table has `deleted_at`),
  * validated with the table's drizzle-zod schemas, through the hooks, as the app role under RLS.
  * @throws InvalidConfigurationError when `table` was not made by `tenantTable`.

@@ -10,6 +10,7 @@
  */
 export { APP_ROLE, POLICY_PREDICATE, TENANT_PROOF_SETTING, TENANT_SETTING, appRole, citext } from './columns'
 export {
+  TENANT_TABLE,
   tenantReference,
   tenantTable,
   type TenantReferenceOptions,

@@ -6,10 +6,12 @@ import { organizationId, primaryId, softDelete, tenantPolicy, tenantPrimaryKey, 
 import { organizations } from './organizations'
 
 /**
- * Marks a table made by {@link tenantTable}: the unit's drizzle handle (`tx.db`) writes only to tables
- * carrying it. `Symbol.for`, so that `@callsheet/db/schema` and `@callsheet/db` (separate bundles) agree.
+ * The key under which a table made by {@link tenantTable} carries its {@link TenantTableInfo}: the unit's
+ * drizzle handle (`tx.db`) writes only to tables carrying it. A string, not a symbol: an app's exported
+ * tables then have declarations TypeScript can write, and `@callsheet/db/schema` and `@callsheet/db`
+ * (separate bundles) agree on it.
  */
-export const TENANT_TABLE: unique symbol = Symbol.for('@callsheet/db:tenantTable') as never
+export const TENANT_TABLE = '~callsheetTenantTable'
 
 /** What {@link tenantTable} records on a table it made. */
 export interface TenantTableInfo {

@@ -1,6 +1,8 @@
 import type { Database } from '../client/create-database'
 import type { TenantClient } from '../client/tenant-client'
 import { TENANT_TABLE_NAMES } from '../schema/table-names'
+import { TENANT_TABLE, type TenantTable } from '../schema/tenant-table'
+import { getTableName } from 'drizzle-orm'
 import { seedTenant, type SeededTenant } from './fixtures'
 
 /** A's ids, handed to the probe as the ids an attacker in tenant B would try. */
@@ -12,6 +14,8 @@ export interface ForeignIds {
   readonly productionIds: readonly string[]
   readonly contactIds: readonly string[]
   readonly departmentIds: readonly string[]
+  /** A's rows of the app's tables (`options.tables`, seeded by `options.seed`), by table name. */
+  readonly appIds: Readonly<Record<string, readonly string[]>>
 }
 
 /** What the probe of {@link expectTenantIsolation} gets. */
@@ -40,6 +44,13 @@ export interface TenantIsolationOptions {
    * @default 3
    */
   readonly contactsPerProduction?: number
+  /**
+   * The app's own tenant tables (made with `tenantTable`): A's rows in them are snapshotted (any change
+   * while the probe runs is a breach) and their ids are markers (returning one is a leak).
+   */
+  readonly tables?: readonly TenantTable[]
+  /** Seeds the app's rows for each tenant (A, then B), after the library's rows. */
+  readonly seed?: (tenant: TenantClient, seeded: SeededTenant) => Promise<void> | void
 }
 
 /** What {@link expectTenantIsolation} found when the isolation held. */
@@ -83,7 +94,7 @@ const TABLES = TENANT_TABLE_NAMES.filter((name) => name !== 'audit_logs').map(
   (name) => name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()) as SnapshotTable,
 )
 
-async function snapshot(db: Database, tenant: TenantClient): Promise<Snapshot> {
+async function snapshot(db: Database, tenant: TenantClient, appTables: readonly TenantTable[]): Promise<Snapshot> {
   const rows: Snapshot = new Map()
   const org = await db.organizations.findById(tenant.organizationId, { deleted: 'include' })
   rows.set(`organizations/${tenant.organizationId}`, org ? stamp(org) : 'missing')
@@ -100,7 +111,35 @@ async function snapshot(db: Database, tenant: TenantClient): Promise<Snapshot> {
       cursor = page.nextCursor ?? undefined
     } while (cursor)
   }
+  for (const [name, rowIds] of Object.entries(await appRows(tenant, appTables))) {
+    for (const [id, row] of rowIds) rows.set(`${name}/${id}`, stamp(row))
+  }
   return rows
+}
+
+type AppRow = { id: string; updatedAt: Date; deletedAt?: Date | null }
+
+/** Every row of the tenant in each app table (soft-deleted ones included), by table name. */
+async function appRows(
+  tenant: TenantClient,
+  tables: readonly TenantTable[],
+): Promise<Record<string, Map<string, AppRow>>> {
+  const out: Record<string, Map<string, AppRow>> = {}
+  for (const table of tables) {
+    const rows = new Map<string, AppRow>()
+    const repository = tenant.table(table) as unknown as {
+      findMany(o: object): Promise<{ rows: AppRow[]; nextCursor: string | null }>
+    }
+    const deleted = table[TENANT_TABLE].softDelete ? { deleted: 'include' } : {}
+    let cursor: string | undefined
+    do {
+      const page = await repository.findMany({ limit: 1000, ...deleted, ...(cursor ? { cursor } : {}) })
+      for (const row of page.rows) rows.set(row.id, row)
+      cursor = page.nextCursor ?? undefined
+    } while (cursor)
+    out[getTableName(table)] = rows
+  }
+  return out
 }
 
 function stamp(row: { updatedAt: Date; deletedAt?: Date | null; revokedAt?: Date | null }): string {
@@ -191,6 +230,14 @@ function scan(value: unknown, markers: Map<string, string>, path: string, seen: 
  *   await expectTenantIsolation(db, ({ as, foreign }) => getContactHandler(as, foreign.contactId))
  * })
  * ```
+ * With the app's own tables: `options.tables` snapshots them and `options.seed` fills them for each tenant.
+ * ```ts
+ * await expectTenantIsolation(db, ({ as, foreign }) => getCallTime(as, foreign.appIds.call_times![0]!), {
+ *   tables: [callTimes],
+ *   seed: (tenant, seeded) =>
+ *     tenant.table(callTimes).create({ contactId: seeded.contacts[0]!.id, callAt: new Date() }),
+ * })
+ * ```
  */
 export async function expectTenantIsolation(
   db: Database,
@@ -204,6 +251,16 @@ export async function expectTenantIsolation(
   const marker = Math.random().toString(36).slice(2, 10)
   const a = await seedTenant(db, { ...counts, seed: 101, label: `isolation-a-${marker}` })
   const b = await seedTenant(db, { ...counts, seed: 202, label: `isolation-b-${marker}` })
+  const appTables = options.tables ?? []
+  for (const table of appTables) {
+    if ((table as { [TENANT_TABLE]?: unknown } | undefined)?.[TENANT_TABLE] === undefined)
+      throw new TypeError('expectTenantIsolation: options.tables takes tables made with tenantTable()')
+  }
+  if (options.seed) {
+    await options.seed(a.tenant, a)
+    await options.seed(b.tenant, b)
+  }
+  const aApp = await appRows(a.tenant, appTables)
   const first = <T>(rows: readonly T[], what: string): T => {
     const row = rows[0]
     if (row === undefined) throw new Error(`expectTenantIsolation: no ${what} seeded`)
@@ -217,9 +274,10 @@ export async function expectTenantIsolation(
     productionIds: a.productions.map((p) => p.id),
     contactIds: a.contacts.map((c) => c.id),
     departmentIds: a.departments.map((d) => d.id),
+    appIds: Object.fromEntries(Object.entries(aApp).map(([name, rows]) => [name, [...rows.keys()]])),
   }
 
-  const before = await snapshot(db, a.tenant)
+  const before = await snapshot(db, a.tenant, appTables)
   let result: unknown
   let error: unknown
   try {
@@ -227,9 +285,10 @@ export async function expectTenantIsolation(
   } catch (thrown) {
     error = thrown
   }
-  const after = await snapshot(db, a.tenant)
+  const after = await snapshot(db, a.tenant, appTables)
 
   const markers = markersOf(a)
+  for (const [name, rows] of Object.entries(aApp)) for (const id of rows.keys()) markers.set(id, `${name} id`)
   const leaks: string[] = []
   scan(result, markers, 'result', new WeakSet(), leaks)
   if (error !== undefined) {
@@ -239,6 +298,7 @@ export async function expectTenantIsolation(
       ...foreign.productionIds,
       ...foreign.contactIds,
       ...foreign.departmentIds,
+      ...Object.values(foreign.appIds).flat(),
     ])
     const unseen = new Map([...markers].filter(([value]) => !given.has(value)))
     scan(error, unseen, 'thrown', new WeakSet(), leaks)
