@@ -54,8 +54,15 @@ for (const file of files) {
   blocks.forEach((match, i) => {
     const line = text.slice(0, match.index).split('\n').length + 1
     const lines = match[1].split('\n')
+    // A block that starts with `// db/<name>.ts` is also that module, for the blocks that import it.
+    const module = /^\/\/ (db\/[a-z-]+\.ts)$/.exec(lines[0] ?? '')?.[1]
+    if (module !== undefined) {
+      mkdirSync(join(out, 'db'), { recursive: true })
+      writeFileSync(join(out, module), `// ${file}:${line}\n${match[1]}`)
+    }
     const imports = lines.filter((l) => /^import /.test(l))
-    const body = lines.filter((l) => !/^import /.test(l))
+    // A block showing a module's exports becomes a function body: the declarations stay, unexported.
+    const body = lines.filter((l) => !/^import /.test(l)).map((l) => l.replace(/^export (default )?/, ''))
     const imported = imports.join('\n')
     for (const [from, names] of Object.entries(AUTO_IMPORTS)) {
       const missing = names.filter((n) => new RegExp(`\\b${n}\\b`).test(body.join('\n')) && !imported.includes(n))

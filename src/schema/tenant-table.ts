@@ -38,9 +38,13 @@ const baseColumns = () => ({
 type BaseColumns = ReturnType<typeof baseColumns>
 type SoftDeleteColumns = ReturnType<typeof softDelete>
 
-/** The columns an app gives: any but the ones every tenant table has. */
-type AppColumns = Record<string, PgColumnBuilderBase> & {
-  readonly [K in keyof BaseColumns | keyof SoftDeleteColumns]?: never
+/**
+ * The columns an app gives, any but the ones every tenant table has: those keys are typed `never`. On the
+ * parameter, not as `TColumns`' constraint: a constraint with optional `never` keys typed the extra-config
+ * callback's `t` as `never` in every tenantTable call after a program's first.
+ */
+type AppColumns<TColumns> = TColumns & {
+  readonly [K in keyof TColumns & (keyof BaseColumns | keyof SoftDeleteColumns)]: never
 }
 
 /** A table made by {@link tenantTable}. */
@@ -95,15 +99,15 @@ const LIBRARY_NAMES = new Set([
  * @throws InvalidConfigurationError on a name that is not a plain lower-case SQL name or is one of the
  *   library's tables, or a column that would replace one every tenant table has.
  */
-export function tenantTable<TName extends string, TColumns extends AppColumns>(
+export function tenantTable<TName extends string, TColumns extends Record<string, PgColumnBuilderBase>>(
   name: TName,
-  columns: TColumns,
+  columns: AppColumns<TColumns>,
   extraConfig?: ExtraConfig<TName, BaseColumns & SoftDeleteColumns & TColumns>,
   options?: TenantTableOptions & { readonly softDelete?: true },
 ): Built<TName, BaseColumns & SoftDeleteColumns & TColumns>
-export function tenantTable<TName extends string, TColumns extends AppColumns>(
+export function tenantTable<TName extends string, TColumns extends Record<string, PgColumnBuilderBase>>(
   name: TName,
-  columns: TColumns,
+  columns: AppColumns<TColumns>,
   extraConfig: ExtraConfig<TName, BaseColumns & TColumns> | undefined,
   options: TenantTableOptions & { readonly softDelete: false },
 ): Built<TName, BaseColumns & TColumns>

@@ -69,7 +69,7 @@ export interface TestEngine {
  * The engines available to this run: PGlite always, PostgreSQL when the global setup found a server,
  * Citus when it started a cluster and the suite opts in.
  */
-function availableEngines(options: EngineOptions = {}): EngineName[] {
+export function availableEngines(options: EngineOptions = {}): EngineName[] {
   const engines: EngineName[] = inject('postgresServer') ? ['pglite', 'postgres'] : ['pglite']
   if ((options.citus === true || options.only?.includes('citus') === true) && inject('citusCluster')) {
     engines.push('citus')
