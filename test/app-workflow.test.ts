@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -93,18 +93,6 @@ beforeAll(async () => {
     writeFileSync(join(app, 'drizzle.config.ts'), APP_DRIZZLE_CONFIG)
     writeFileSync(join(app, 'app.mts'), APP_SCRIPT)
     await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund'], app)
-
-    // PROVISIONAL until drizzle/0018 (callsheet_register_tenant_table) is merged: the same function,
-    // shipped as if the package had it. Delete this block and /work/notes/provisional-register.sql then.
-    const shipped = readdirSync(installed).filter((f) => f.endsWith('.sql'))
-    if (!shipped.some((f) => readFileSync(join(installed, f), 'utf8').includes('callsheet_register_tenant_table'))) {
-      const last = readJournal(installed).entries.at(-1)!.when
-      addLibraryMigration(
-        '0018_provisional_register_tenant_table',
-        readFileSync('/work/notes/provisional-register.sql', 'utf8'),
-        last + 1,
-      )
-    }
 
     await run('npx', ['drizzle-kit', 'generate', '--name', 'app_tables'], app)
     await run('npx', ['drizzle-kit', 'generate', '--custom', '--name', 'register_tenant_tables'], app)
