@@ -138,6 +138,7 @@ export {
   CheckViolationError,
   ConflictError,
   ConnectionError,
+  DatabaseClosedError,
   DatabaseError,
   ForeignKeyViolationError,
   IntegrityConstraintViolationError,
