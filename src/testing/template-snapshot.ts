@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { dirname, join, resolve } from 'node:path'
 import type { PGlite } from '@electric-sql/pglite'
 import { createPglite, pgliteExtensions } from '../engine/pglite/create-pglite'
@@ -9,17 +10,21 @@ import {
   closeIntoSnapshot,
   decodeSnapshot,
   encodeSnapshot,
+  SnapshotFilesystem,
   type DataDirSnapshot,
 } from '../engine/pglite/data-dir-snapshot'
 import { migrate } from '../migrations/migrate'
 import { migrationsFolder } from '../migrations/migrations-folder'
-import { applyAppMigrations } from './app-migrations'
+import { applyAppMigrations } from '../engine/pglite/app-migrations'
 
 // Bump when the snapshot's content or format changes for a reason the key below does not see.
 const SNAPSHOT_FORMAT = 'callsheet-db test template v1'
 
-/** Where a template snapshot came from, for the demo and the benchmarks. */
-export type TemplateSource = 'memory' | 'cache' | 'built'
+/**
+ * Where a template snapshot came from: this process's `memory`, the machine's `cache`, the one `shipped`
+ * in the package (built at pack time), or `built` now.
+ */
+export type TemplateSource = 'memory' | 'cache' | 'shipped' | 'built'
 
 /** A migrated template's data directory, and how this process got it. */
 export interface TemplateSnapshot {
@@ -79,7 +84,7 @@ function pgliteVersion(): string {
  * The per-machine cache: `CALLSHEET_DB_CACHE_DIR`, else `node_modules/.cache/callsheet-db` of the nearest
  * `node_modules` above the working directory (where test tools keep their caches), else the temp dir.
  */
-export function templateCacheDir(): string {
+function templateCacheDir(): string {
   const configured = process.env.CALLSHEET_DB_CACHE_DIR
   if (configured !== undefined && configured !== '') return resolve(configured)
   let dir = process.cwd()
@@ -93,10 +98,20 @@ export function templateCacheDir(): string {
 
 const utcMonth = (date = new Date()): string => date.toISOString().slice(0, 7)
 
+/** The snapshot the package ships (`npm run build` makes it): `dist/` beside the shipped `drizzle/`. */
+export function shippedTemplateFile(): string {
+  return join(dirname(migrationsFolder()), 'dist', SHIPPED_TEMPLATE_FILE)
+}
+
+/** Its file name in `dist/`. */
+export const SHIPPED_TEMPLATE_FILE = 'test-template.snapshot.gz'
+
 /**
- * The migrated template for `appMigrationsFolder` (or none): from this process's memory, else from the
- * machine's cache when its key matches, else built (a PGlite migrated from scratch, ≈ 4–6 s) and cached.
- * A cache that cannot be read or written is skipped: the template is then built and kept in memory.
+ * The migrated template for `appMigrationsFolder` (or none): from the machine's cache when its key
+ * matches; else, for the library's migrations alone, the snapshot shipped in the package when its key
+ * matches (same migrations, same PGlite version), else built by migrating a PGlite from scratch (≈ 4–8 s).
+ * With an app folder: the library's template, started, with the app's migrations applied. Whatever is
+ * not from the cache is then cached. A cache that cannot be read or written is skipped.
  *
  * @throws MigrationError when the migrations (the library's or the app's) cannot be applied.
  */
@@ -105,10 +120,42 @@ export async function loadTemplate(appMigrationsFolder?: string): Promise<Templa
   const file = join(templateCacheDir(), `template-${key.slice(0, 32)}.snapshot`)
   const cached = readCached(file, key)
   if (cached) return { snapshot: cached.snapshot, source: 'cache', cacheFile: file, builtMonth: cached.builtMonth }
-  const builtMonth = utcMonth()
-  const snapshot = await buildTemplate(appMigrationsFolder)
-  const written = writeCached(file, encodeSnapshot(snapshot, key, { builtMonth }))
-  return { snapshot, source: 'built', cacheFile: written ? file : undefined, builtMonth }
+  let made: { snapshot: DataDirSnapshot; builtMonth: string; source: TemplateSource }
+  if (appMigrationsFolder === undefined) {
+    const shipped = readShipped(key)
+    made = shipped
+      ? { ...shipped, source: 'shipped' }
+      : { snapshot: await buildTemplate(), builtMonth: utcMonth(), source: 'built' }
+  } else {
+    const base = await loadTemplate()
+    made = {
+      snapshot: await withAppMigrations(base.snapshot, appMigrationsFolder),
+      builtMonth: base.builtMonth,
+      source: 'built',
+    }
+  }
+  const written = writeCached(file, encodeSnapshot(made.snapshot, key, { builtMonth: made.builtMonth }))
+  return { ...made, cacheFile: written ? file : undefined }
+}
+
+/** The library's template as a gzipped snapshot file, for the package (see scripts/build-test-template.mts). */
+export async function shippableTemplate(): Promise<Buffer> {
+  const key = templateKey()
+  return gzipSync(encodeSnapshot(await buildTemplate(), key, { builtMonth: utcMonth() }), { level: 6 })
+}
+
+function readShipped(key: string): { snapshot: DataDirSnapshot; builtMonth: string } | undefined {
+  try {
+    return fromBytes(gunzipSync(readFileSync(shippedTemplateFile())), key)
+  } catch {
+    return undefined
+  }
+}
+
+function fromBytes(bytes: Uint8Array, key: string): { snapshot: DataDirSnapshot; builtMonth: string } | undefined {
+  const decoded = decodeSnapshot(bytes, key)
+  const builtMonth = decoded?.meta.builtMonth
+  return decoded && typeof builtMonth === 'string' ? { snapshot: decoded.snapshot, builtMonth } : undefined
 }
 
 function readCached(file: string, key: string): { snapshot: DataDirSnapshot; builtMonth: string } | undefined {
@@ -118,9 +165,7 @@ function readCached(file: string, key: string): { snapshot: DataDirSnapshot; bui
   } catch {
     return undefined
   }
-  const decoded = decodeSnapshot(bytes, key)
-  const builtMonth = decoded?.meta.builtMonth
-  return decoded && typeof builtMonth === 'string' ? { snapshot: decoded.snapshot, builtMonth } : undefined
+  return fromBytes(bytes, key)
 }
 
 function writeCached(file: string, bytes: Buffer): boolean {
@@ -141,12 +186,21 @@ function writeCached(file: string, bytes: Buffer): boolean {
   }
 }
 
-async function buildTemplate(appMigrationsFolder: string | undefined): Promise<DataDirSnapshot> {
+async function buildTemplate(): Promise<DataDirSnapshot> {
   const pg = await createPglite()
   try {
     await migrateWithoutSecret(pg)
-    if (appMigrationsFolder !== undefined) await applyAppMigrations(pg, appMigrationsFolder)
-    await pg.query('checkpoint')
+  } catch (error) {
+    await pg.close()
+    throw error
+  }
+  return closeIntoSnapshot(pg)
+}
+
+async function withAppMigrations(base: DataDirSnapshot, appMigrationsFolder: string): Promise<DataDirSnapshot> {
+  const pg = await createPglite({ fs: new SnapshotFilesystem(base) })
+  try {
+    await applyAppMigrations(pg, appMigrationsFolder)
   } catch (error) {
     await pg.close()
     throw error

@@ -1,5 +1,5 @@
-import { PGlite } from '@electric-sql/pglite'
-import { createPglite } from '../engine/pglite/create-pglite'
+import type { PGlite } from '@electric-sql/pglite'
+import { createPglite, smallMemoryStartParams } from '../engine/pglite/create-pglite'
 import { SnapshotFilesystem } from '../engine/pglite/data-dir-snapshot'
 import { createDatabase, type Database } from '../client/create-database'
 import type { DatabaseConfig } from '../client/config'
@@ -38,10 +38,6 @@ export interface TestTemplateInfo {
   /** The template's key (a sha256 of the migrations it was made from, the PGlite version and the extensions). */
   readonly key: string
 }
-
-// Small shared memory: PostgreSQL zeroes it at every start (the default 128 MB of shared_buffers took
-// ≈ 0.45 s of each start, measured) and a test database holds little data; one session needs few slots.
-const TEST_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=4MB', '-c', 'max_connections=5']
 
 // The migrated templates this process has, by key. A failed template is not kept: the next call tries again.
 const templates = new Map<string, Promise<TemplateSnapshot>>()
@@ -117,7 +113,7 @@ export async function prepareTestTemplate(
  */
 export async function createTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const { snapshot, builtMonth } = await template(options.appMigrationsFolder).loaded
-  const pglite = await createPglite({ fs: new SnapshotFilesystem(snapshot), startParams: TEST_START_PARAMS })
+  const pglite = await createPglite({ fs: new SnapshotFilesystem(snapshot), startParams: [...smallMemoryStartParams] })
   let db: Database
   try {
     // A template from an earlier month lacks the months since: create them as migrate() would have.

@@ -13,7 +13,7 @@ export interface DataDirSnapshot {
 }
 
 /** One file of a {@link DataDirSnapshot}. */
-export interface SnapshotFile {
+interface SnapshotFile {
   readonly path: string
   /** The file's bytes without its trailing zero bytes (a WAL segment is 16 MB of mostly zeros). */
   readonly data: Uint8Array
@@ -38,7 +38,7 @@ interface EmscriptenFs {
   chmod(path: string, mode: number): void
 }
 
-const fsOf = (pg: PGlite): EmscriptenFs => pg.Module.FS as unknown as EmscriptenFs
+const fsOf = (pg: PGlite): EmscriptenFs => pg.Module.FS
 
 /**
  * Closes `pg` (a clean shutdown: the copies start without crash recovery) and returns its data directory.

@@ -96,8 +96,9 @@ export function createPgliteEngine(pg: PGlite, config: EngineConfig, scope: obje
       }
     },
     // The caller owns the PGlite instance it passed in: it stays open, this engine refuses from now on.
-    async close() {
+    close() {
       closed = true
+      return Promise.resolve()
     },
   }
 }

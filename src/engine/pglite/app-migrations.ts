@@ -1,7 +1,7 @@
 import type { PGlite } from '@electric-sql/pglite'
 import { drizzle } from 'drizzle-orm/pglite'
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
-import { MigrationError } from '../errors'
+import { MigrationError } from '../../errors'
 
 /**
  * Applies an app's own drizzle-kit migrations (`out` folder of its drizzle.config) to a PGlite that has
