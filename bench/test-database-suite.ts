@@ -1,7 +1,7 @@
 /**
  * The scratch app's test files for bench/test-database.ts: 7 files as a new user writes them from the
- * README — one database per file in beforeAll, seedTenant, expectTenantIsolation, and in two files a
- * database per test — with no vitest configuration at all.
+ * docs (docs/testing.md) — one database per file in beforeAll, seedTenant, expectTenantIsolation, and in
+ * two files a database per test in beforeEach — with no vitest configuration at all.
  */
 const perFile = (n: number): string => `import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, expectTenantIsolation, seedTenant, type TestDatabase } from '@callsheet/db/testing'
@@ -32,20 +32,21 @@ describe('feature ${n}', () => {
 })
 `
 
-const perTest = (n: number): string => `import { describe, expect, it } from 'vitest'
-import { createTestDatabase, seedTenant } from '@callsheet/db/testing'
+const perTest = (n: number): string => `import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createTestDatabase, seedTenant, type TestDatabase } from '@callsheet/db/testing'
+
+let db: TestDatabase
+beforeEach(async () => {
+  db = await createTestDatabase()
+})
+afterEach(() => db.close())
 
 describe('feature ${n}, a database per test', () => {
   for (const k of [1, 2, 3]) {
     it('starts empty (' + k + ')', async () => {
-      const db = await createTestDatabase()
-      try {
-        expect((await db.organizations.findMany()).rows).toEqual([])
-        const a = await seedTenant(db, { seed: k })
-        expect(await a.tenant.productions.count()).toBeGreaterThan(0)
-      } finally {
-        await db.close()
-      }
+      expect((await db.organizations.findMany()).rows).toEqual([])
+      const a = await seedTenant(db, { seed: k })
+      expect(await a.tenant.productions.count()).toBeGreaterThan(0)
     })
   }
 })

@@ -82,6 +82,7 @@ interface SuiteRun {
   wallMs: number
   passed: boolean
   summary: string
+  failures: string[]
   peakRssMb: number
 }
 
@@ -111,6 +112,11 @@ function runSuite(app: string, label: string): SuiteRun {
   // eslint-disable-next-line no-control-regex
   const plain = text.replace(/\x1b\[[0-9;]*m/g, '')
   const summary = [/Test Files\s+(.*)/, /Tests\s+(.*)/].map((re) => re.exec(plain)?.[1]?.trim() ?? '?').join('; ')
+  // What failed, as vitest names it (file > test, and the error's first line).
+  const failures = [...plain.matchAll(/FAIL\s+(.+)\n(?:.*\n)?\s*(\w*Error: [^\n]*)/g)]
+    .map((m) => `${m[1]?.trim() ?? ''}: ${m[2]?.trim() ?? ''}`)
+    .filter((line, index, all) => all.indexOf(line) === index)
+    .slice(0, 4)
   const peak = /peak-rss-kib (\d+)/.exec(plain)?.[1]
   return {
     label,
@@ -118,6 +124,7 @@ function runSuite(app: string, label: string): SuiteRun {
     wallMs,
     passed: out.status === 0,
     summary,
+    failures,
     peakRssMb: peak ? Math.round((Number(peak) * 1024) / 1e6) : 0,
   }
 }
@@ -140,8 +147,9 @@ function suiteTable(rows: SuiteRun[]): string[] {
     '|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.label} | ${r.load} | ${(r.wallMs / 1000).toFixed(1)} s | ${r.passed ? 'passed' : 'FAILED'}: ${r.summary} | ${r.peakRssMb} MB |`,
+        `| ${r.label} | ${r.load} | ${(r.wallMs / 1000).toFixed(1)} s | ${r.passed ? 'passed' : 'FAILED'}: ${r.summary.replace(/\|/g, '/')} | ${r.peakRssMb} MB |`,
     ),
+    ...rows.flatMap((r) => r.failures.map((f) => `- ${r.label} failure: ${f.replace(/\|/g, '/')}`)),
   ]
 }
 
