@@ -27,6 +27,7 @@ import { citus } from './suites/citus'
 import { insertReference } from './suites/insert-reference'
 import { replicaRouting } from './suites/replica-routing'
 import { tenantReads } from './suites/tenant-reads'
+import { runTestDatabaseBench } from './test-database'
 
 // One deployment secret for the run: migrate() installs it and every createDatabase() proves tenants with it.
 process.env.CALLSHEET_SECRET ||= randomBytes(24).toString('hex')
@@ -52,7 +53,7 @@ interface CliOptions {
 
 const USAGE = `usage: npm run bench [-- [suite …] [--quick] [--rows N] [--rounds N] [--warmup N] [--write | --dry-run]]
 
-suites: ${SUITES.map((s) => s.name).join(', ')} (default: all)
+suites: ${SUITES.map((s) => s.name).join(', ')} (default: all)\n  test-database [--runs N] [--later N] [--no-suite] [--no-load] [--write]: createTestDatabase in fresh processes\n               and a 7-file vitest app, idle and under CPU load, on the built package (no server; see bench/test-database.ts)
   --quick      smoke run: ${QUICK.rows} rows, ${QUICK.rounds} rounds
   --rows N     rows per run (default ${DEFAULTS.rows}; env BENCH_ROWS)
   --rounds N   measured rounds (default ${DEFAULTS.rounds}; env BENCH_ROUNDS)
@@ -166,6 +167,8 @@ function formatNumbers(
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2)
+  // No server needed: @callsheet/db/testing on PGlite, in fresh processes and a scratch app (bench/test-database.ts).
+  if (argv[0] === 'test-database') return runTestDatabaseBench(argv.slice(1))
   const options = parseCli(argv)
   if (options === undefined) {
     console.log(USAGE)

@@ -151,6 +151,7 @@ export {
   CheckViolationError,
   ConflictError,
   ConnectionError,
+  DatabaseClosedError,
   DatabaseError,
   ForeignKeyViolationError,
   IntegrityConstraintViolationError,

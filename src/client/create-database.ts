@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { parseId } from '../support/ids'
 import { parseTenantContext, type TenantContext } from '../unit-of-work/tenant-context'
-import { InvalidConfigurationError, InvalidStateError, mapDatabaseError } from '../errors'
+import { DatabaseClosedError, InvalidConfigurationError, mapDatabaseError } from '../errors'
 import { rowsOf } from '../support/rows'
 import { apiKeyOrganization, hashApiKey } from '../repositories/api-keys-repository'
 import { onlyKeys } from '../support/validate'
@@ -137,8 +137,7 @@ export function createDatabase(config: DatabaseConfig): Database {
     if (resolved.primary.kind === 'pglite') return engine.db
     if (resolved.admin !== undefined) {
       // Opened on first use; never after close(), which would leave it open.
-      if (closing !== undefined && adminEngine === undefined)
-        throw new InvalidStateError(`${operation}: the database is closed`)
+      if (closing !== undefined && adminEngine === undefined) throw new DatabaseClosedError(operation)
       adminEngine ??= createEngine(resolved.admin, resolved, { name: 'admin', checkLogin: false, max: 2 })
       return adminEngine.db
     }

@@ -22,6 +22,7 @@ export type CallsheetDbErrorCode =
   | 'SERIALIZATION_FAILURE'
   | 'CONFLICT'
   | 'INVALID_STATE'
+  | 'DATABASE_CLOSED'
   | 'PARTIAL_BATCH'
   | 'CONNECTION_ERROR'
   | 'ACQUIRE_TIMEOUT'

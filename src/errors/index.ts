@@ -3,6 +3,7 @@ export { CallsheetDbError, type CallsheetDbErrorCode } from './callsheet-db-erro
 export { isCallsheetDbError, type ErrorByCode } from './is-callsheet-db-error'
 export {
   ConflictError,
+  DatabaseClosedError,
   InvalidConfigurationError,
   InvalidStateError,
   MigrationError,

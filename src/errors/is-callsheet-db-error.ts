@@ -16,6 +16,7 @@ import type {
 } from './database-errors'
 import type {
   ConflictError,
+  DatabaseClosedError,
   InvalidConfigurationError,
   InvalidStateError,
   MigrationError,
@@ -41,6 +42,7 @@ export interface ErrorByCode {
   SERIALIZATION_FAILURE: SerializationError
   CONFLICT: ConflictError
   INVALID_STATE: InvalidStateError
+  DATABASE_CLOSED: DatabaseClosedError
   PARTIAL_BATCH: PartialBatchError
   CONNECTION_ERROR: ConnectionError
   ACQUIRE_TIMEOUT: AcquireTimeoutError

@@ -72,6 +72,16 @@ export class InvalidStateError extends CallsheetDbError {
 }
 
 /**
+ * The database was closed (`db.close()`, or a test database's `close()`): nothing was sent. Never
+ * retryable — the same call on the same handle fails the same way; open a new database instead.
+ */
+export class DatabaseClosedError extends CallsheetDbError {
+  constructor(operation = 'the operation') {
+    super('DATABASE_CLOSED', `${operation} was refused: the database is closed (close() was called); nothing was sent`)
+  }
+}
+
+/**
  * A non-atomic batch (`createMany(rows, { atomic: false })`) failed part-way: the first
  * `committedCount` rows (in input order, after de-duplication) are committed, the rest are not.
  * `cause` is the error that stopped it.

@@ -15,7 +15,15 @@ import type { PGlite } from '@electric-sql/pglite'
 import { createPglite } from '../engine/pglite/create-pglite'
 import { migrate } from '../migrations/migrate'
 
-export { createTestDatabase, disposeTestTemplate, type TestDatabase, type TestDatabaseOptions } from './test-database'
+export {
+  createTestDatabase,
+  disposeTestTemplate,
+  prepareTestTemplate,
+  type TestDatabase,
+  type TestDatabaseOptions,
+  type TestTemplateInfo,
+} from './test-database'
+export type { TemplateSource } from './template-snapshot'
 export { seedTenant, type SeedTenantOptions, type SeededTenant } from './fixtures'
 export {
   expectTenantIsolation,

@@ -1,10 +1,11 @@
 import type { PGlite } from '@electric-sql/pglite'
 import { drizzle as drizzlePglite, PgliteDatabase, PgliteSession } from 'drizzle-orm/pglite'
-import { InvalidStateError, toLibraryError } from '../../errors'
+import { DatabaseClosedError, InvalidStateError, toLibraryError } from '../../errors'
 import { drizzleSetup, schema, type Schema } from '../drizzle-setup'
 import type { Db, Engine } from '../engine'
 import type { EngineConfig } from '../engine-config'
 import { observedPglite } from '../query-observation'
+import { refusedWhen } from '../refused-when'
 import { settingsParams, settingsStatementText } from '../settings-statement'
 import { installKeyStatements, pgliteSecret, TenantProofs } from '../tenant-proof'
 import { closeUnit, openUnit, refuseInsideUnit, runInUnit } from '../unit-scope'
@@ -18,8 +19,12 @@ export function createPgliteEngine(pg: PGlite, config: EngineConfig, scope: obje
   // PGlite is one session: a unit inside any unit on the same instance (another database over it too)
   // would wait for that unit forever.
   const owners = [scope, pg]
+  // Closed by this engine's close(), or the PGlite closed by its owner: either way a typed refusal.
+  let closed = false
+  const refuseClosed = (): Error | undefined =>
+    closed || pg.closed ? new DatabaseClosedError('a query on the PGlite database') : undefined
   const { dialect, relational, logger } = drizzleSetup(config)
-  const db = drizzlePglite(pg, { schema, ...(logger ? { logger } : {}) }) as unknown as Db
+  const db = drizzlePglite(refusedWhen(pg, refuseClosed), { schema, ...(logger ? { logger } : {}) }) as unknown as Db
   // PGlite's login is a superuser: the database installs its own key (a random secret when none is
   // configured), once, before its first unit. A failure (not migrated yet) is not kept: the next unit
   // tries again, and meanwhile units fail on their own.
@@ -51,6 +56,8 @@ export function createPgliteEngine(pg: PGlite, config: EngineConfig, scope: obje
       return Promise.reject(new Error('probe() is for PostgreSQL servers'))
     },
     async unit(settings, { readOnly, appCode, organizationAdmin }, fn) {
+      const refused = refuseClosed()
+      if (refused) throw refused
       const mark = openUnit(owners)
       try {
         if (!keyReady) await ensureKey()
@@ -63,7 +70,11 @@ export function createPgliteEngine(pg: PGlite, config: EngineConfig, scope: obje
             settingsParams(settings, undefined),
           )
           let ended = false
-          const own = refusedAfterEnd(tx, () => ended)
+          const own = refusedWhen(tx, () =>
+            ended
+              ? new InvalidStateError('a query was issued after its unit of work ended (a missing await?): not sent')
+              : refuseClosed(),
+          )
           const session = new PgliteSession(
             config.onQuery ? observedPglite(own, config.onQuery) : own,
             dialect,
@@ -84,27 +95,10 @@ export function createPgliteEngine(pg: PGlite, config: EngineConfig, scope: obje
         closeUnit(mark)
       }
     },
-    // The caller owns the PGlite instance it passed in.
-    async close() {},
-  }
-}
-
-/**
- * A PGlite transaction whose methods refuse to run once `ended()` (a query issued after its unit). PGlite
- * refuses a query on an ended transaction itself, but with a plain Error: this refuses it first, with the
- * same typed error as the server engine.
- */
-function refusedAfterEnd<T extends object>(tx: T, ended: () => boolean): T {
-  return new Proxy(tx, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target) as unknown
-      if (typeof value !== 'function') return value
-      return (...args: unknown[]) =>
-        ended()
-          ? Promise.reject(
-              new InvalidStateError('a query was issued after its unit of work ended (a missing await?): not sent'),
-            )
-          : (value as (...a: unknown[]) => unknown).apply(target, args)
+    // The caller owns the PGlite instance it passed in: it stays open, this engine refuses from now on.
+    close() {
+      closed = true
+      return Promise.resolve()
     },
-  })
+  }
 }

@@ -1,5 +1,5 @@
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
-import { mapDatabaseError, PrivilegedLoginError } from '../../errors'
+import { DatabaseClosedError, mapDatabaseError, PrivilegedLoginError } from '../../errors'
 import { drizzleSetup, schema } from '../drizzle-setup'
 import type { Db, Engine, UnitOptions } from '../engine'
 import type { EngineConfig, ResolvedTarget } from '../engine-config'
@@ -12,6 +12,7 @@ import {
 import { settingsStatementText, type UnitSettings } from '../settings-statement'
 import { TenantProofs } from '../tenant-proof'
 import { refuseInsideUnit } from '../unit-scope'
+import { refusedWhen } from '../refused-when'
 import { PostgresPool } from './pool'
 import { PostgresUnit, type PostgresUnitEngine } from './postgres-unit'
 
@@ -37,8 +38,14 @@ export function createPostgresEngine(
     drizzlePostgres(c)
   })
   const { client } = pool
+  let closed = false
+  const refuseClosed = (): Error | undefined =>
+    closed ? new DatabaseClosedError(`a query on ${targetName}`) : undefined
   const setup = drizzleSetup(config)
-  const db = drizzlePostgres(client, { schema, ...(setup.logger ? { logger: setup.logger } : {}) }) as unknown as Db
+  const db = drizzlePostgres(refusedWhen(client, refuseClosed), {
+    schema,
+    ...(setup.logger ? { logger: setup.logger } : {}),
+  }) as unknown as Db
 
   // The login is checked once, before the first unit; units after a passed check pay nothing. A failed
   // check (refused, or the server unreachable) is tried again by the next unit.
@@ -88,6 +95,8 @@ export function createPostgresEngine(
     proofs: new TenantProofs(config.secret),
     stats: () => ({ inUse: pool.inUse, waiting: pool.waiting }),
     async probe<T extends Record<string, unknown>>(text: string): Promise<T[]> {
+      const refused = refuseClosed()
+      if (refused) throw refused
       try {
         return (await client.unsafe(text)) as unknown as T[]
       } catch (error) {
@@ -95,9 +104,12 @@ export function createPostgresEngine(
       }
     },
     unit<T>(settings: UnitSettings, unitOptions: UnitOptions, fn: (db: Db) => Promise<T>): Promise<T> {
+      const refused = refuseClosed()
+      if (refused) return Promise.reject(refused)
       return new PostgresUnit<T>(unitEngine, settings, unitOptions).run(fn)
     },
     async close() {
+      closed = true
       await pool.drain(5_000)
       await Promise.all(pool.clients().map((c) => c.end({ timeout: 5 })))
     },

@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { gunzipSync, gzipSync } from 'node:zlib'
+import { dirname, join, resolve } from 'node:path'
+import type { PGlite } from '@electric-sql/pglite'
+import { createPglite, pgliteExtensions } from '../engine/pglite/create-pglite'
+import {
+  closeIntoSnapshot,
+  decodeSnapshot,
+  encodeSnapshot,
+  SnapshotFilesystem,
+  type DataDirSnapshot,
+} from '../engine/pglite/data-dir-snapshot'
+import { migrate } from '../migrations/migrate'
+import { migrationsFolder } from '../migrations/migrations-folder'
+import { applyAppMigrations } from '../engine/pglite/app-migrations'
+
+// Bump when the snapshot's content or format changes for a reason the key below does not see.
+const SNAPSHOT_FORMAT = 'callsheet-db test template v1'
+
+/**
+ * Where a template snapshot came from: this process's `memory`, the machine's `cache`, the one `shipped`
+ * in the package (built at pack time), or `built` now.
+ */
+export type TemplateSource = 'memory' | 'cache' | 'shipped' | 'built'
+
+/** A migrated template's data directory, and how this process got it. */
+export interface TemplateSnapshot {
+  readonly snapshot: DataDirSnapshot
+  readonly source: TemplateSource
+  /** Where it is cached on this machine (`undefined`: the cache could not be written). */
+  readonly cacheFile: string | undefined
+  /** The UTC month (`YYYY-MM`) it was migrated in: its audit partitions run from there. */
+  readonly builtMonth: string
+}
+
+/**
+ * The key of a template: everything its data directory is made from. The library's migrations exactly
+ * as drizzle applies them (the journal and each journal entry's SQL), the app's (same), the PGlite
+ * version (its PostgreSQL writes the files) and the extensions. Any change gives another key: a cached
+ * snapshot made from other migrations is never loaded, it is rebuilt.
+ */
+export function templateKey(appMigrationsFolder?: string): string {
+  const hash = createHash('sha256')
+  hash.update(`${SNAPSHOT_FORMAT}\0pglite ${pgliteVersion()}\0${Object.keys(pgliteExtensions).join(',')}\0`)
+  hashMigrationsFolder(hash, migrationsFolder())
+  if (appMigrationsFolder !== undefined) {
+    hash.update('\0app\0')
+    hashMigrationsFolder(hash, resolve(appMigrationsFolder))
+  }
+  return hash.digest('hex')
+}
+
+function hashMigrationsFolder(hash: ReturnType<typeof createHash>, folder: string): void {
+  const journalBytes = readFileSync(join(folder, 'meta', '_journal.json'))
+  const journal = JSON.parse(journalBytes.toString('utf8')) as { entries?: { tag?: unknown }[] }
+  hash.update(journalBytes)
+  for (const entry of journal.entries ?? []) {
+    const tag = String(entry.tag)
+    const sql = readFileSync(join(folder, `${tag}.sql`))
+    hash.update(`\0${tag}\0${sql.length}\0`)
+    hash.update(sql)
+  }
+}
+
+function pgliteVersion(): string {
+  // The package exports no package.json: find it from its entry point.
+  const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite')
+  let dir = dirname(entry)
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, 'package.json')
+    if (existsSync(candidate)) {
+      const pkg = JSON.parse(readFileSync(candidate, 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === '@electric-sql/pglite' && typeof pkg.version === 'string') return pkg.version
+    }
+    dir = dirname(dir)
+  }
+  return `unknown (${entry})`
+}
+
+/**
+ * The per-machine cache: `CALLSHEET_DB_CACHE_DIR`, else `node_modules/.cache/callsheet-db` of the nearest
+ * `node_modules` above the working directory (where test tools keep their caches), else the temp dir.
+ */
+function templateCacheDir(): string {
+  const configured = process.env.CALLSHEET_DB_CACHE_DIR
+  if (configured !== undefined && configured !== '') return resolve(configured)
+  let dir = process.cwd()
+  for (;;) {
+    if (existsSync(join(dir, 'node_modules'))) return join(dir, 'node_modules', '.cache', 'callsheet-db')
+    const parent = dirname(dir)
+    if (parent === dir) return join(tmpdir(), 'callsheet-db-cache')
+    dir = parent
+  }
+}
+
+const utcMonth = (date = new Date()): string => date.toISOString().slice(0, 7)
+
+/** The snapshot the package ships (`npm run build` makes it): `dist/` beside the shipped `drizzle/`. */
+export function shippedTemplateFile(): string {
+  return join(dirname(migrationsFolder()), 'dist', SHIPPED_TEMPLATE_FILE)
+}
+
+/** Its file name in `dist/`. */
+export const SHIPPED_TEMPLATE_FILE = 'test-template.snapshot.gz'
+
+/**
+ * The migrated template for `appMigrationsFolder` (or none): from the machine's cache when its key
+ * matches; else, for the library's migrations alone, the snapshot shipped in the package when its key
+ * matches (same migrations, same PGlite version), else built by migrating a PGlite from scratch (≈ 4–8 s).
+ * With an app folder: the library's template, started, with the app's migrations applied. Whatever is
+ * not from the cache is then cached. A cache that cannot be read or written is skipped.
+ *
+ * @throws MigrationError when the migrations (the library's or the app's) cannot be applied.
+ */
+export async function loadTemplate(appMigrationsFolder?: string): Promise<TemplateSnapshot> {
+  const key = templateKey(appMigrationsFolder)
+  const file = join(templateCacheDir(), `template-${key.slice(0, 32)}.snapshot`)
+  const cached = readCached(file, key)
+  if (cached) return { snapshot: cached.snapshot, source: 'cache', cacheFile: file, builtMonth: cached.builtMonth }
+  let made: { snapshot: DataDirSnapshot; builtMonth: string; source: TemplateSource }
+  if (appMigrationsFolder === undefined) {
+    const shipped = readShipped(key)
+    made = shipped
+      ? { ...shipped, source: 'shipped' }
+      : { snapshot: await buildTemplate(), builtMonth: utcMonth(), source: 'built' }
+  } else {
+    const base = await loadTemplate()
+    made = {
+      snapshot: await withAppMigrations(base.snapshot, appMigrationsFolder),
+      builtMonth: base.builtMonth,
+      source: 'built',
+    }
+  }
+  const written = writeCached(file, encodeSnapshot(made.snapshot, key, { builtMonth: made.builtMonth }))
+  return { ...made, cacheFile: written ? file : undefined }
+}
+
+/** The library's template as a gzipped snapshot file, for the package (see scripts/build-test-template.mts). */
+export async function shippableTemplate(): Promise<Buffer> {
+  const key = templateKey()
+  return gzipSync(encodeSnapshot(await buildTemplate(), key, { builtMonth: utcMonth() }), { level: 6 })
+}
+
+function readShipped(key: string): { snapshot: DataDirSnapshot; builtMonth: string } | undefined {
+  try {
+    return fromBytes(gunzipSync(readFileSync(shippedTemplateFile())), key)
+  } catch {
+    return undefined
+  }
+}
+
+function fromBytes(bytes: Uint8Array, key: string): { snapshot: DataDirSnapshot; builtMonth: string } | undefined {
+  const decoded = decodeSnapshot(bytes, key)
+  const builtMonth = decoded?.meta.builtMonth
+  return decoded && typeof builtMonth === 'string' ? { snapshot: decoded.snapshot, builtMonth } : undefined
+}
+
+function readCached(file: string, key: string): { snapshot: DataDirSnapshot; builtMonth: string } | undefined {
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(file)
+  } catch {
+    return undefined
+  }
+  return fromBytes(bytes, key)
+}
+
+function writeCached(file: string, bytes: Buffer): boolean {
+  // Written aside and renamed: a reader (another test worker) sees the whole file or none.
+  const temporary = `${file}.${process.pid}.${Date.now()}.tmp`
+  try {
+    mkdirSync(dirname(file), { recursive: true })
+    writeFileSync(temporary, bytes)
+    renameSync(temporary, file)
+    return true
+  } catch {
+    try {
+      unlinkSync(temporary)
+    } catch {
+      // nothing written
+    }
+    return false
+  }
+}
+
+async function buildTemplate(): Promise<DataDirSnapshot> {
+  const pg = await createPglite()
+  try {
+    await migrateWithoutSecret(pg)
+  } catch (error) {
+    await pg.close()
+    throw error
+  }
+  return closeIntoSnapshot(pg)
+}
+
+async function withAppMigrations(base: DataDirSnapshot, appMigrationsFolder: string): Promise<DataDirSnapshot> {
+  const pg = await createPglite({ fs: new SnapshotFilesystem(base) })
+  try {
+    await applyAppMigrations(pg, appMigrationsFolder)
+  } catch (error) {
+    await pg.close()
+    throw error
+  }
+  return closeIntoSnapshot(pg)
+}
+
+/**
+ * migrate() installs `CALLSHEET_SECRET`'s key when it is set; the template must not carry it (it is
+ * cached on disk, and each test database installs its own key before its first unit). migrate() reads the
+ * variable before its first await, so hiding it around the call hides it from that read only.
+ */
+function migrateWithoutSecret(pg: PGlite): Promise<void> {
+  const secret = process.env.CALLSHEET_SECRET
+  delete process.env.CALLSHEET_SECRET
+  try {
+    return migrate(pg)
+  } finally {
+    if (secret !== undefined) process.env.CALLSHEET_SECRET = secret
+  }
+}
