@@ -41,10 +41,10 @@ export interface MigrateOptions {
    * `DatabaseConfig.secret`): installed (or made current again) by this run, keeping the one installed
    * before it valid too, so that a rotation can roll out. Every process of the deployment must then be
    * given the same secret. Without one, no key is installed and tenant units on a server fail with
-   * `TENANT_PROOF_REJECTED` until one is.
+   * `TENANT_PROOF_REJECTED` until one is. `null`: none, whatever `CALLSHEET_SECRET` says (a copied template).
    * @default process.env.CALLSHEET_SECRET
    */
-  secret?: string
+  secret?: string | null
   /**
    * The app's own drizzle-kit migrations folder (the one with `meta/_journal.json`), applied after the
    * library's in the same run — on a server under the same lock — and recorded where drizzle-kit records
@@ -116,7 +116,7 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
       "migrate() needs a target: pass a URL or a PGlite instance, or set DATABASE_ADMIN_URL (the owner's URL)",
     )
   }
-  const secret = options.secret ?? (process.env.CALLSHEET_SECRET || undefined)
+  const secret = options.secret === null ? undefined : (options.secret ?? (process.env.CALLSHEET_SECRET || undefined))
   if (secret !== undefined && (secret.length < 32 || secret.length > 1024 || !/^[\x21-\x7E]+$/.test(secret))) {
     throw new InvalidConfigurationError('secret must be 32 to 1024 printable ASCII characters without spaces')
   }

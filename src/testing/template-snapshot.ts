@@ -4,7 +4,6 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { dirname, join, resolve } from 'node:path'
-import type { PGlite } from '@electric-sql/pglite'
 import { createPglite, pgliteExtensions } from '../engine/pglite/create-pglite'
 import {
   closeIntoSnapshot,
@@ -15,7 +14,6 @@ import {
 } from '../engine/pglite/data-dir-snapshot'
 import { migrate } from '../migrations/migrate'
 import { migrationsFolder } from '../migrations/migrations-folder'
-import { applyAppMigrations } from '../engine/pglite/app-migrations'
 
 // Bump when the snapshot's content or format changes for a reason the key below does not see.
 const SNAPSHOT_FORMAT = 'callsheet-db test template v1'
@@ -189,7 +187,8 @@ function writeCached(file: string, bytes: Buffer): boolean {
 async function buildTemplate(): Promise<DataDirSnapshot> {
   const pg = await createPglite()
   try {
-    await migrateWithoutSecret(pg)
+    // No key in the template: it is cached on disk, and each test database installs its own.
+    await migrate(pg, { secret: null })
   } catch (error) {
     await pg.close()
     throw error
@@ -200,25 +199,10 @@ async function buildTemplate(): Promise<DataDirSnapshot> {
 async function withAppMigrations(base: DataDirSnapshot, appMigrationsFolder: string): Promise<DataDirSnapshot> {
   const pg = await createPglite({ fs: new SnapshotFilesystem(base) })
   try {
-    await applyAppMigrations(pg, appMigrationsFolder)
+    await migrate(pg, { secret: null, appMigrationsFolder })
   } catch (error) {
     await pg.close()
     throw error
   }
   return closeIntoSnapshot(pg)
-}
-
-/**
- * migrate() installs `CALLSHEET_SECRET`'s key when it is set; the template must not carry it (it is
- * cached on disk, and each test database installs its own key before its first unit). migrate() reads the
- * variable before its first await, so hiding it around the call hides it from that read only.
- */
-function migrateWithoutSecret(pg: PGlite): Promise<void> {
-  const secret = process.env.CALLSHEET_SECRET
-  delete process.env.CALLSHEET_SECRET
-  try {
-    return migrate(pg)
-  } finally {
-    if (secret !== undefined) process.env.CALLSHEET_SECRET = secret
-  }
 }
