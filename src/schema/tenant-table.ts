@@ -4,6 +4,7 @@ import { getTableName, sql, type BuildColumns, type BuildExtraConfigColumns } fr
 import { InvalidConfigurationError } from '../errors/usage-errors'
 import { organizationId, primaryId, softDelete, tenantPolicy, tenantPrimaryKey, timestamps } from './columns'
 import { organizations } from './organizations'
+import { LIBRARY_TABLE_NAMES } from './table-names'
 
 /**
  * The key under which a table made by {@link tenantTable} carries its {@link TenantTableInfo}: the unit's
@@ -68,16 +69,7 @@ type ExtraConfig<TName extends string, TColumns extends Record<string, PgColumnB
 const RESERVED = new Set(['id', 'organizationId', 'createdAt', 'updatedAt', 'deletedAt'])
 const RESERVED_SQL = new Set(['id', 'organization_id', 'created_at', 'updated_at', 'deleted_at'])
 const TABLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/
-const LIBRARY_NAMES = new Set([
-  'organizations',
-  'users',
-  'departments',
-  'productions',
-  'contacts',
-  'uploads',
-  'api_keys',
-  'audit_logs',
-])
+const LIBRARY_NAMES = new Set(LIBRARY_TABLE_NAMES)
 
 /**
  * A table of the app's own whose rows belong to tenants, shaped as the library's are: `id` (UUIDv7 from
