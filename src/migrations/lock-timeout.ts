@@ -3,6 +3,8 @@
  * a migration waiting behind a long transaction fails fast, as a retryable error, instead of queueing
  * every other query on that table behind its own wait (PostgreSQL grants locks in order).
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { InvalidConfigurationError, MigrationLockTimeoutError } from '../errors'
 import type { MigratePhase } from './progress'
 
@@ -50,6 +52,7 @@ export function lockTimeoutError(
   lockTimeoutMs: number,
   phase: MigratePhase,
   pending: readonly string[],
+  folder: string | undefined,
 ): MigrationLockTimeoutError | undefined {
   let statement: string | undefined
   let found = false
@@ -61,11 +64,25 @@ export function lockTimeoutError(
   }
   if (!found) return undefined
   const waited = statement === undefined ? '' : ` (statement: ${statement.trim().replace(/\s+/g, ' ').slice(0, 160)})`
-  const migrations = phase === 'applying' && pending.length > 0 ? ` while applying ${pending.join(', ')}` : ''
+  const applying = phase === 'applying' || phase === 'app-applying'
+  const blocked = applying && statement !== undefined ? migrationOf(statement, pending, folder) : undefined
+  const migrations = !applying || pending.length === 0 ? '' : ` while applying ${blocked ?? pending.join(', ')}`
   return new MigrationLockTimeoutError(
     `migrate() waited longer than lockTimeoutMs (${lockTimeoutMs} ms) for a lock another session holds` +
       `${migrations}${waited}: ${LEFT[phase]}. A long transaction probably holds a conflicting lock on that ` +
       `table; run migrate() again once it ends, or raise lockTimeoutMs.`,
     { cause: error },
   )
+}
+
+/** The pending migration whose file holds `statement` (drizzle runs each file's statements verbatim). */
+function migrationOf(statement: string, pending: readonly string[], folder: string | undefined): string | undefined {
+  if (folder === undefined) return undefined
+  return pending.find((tag) => {
+    try {
+      return readFileSync(join(folder, `${tag}.sql`), 'utf8').includes(statement.trim())
+    } catch {
+      return false
+    }
+  })
 }

@@ -197,7 +197,8 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
       await client.end({ timeout: 5 })
     }
   } catch (error) {
-    const timedOut = lockTimeoutError(error, lockTimeoutMs, progress.phase, progress.migrations)
+    const folder = progress.phase === 'app-applying' ? app?.config.migrationsFolder : migrationsFolder()
+    const timedOut = lockTimeoutError(error, lockTimeoutMs, progress.phase, progress.migrations, folder)
     if (timedOut) throw timedOut
     // Ours already say what failed (configuration, an adoption refused, migrations not applied).
     if (isCallsheetDbError(error)) throw error
