@@ -14,7 +14,10 @@ const folder = args.find((a) => !a.startsWith('--')) ?? 'drizzle'
 const checksumsPath = join(folder, 'checksums.json')
 const journal = JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8'))
 const checksums = existsSync(checksumsPath) ? JSON.parse(readFileSync(checksumsPath, 'utf8')) : {}
-const hashOf = (tag) => createHash('sha256').update(readFileSync(join(folder, `${tag}.sql`)).toString()).digest('hex')
+const hashOf = (tag) =>
+  createHash('sha256')
+    .update(readFileSync(join(folder, `${tag}.sql`)).toString())
+    .digest('hex')
 
 const problems = []
 const added = []

@@ -9,7 +9,7 @@ import { InvalidConfigurationError, MigrationLockTimeoutError } from '../errors'
 import type { MigratePhase } from './progress'
 
 /** The default of `MigrateOptions.lockTimeoutMs`. */
-export const DEFAULT_LOCK_TIMEOUT_MS = 5000
+const DEFAULT_LOCK_TIMEOUT_MS = 5000
 
 /** `lockTimeoutMs` checked: an integer from 0 (no limit) to one day. */
 export function checkLockTimeout(value: number | undefined): number {
