@@ -105,6 +105,10 @@ const MIGRATION_LOCK_KEY = 7_301_946_015_231_214n
  * @throws MigrationError when a migration fails; the failing run is rolled back. Also when drizzle's
  *   default table records some of our migrations but not those before them (nothing is guessed).
  * @throws MigrationsNotAppliedError when, after the run, a migration the package ships is not recorded.
+ * @throws MigrationChangedError when the database records a shipped migration with another hash (its
+ *   file changed after it was applied); nothing is applied.
+ * @throws MigrationLockTimeoutError (retryable) when a lock wait exceeds {@link MigrateOptions.lockTimeoutMs}.
+ * @returns what the run applied (see {@link MigrateReport}).
  *
  * @example
  * ```ts
