@@ -50,6 +50,8 @@ export {
   createRuntimeLogin,
   migrate,
   type MigrateOptions,
+  type MigrateProgress,
+  type MigrateReport,
   type MigrationTarget,
   type RuntimeLoginOptions,
 } from './migrations/migrate'
@@ -158,7 +160,9 @@ export {
   InvalidActorError,
   InvalidConfigurationError,
   InvalidStateError,
+  MigrationChangedError,
   MigrationError,
+  MigrationLockTimeoutError,
   MigrationsNotAppliedError,
   NotFoundError,
   NotNullViolationError,

@@ -185,20 +185,17 @@ async function execute(inv: Invocation, out: (text: string) => void): Promise<nu
     }
     case 'migrate': {
       const months = integerOption(inv.values['audit-months'], 'audit-months', 0, 120)
-      const before = await withConnection(inv.url, migrationStatus)
       const login = inv.values['runtime-login']
-      await migrate(inv.url, {
+      const report = await migrate(inv.url, {
         ...(months === undefined ? {} : { auditPartitionMonthsAhead: months }),
         ...(login === undefined ? {} : { runtimeLogin: runtimeLoginOptions(login, undefined, inv.env) }),
       })
       const after = await withConnection(inv.url, migrationStatus)
-      const applied = after.migrations
-        .filter((m) => m.state === 'applied' && before.migrations.find((b) => b.tag === m.tag)?.state !== 'applied')
-        .map((m) => m.tag)
-      print({ ok: after.upToDate, applied, status: after }, () =>
+      const { applied, durationMs } = report
+      print({ ok: after.upToDate, applied, durationMs, status: after }, () =>
         applied.length === 0
-          ? `Nothing to apply: ${after.applied} migration(s) already applied.`
-          : `Applied ${applied.length} migration(s):\n${applied.map((t) => `  ${t}`).join('\n')}`,
+          ? `Nothing to apply: ${after.applied} migration(s) already applied (${durationMs} ms).`
+          : `Applied ${applied.length} migration(s) in ${durationMs} ms:\n${applied.map((t) => `  ${t}`).join('\n')}`,
       )
       return after.upToDate ? EXIT_OK : EXIT_FAILURE
     }

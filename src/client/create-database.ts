@@ -17,7 +17,7 @@ import { WriteWatermark, parseConsistency, TokenCodec, type ReadConsistency } fr
 import { pgliteRuntimeLoginView } from '../engine/pglite/runtime-login-view'
 import { Router } from '../routing/router'
 import type { RoutingStats } from '../routing/routing-stats'
-import { migrate, type MigrateOptions } from '../migrations/migrate'
+import { migrate, type MigrateOptions, type MigrateReport } from '../migrations/migrate'
 import { distribute, type DistributeOptions, type DistributionReport } from '../distribution/distribute'
 import { createMonitoring, type Monitoring } from '../monitoring'
 
@@ -82,7 +82,7 @@ export interface Database {
    */
   readonly maintenance: Maintenance
   /** Applies the migrations, as the owner: on `admin` when given, else on the primary (see `migrate`). */
-  migrate(options?: MigrateOptions): Promise<void>
+  migrate(options?: MigrateOptions): Promise<MigrateReport>
   /**
    * Distributes the schema over the Citus cluster this database's `admin` (else the primary) is the
    * coordinator of, as that owner (see `distribute`). Idempotent.

@@ -19,7 +19,9 @@ import type {
   DatabaseClosedError,
   InvalidConfigurationError,
   InvalidStateError,
+  MigrationChangedError,
   MigrationError,
+  MigrationLockTimeoutError,
   MigrationsNotAppliedError,
   NotFoundError,
   PartialBatchError,
@@ -32,6 +34,8 @@ export interface ErrorByCode {
   INVALID_CONFIGURATION: InvalidConfigurationError
   MIGRATION_FAILED: MigrationError
   MIGRATIONS_NOT_APPLIED: MigrationsNotAppliedError
+  MIGRATION_CHANGED: MigrationChangedError
+  MIGRATION_LOCK_TIMEOUT: MigrationLockTimeoutError
   VALIDATION_FAILED: ValidationError
   NOT_FOUND: NotFoundError
   UNIQUE_VIOLATION: UniqueViolationError

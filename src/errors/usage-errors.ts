@@ -30,6 +30,30 @@ export class MigrationsNotAppliedError extends CallsheetDbError {
   }
 }
 
+/**
+ * `migrate()` refused to run: the database records a shipped migration (same journal timestamp) with
+ * another hash, i.e. that migration's .sql file changed after it was applied. Nothing was applied.
+ * `changed` names them (journal tags). Shipped migrations are immutable: revert the file and add a new one.
+ */
+export class MigrationChangedError extends CallsheetDbError {
+  readonly changed: readonly string[]
+  constructor(message: string, changed: readonly string[]) {
+    super('MIGRATION_CHANGED', message)
+    this.changed = changed
+  }
+}
+
+/**
+ * `migrate()` waited longer than its `lockTimeoutMs` for a lock another session holds (SQLSTATE 55P03),
+ * and gave up rather than queue every other query on that table behind its own wait. The message says
+ * what was (not) applied; running `migrate()` again once the other transaction ends is safe. Retryable.
+ */
+export class MigrationLockTimeoutError extends CallsheetDbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MIGRATION_LOCK_TIMEOUT', message, { ...options, retryable: true, sqlState: '55P03' })
+  }
+}
+
 /** Input failed validation before any SQL was sent; nothing was written. */
 export class ValidationError extends CallsheetDbError {
   /** Every problem found, with the path of the offending value (`[3, 'email']` is row 3's e-mail). */

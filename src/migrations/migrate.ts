@@ -7,17 +7,12 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { InvalidConfigurationError, MigrationError, isCallsheetDbError } from '../errors'
 import { migrationsFolder } from './migrations-folder'
-import { readJournal, type JournalMigration } from './journal'
-import { existsSync } from 'node:fs'
-import { join as joinPath, resolve as resolvePath } from 'node:path'
-import {
-  MIGRATIONS_SCHEMA,
-  MIGRATIONS_TABLE,
-  adoptLegacyRecords,
-  ensureMigrationsTable,
-  verifyApplied,
-  type MigrationQuery,
-} from './migrations-table'
+import { readJournal } from './journal'
+import { MIGRATIONS_SCHEMA, MIGRATIONS_TABLE, type MigrationQuery } from './migrations-table'
+import { appMigrations, runAppMigrations } from './app-migrations'
+import { checkLockTimeout, lockTimeoutError, sessionSettings } from './lock-timeout'
+import { Progress, type MigrateProgress, type MigrateReport } from './progress'
+import { runSteps } from './run-steps'
 import { APP_ROLE } from '../schema/columns'
 import { installKeyStatements } from '../engine/tenant-proof'
 
@@ -57,7 +52,20 @@ export interface MigrateOptions {
    * @default { schema: 'drizzle', table: '__drizzle_migrations' }
    */
   appMigrationsTable?: { readonly schema?: string; readonly table?: string }
+  /**
+   * On a PostgreSQL server, the longest migrate() waits for a lock another session holds (its
+   * connection's `lock_timeout`; `statement_timeout` is off for it) before it gives up with the retryable
+   * `MigrationLockTimeoutError` (`MIGRATION_LOCK_TIMEOUT`), rather than queue every query on that table
+   * behind its own wait. The pending migrations run in one transaction, so none of them is applied then.
+   * 0: no limit. Not the wait for a concurrent migrate() (the advisory lock). Ignored on PGlite.
+   * @default 5000
+   */
+  lockTimeoutMs?: number
+  /** Called at each step (see {@link MigrateProgress}); what it throws is ignored. */
+  onProgress?: (event: MigrateProgress) => void
 }
+
+export type { MigrateProgress, MigrateReport } from './progress'
 
 /** The runtime login {@link createRuntimeLogin} creates. */
 export interface RuntimeLoginOptions {
@@ -97,13 +105,17 @@ const MIGRATION_LOCK_KEY = 7_301_946_015_231_214n
  * @throws MigrationError when a migration fails; the failing run is rolled back. Also when drizzle's
  *   default table records some of our migrations but not those before them (nothing is guessed).
  * @throws MigrationsNotAppliedError when, after the run, a migration the package ships is not recorded.
+ * @throws MigrationChangedError when the database records a shipped migration with another hash (its
+ *   file changed after it was applied); nothing is applied.
+ * @throws MigrationLockTimeoutError (retryable) when a lock wait exceeds {@link MigrateOptions.lockTimeoutMs}.
+ * @returns what the run applied (see {@link MigrateReport}).
  *
  * @example
  * ```ts
  * await migrate(process.env.DATABASE_ADMIN_URL, { secret: process.env.CALLSHEET_SECRET })
  * ```
  */
-export async function migrate(target?: MigrationTarget, options: MigrateOptions = {}): Promise<void> {
+export async function migrate(target?: MigrationTarget, options: MigrateOptions = {}): Promise<MigrateReport> {
   const monthsAhead = options.auditPartitionMonthsAhead ?? 3
   if (!Number.isInteger(monthsAhead) || monthsAhead < 0 || monthsAhead > 120) {
     throw new InvalidConfigurationError(
@@ -121,7 +133,9 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
     throw new InvalidConfigurationError('secret must be 32 to 1024 printable ASCII characters without spaces')
   }
   const keyStatements = secret === undefined ? [] : installKeyStatements(secret)
+  const lockTimeoutMs = checkLockTimeout(options.lockTimeoutMs)
   const app = appMigrations(options)
+  const progress = new Progress(options.onProgress)
   try {
     const folder = migrationsFolder()
     // The same files, read the same way, as drizzle's migrator reads them.
@@ -129,25 +143,26 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
     if (isPGlite(resolved)) {
       if (options.runtimeLogin !== undefined)
         throw new InvalidConfigurationError('runtimeLogin is for PostgreSQL servers: PGlite has a single user')
+      // A single session: no lock to wait for, so lockTimeoutMs does not apply.
       const pg = resolved
-      const query: MigrationQuery = async <T>(text: string, params?: unknown[]) =>
-        (await pg.query<T>(text, params)).rows
-      await ensureMigrationsTable(query)
-      await pg.transaction((tx) =>
-        adoptLegacyRecords(
-          async <T>(text: string, params?: unknown[]) => (await tx.query<T>(text, params)).rows,
-          journal,
-        ),
+      return await runSteps(
+        {
+          query: async <T>(text: string, params?: unknown[]) => (await pg.query<T>(text, params)).rows,
+          transaction: (run) =>
+            pg.transaction((tx) =>
+              run(async <T>(text: string, params?: unknown[]) => (await tx.query<T>(text, params)).rows),
+            ),
+          applyOurs: () => migratePglite(drizzlePglite(pg), { migrationsFolder: folder, ...RECORDED_IN }),
+          afterOurs: async () => {
+            await pg.query('select callsheet_ensure_audit_partitions($1)', [monthsAhead])
+            for (const statement of keyStatements) await pg.query(statement.text, statement.params)
+          },
+          applyApp: (a) => runAppMigrations(a, () => migratePglite(drizzlePglite(pg), a.config)),
+        },
+        journal,
+        app,
+        progress,
       )
-      await migratePglite(drizzlePglite(pg), { migrationsFolder: folder, ...RECORDED_IN })
-      await verifyApplied(query, journal)
-      await resolved.query('select callsheet_ensure_audit_partitions($1)', [monthsAhead])
-      for (const statement of keyStatements) await resolved.query(statement.text, statement.params)
-      if (app) {
-        await runAppMigrations(app, () => migratePglite(drizzlePglite(pg), app.config))
-        await verifyApplied(query, app.journal, app.relation, "the app's")
-      }
-      return
     }
     if (options.runtimeLogin !== undefined) checkRuntimeLoginOptions(options.runtimeLogin)
     // One dedicated connection: the advisory lock, the migrations and the unlock must share a session.
@@ -155,24 +170,29 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
     try {
       await client`select pg_advisory_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`
       try {
-        const query: MigrationQuery = <T>(text: string, params?: unknown[]) =>
-          client.unsafe(text, params as never[]) as unknown as Promise<T[]>
-        await ensureMigrationsTable(query)
-        await client.begin((tx) =>
-          adoptLegacyRecords(
-            <T>(text: string, params?: unknown[]) => tx.unsafe(text, params as never[]) as unknown as Promise<T[]>,
-            journal,
-          ),
+        const settings = sessionSettings(lockTimeoutMs)
+        await client.unsafe(settings.text, settings.params)
+        const unsafe =
+          (sql: postgres.Sql | postgres.TransactionSql) =>
+          <T>(text: string, params?: unknown[]) =>
+            sql.unsafe(text, params as never[]) as unknown as Promise<T[]>
+        return await runSteps(
+          {
+            query: unsafe(client),
+            transaction: <T>(run: (tx: MigrationQuery) => Promise<T>) =>
+              client.begin((tx) => run(unsafe(tx))) as Promise<T>,
+            applyOurs: () => migratePostgres(drizzlePostgres(client), { migrationsFolder: folder, ...RECORDED_IN }),
+            afterOurs: async () => {
+              await client`select callsheet_ensure_audit_partitions(${monthsAhead})`
+              if (options.runtimeLogin !== undefined) await ensureRuntimeLogin(client, options.runtimeLogin)
+              for (const statement of keyStatements) await client.unsafe(statement.text, statement.params)
+            },
+            applyApp: (a) => runAppMigrations(a, () => migratePostgres(drizzlePostgres(client), a.config)),
+          },
+          journal,
+          app,
+          progress,
         )
-        await migratePostgres(drizzlePostgres(client), { migrationsFolder: folder, ...RECORDED_IN })
-        await verifyApplied(query, journal)
-        await client`select callsheet_ensure_audit_partitions(${monthsAhead})`
-        if (options.runtimeLogin !== undefined) await ensureRuntimeLogin(client, options.runtimeLogin)
-        for (const statement of keyStatements) await client.unsafe(statement.text, statement.params)
-        if (app) {
-          await runAppMigrations(app, () => migratePostgres(drizzlePostgres(client), app.config))
-          await verifyApplied(query, app.journal, app.relation, "the app's")
-        }
       } finally {
         // A lost connection has released the lock already; do not let the unlock hide the real error.
         await client`select pg_advisory_unlock(${MIGRATION_LOCK_KEY.toString()}::bigint)`.catch(() => undefined)
@@ -181,63 +201,14 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
       await client.end({ timeout: 5 })
     }
   } catch (error) {
+    const folder = progress.phase === 'app-applying' ? app?.config.migrationsFolder : migrationsFolder()
+    const timedOut = lockTimeoutError(error, lockTimeoutMs, progress.phase, progress.migrations, folder)
+    if (timedOut) throw timedOut
     // Ours already say what failed (configuration, an adoption refused, migrations not applied).
     if (isCallsheetDbError(error)) throw error
     const detail =
       error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)
     throw new MigrationError(`migration failed: ${detail}`, { cause: error })
-  }
-}
-
-const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
-
-interface AppMigrations {
-  readonly config: { migrationsFolder: string; migrationsSchema: string; migrationsTable: string }
-  readonly journal: JournalMigration[]
-  readonly relation: string
-}
-
-/** The app's migrations of `options`, read and checked before anything connects. */
-function appMigrations(options: MigrateOptions): AppMigrations | undefined {
-  const folder = options.appMigrationsFolder
-  if (folder === undefined) return undefined
-  if (typeof folder !== 'string' || folder === '')
-    throw new InvalidConfigurationError('appMigrationsFolder must be a folder path')
-  const schema = options.appMigrationsTable?.schema ?? 'drizzle'
-  const table = options.appMigrationsTable?.table ?? '__drizzle_migrations'
-  if (!SQL_NAME.test(schema) || !SQL_NAME.test(table))
-    throw new InvalidConfigurationError('appMigrationsTable.schema and .table must be plain SQL names')
-  if (schema === MIGRATIONS_SCHEMA)
-    throw new InvalidConfigurationError(`appMigrationsTable: ${MIGRATIONS_SCHEMA} is the library's; use your own`)
-  const migrationsFolder = resolvePath(folder)
-  if (!existsSync(joinPath(migrationsFolder, 'meta', '_journal.json')))
-    throw new InvalidConfigurationError(
-      `appMigrationsFolder ${migrationsFolder} has no meta/_journal.json: point it at drizzle-kit's "out" folder`,
-    )
-  let journal: JournalMigration[]
-  try {
-    journal = readJournal(migrationsFolder)
-  } catch (error) {
-    throw new InvalidConfigurationError(`appMigrationsFolder ${migrationsFolder}: cannot read its journal`, {
-      cause: error,
-    })
-  }
-  return {
-    config: { migrationsFolder, migrationsSchema: schema, migrationsTable: table },
-    journal,
-    relation: `"${schema}"."${table}"`,
-  }
-}
-
-async function runAppMigrations(app: AppMigrations, run: () => Promise<void>): Promise<void> {
-  try {
-    await run()
-  } catch (error) {
-    const detail =
-      error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)
-    throw new MigrationError(`the app's migration failed (${app.config.migrationsFolder}): ${detail}`, {
-      cause: error,
-    })
   }
 }
 

@@ -1,0 +1,65 @@
+/** The steps of migrate() once it holds the migration lock, the same on PGlite and on a server. */
+import type { AppMigrations } from './app-migrations'
+import { refuseChangedMigrations } from './immutability'
+import type { JournalMigration } from './journal'
+import {
+  adoptLegacyRecords,
+  ensureMigrationsTable,
+  missingMigrations,
+  verifyApplied,
+  type MigrationQuery,
+} from './migrations-table'
+import type { MigrateReport, Progress } from './progress'
+
+/** What the steps need of the connection (PGlite, or migrate's dedicated server connection). */
+export interface MigrationSession {
+  readonly query: MigrationQuery
+  transaction<T>(run: (query: MigrationQuery) => Promise<T>): Promise<T>
+  /** drizzle's migrator on the library's folder: every pending migration in one transaction. */
+  applyOurs(): Promise<void>
+  /** Audit partitions, runtime login, key: after ours, before the app's. */
+  afterOurs(): Promise<void>
+  applyApp(app: AppMigrations): Promise<void>
+}
+
+export async function runSteps(
+  session: MigrationSession,
+  journal: readonly JournalMigration[],
+  app: AppMigrations | undefined,
+  progress: Progress,
+): Promise<MigrateReport> {
+  const { query } = session
+  progress.report('locked')
+  await ensureMigrationsTable(query)
+  progress.report('adopting')
+  await session.transaction((tx) => adoptLegacyRecords(tx, journal))
+  // Before anything is applied: a recorded migration whose file changed since is refused.
+  const before = await refuseChangedMigrations(query, journal)
+  // Once verifyApplied passes every shipped migration is recorded, so those missing before are the ones applied.
+  const applied = missingMigrations(
+    journal,
+    before.map((r) => r.hash),
+  ).map((m) => m.tag)
+  progress.report('applying', applied)
+  await session.applyOurs()
+  await verifyApplied(query, journal)
+  progress.report('applied', applied)
+  progress.report('partitions')
+  await session.afterOurs()
+  let appApplied: string[] = []
+  if (app) {
+    const [exists] = await query<{ exists: boolean }>('select to_regclass($1) is not null as exists', [app.relation])
+    const recorded = exists?.exists === true ? await query<{ hash: string }>(`select hash from ${app.relation}`) : []
+    appApplied = missingMigrations(
+      app.journal,
+      recorded.map((r) => r.hash),
+    ).map((m) => m.tag)
+    progress.report('app-applying', appApplied)
+    await session.applyApp(app)
+    await verifyApplied(query, app.journal, app.relation, "the app's")
+    progress.report('app-applied', appApplied)
+  }
+  const durationMs = progress.elapsed()
+  progress.report('done')
+  return { applied, appApplied, durationMs }
+}
