@@ -1,37 +1,17 @@
+import { readFileSync } from 'node:fs'
+
 // The files of the scratch app of test/app-workflow.test.ts: a user's project that depends on the packed
 // tarball, written the way README "Your own tenant tables" tells users to. Kept as text, since they
 // import `@callsheet/db` by its package name, which only the scratch app resolves.
 
-/** The app's own tables: it imports ours to reference them and does not re-export them. */
-export const APP_SCHEMA = `import { integer, jsonb, text, timestamp, uuid } from 'drizzle-orm/pg-core'
-import { contacts, productions, tenantReference, tenantTable } from '@callsheet/db/schema'
-
-export const callTimes = tenantTable(
-  'call_times',
-  {
-    contactId: uuid('contact_id').notNull(),
-    productionId: uuid('production_id').notNull(),
-    callAt: timestamp('call_at', { withTimezone: true, mode: 'date' }).notNull(),
-    location: text('location'),
-    sequence: integer('sequence').notNull().default(0),
-  },
-  (t) => [
-    ...tenantReference(t.contactId, contacts, { onDelete: 'cascade' }),
-    ...tenantReference(t.productionId, productions),
-  ],
+/**
+ * The app's own tables: test/fixtures/app/schema.ts (the in-repo app of test/app-tables.test.ts), importing
+ * ours by the package name as a user does. It imports ours to reference them and does not re-export them.
+ */
+export const APP_SCHEMA = readFileSync(new URL('../fixtures/app/schema.ts', import.meta.url), 'utf8').replace(
+  "from '../../../src/schema'",
+  "from '@callsheet/db/schema'",
 )
-
-export const callNotes = tenantTable(
-  'call_notes',
-  {
-    callTimeId: uuid('call_time_id').notNull(),
-    body: text('body').notNull(),
-    tags: jsonb('tags').$type<string[]>().notNull().default([]),
-  },
-  (t) => [...tenantReference(t.callTimeId, callTimes, { onDelete: 'cascade' })],
-  { softDelete: false },
-)
-`
 
 export const APP_DRIZZLE_CONFIG = `import { defineConfig } from 'drizzle-kit'
 
