@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { afterEach, expect, it } from 'vitest'
 import {
+  DatabaseClosedError,
   InvalidConfigurationError,
   closeDefaultDatabase,
   createDatabase,
@@ -63,5 +64,8 @@ describeEachDatabase('$primary and the default database', (ctx) => {
     const org = await db().organizations.create({ name: 'Closed', slug: 'closed-default' })
     // On PGlite the instance belongs to the harness and stays open; on a server the pool is closed.
     if (!engine.pglite) await expect(own.tenant(org.id).departments.count()).rejects.toBeInstanceOf(Error)
+    // $primary too, on both engines (on PGlite the instance itself stays open: it is the harness's).
+    const refused = await own.$primary.execute(sql`select 1`).catch((e: unknown) => e)
+    expect((refused as Error).cause).toBeInstanceOf(DatabaseClosedError) // drizzle wraps it: "Failed query: …"
   })
 })

@@ -15,6 +15,7 @@ import type { Db, Engine } from '../engine/engine'
 import { settingsSql } from '../engine/settings-statement'
 import { WriteWatermark, parseConsistency, TokenCodec, type ReadConsistency } from '../routing/consistency'
 import { pgliteRuntimeLoginView } from '../engine/pglite/runtime-login-view'
+import { refusedWhen } from '../engine/refused-when'
 import { Router } from '../routing/router'
 import type { RoutingStats } from '../routing/routing-stats'
 import { migrate, type MigrateOptions, type MigrateReport } from '../migrations/migrate'
@@ -169,6 +170,16 @@ export function createDatabase(config: DatabaseConfig): Database {
     routing: router.stats(),
   })
 
+  // On PGlite, as the runtime login would be (see Database.$primary); refused after close() as engine.db is.
+  const pglite = resolved.primary.kind === 'pglite' ? resolved.primary.pglite : undefined
+  const primaryView =
+    pglite && !resolved.dangerouslyAllowPrivilegedLogin
+      ? pgliteRuntimeLoginView(
+          refusedWhen(pglite, () =>
+            closing !== undefined || pglite.closed ? new DatabaseClosedError('a $primary query') : undefined,
+          ),
+        )
+      : engine.db
   return {
     engine: engine.kind,
     organizations,
@@ -222,10 +233,7 @@ export function createDatabase(config: DatabaseConfig): Database {
       replicas: () => router.stats().replicas,
       measureReplicaLag: () => router.measureLag(),
     }),
-    $primary:
-      resolved.primary.kind === 'pglite' && !resolved.dangerouslyAllowPrivilegedLogin
-        ? pgliteRuntimeLoginView(resolved.primary.pglite)
-        : engine.db,
+    $primary: primaryView,
     close() {
       closing ??= Promise.all([router.close(), adminEngine?.close()]).then(() => undefined)
       return closing
