@@ -1,8 +1,12 @@
 import { getTableConfig, PgTable } from 'drizzle-orm/pg-core'
 import { is } from 'drizzle-orm'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import postgres from 'postgres'
+import { afterAll, beforeAll, expect, inject, it } from 'vitest'
+import { migrate } from '../src/migrations/migrate'
+import { createScratchDatabase, withDatabase } from '../tools/postgres-server'
 import type * as HeadLibrary from '../src/index'
-import { describeEachEngine, type TestEngine } from './harness/engines'
+import { testProof } from './harness/secret'
+import { availableEngines, describeEachEngine, type TestEngine } from './harness/engines'
 import type { SqlRunner } from './harness/sql-runner'
 import { importPrevious, previousRelease, type PreviousRelease } from './support/previous-release'
 
@@ -43,7 +47,13 @@ const EXPAND: Record<string, string> = {
     END $$;
     CREATE TRIGGER contacts_sync_job_title BEFORE INSERT OR UPDATE OF role, job_title ON contacts
       FOR EACH ROW EXECUTE FUNCTION contacts_sync_job_title();
+    ALTER TABLE contacts NO FORCE ROW LEVEL SECURITY;
+    ALTER TABLE contacts DISABLE TRIGGER contacts_audit_update;
+    ALTER TABLE contacts DISABLE TRIGGER contacts_set_updated_at;
     UPDATE contacts SET job_title = role WHERE job_title IS DISTINCT FROM role;
+    ALTER TABLE contacts ENABLE TRIGGER contacts_set_updated_at;
+    ALTER TABLE contacts ENABLE TRIGGER contacts_audit_update;
+    ALTER TABLE contacts FORCE ROW LEVEL SECURITY;
     ALTER TABLE contacts VALIDATE CONSTRAINT contacts_job_title_length`,
   'relax a check: phone ≤ 50 → ≤ 80 (the new one NOT VALID, validated, then the old one dropped)': `
     ALTER TABLE contacts ADD CONSTRAINT contacts_phone_length_80 CHECK (phone IS NULL OR char_length(phone) <= 80) NOT VALID;
@@ -362,3 +372,90 @@ describeEachEngine('the previous release on the next schema (N-1)', (engine: () 
     expect((await a.contacts.findById(contact!.id))?.id).toBe(contact!.id)
   })
 })
+
+// docs/schema-evolution.md, "Backfills": a migration runs as the tables' owner, which FORCE ROW LEVEL SECURITY
+// binds when it is not a superuser (as in production): a plain UPDATE in a migration sees no tenant row.
+const server = inject('postgresServer')
+
+/** The audit rows and the departments' updated_at, read as a superuser. */
+async function seedState(ownerUrl: string): Promise<unknown> {
+  const sql = postgres(withDatabase(server!.adminUrl, new URL(ownerUrl).pathname.slice(1)), {
+    max: 1,
+    onnotice: () => {},
+  })
+  try {
+    return await sql`select (select count(*)::int from audit_logs) as audit,
+                            (select jsonb_agg(updated_at order by code) from departments) as updated`
+  } finally {
+    await sql.end({ timeout: 5 })
+  }
+}
+
+if (server && availableEngines().includes('postgres')) {
+  it('a backfill as a non-superuser owner: nothing under FORCE, refused by the audit policy with NO FORCE alone, every row unaudited with the triggers off [postgres]', async () => {
+    const owner = `cs_evolve_${Math.random().toString(16).slice(2, 10)}`
+    const superuser = postgres(server.adminUrl, { max: 1, onnotice: () => {} })
+    const scratch = await createScratchDatabase(server.adminUrl, 'cs_evolve')
+    try {
+      await superuser.unsafe(`create role ${owner} login nosuperuser nobypassrls createrole`)
+      await superuser.unsafe(`alter database ${scratch.name} owner to ${owner}`)
+      const url = withDatabase(server.adminUrl.replace('//postgres@', `//${owner}@`), scratch.name)
+      await migrate(url)
+      const seed = postgres(scratch.url, { max: 1, onnotice: () => {} })
+      try {
+        const [org] = await seed<
+          { id: string }[]
+        >`insert into organizations (name, slug) values ('B', 'b') returning id`
+        // In a tenant unit: the audit trigger runs as the owner, whom audit_logs' policy binds too.
+        await seed.begin(async (tx) => {
+          await tx`select set_config('app.organization_id', ${org!.id}, true),
+                          set_config('app.tenant_proof', ${testProof(org!.id)}, true)`
+          await tx`insert into departments (organization_id, name, code)
+                   values (${org!.id}, 'Camera', 'CAM'), (${org!.id}, 'Grip', 'GRP')`
+        })
+      } finally {
+        await seed.end({ timeout: 5 })
+      }
+      const sql = postgres(url, { max: 1, onnotice: () => {} })
+      try {
+        await sql.unsafe(`ALTER TABLE departments ADD COLUMN short_code text`)
+        const plain = await sql.unsafe(`UPDATE departments SET short_code = lower(code)`)
+        expect(plain.count).toBe(0)
+        // Without a tenant the audit trigger's row is refused by audit_logs' own policy: the whole UPDATE fails.
+        await expect(
+          sql.begin(async (tx) => {
+            await tx.unsafe(`ALTER TABLE departments NO FORCE ROW LEVEL SECURITY`)
+            await tx.unsafe(`UPDATE departments SET short_code = lower(code)`)
+          }),
+        ).rejects.toMatchObject({ code: '42501' })
+        const before = await seedState(url)
+        const bracketed = await sql.begin(async (tx) => {
+          await tx.unsafe(`ALTER TABLE departments NO FORCE ROW LEVEL SECURITY`)
+          await tx.unsafe(`ALTER TABLE departments DISABLE TRIGGER departments_audit_update`)
+          await tx.unsafe(`ALTER TABLE departments DISABLE TRIGGER departments_set_updated_at`)
+          const done = await tx.unsafe(`UPDATE departments SET short_code = lower(code) WHERE short_code IS NULL`)
+          await tx.unsafe(`ALTER TABLE departments ENABLE TRIGGER departments_set_updated_at`)
+          await tx.unsafe(`ALTER TABLE departments ENABLE TRIGGER departments_audit_update`)
+          await tx.unsafe(`ALTER TABLE departments FORCE ROW LEVEL SECURITY`)
+          return done.count
+        })
+        expect(bracketed).toBe(2)
+        // Not a tenant's change: no audit row, updated_at as it was.
+        expect(await seedState(url)).toEqual(before)
+        const [forced] = await sql<{ forced: boolean }[]>`
+          select relforcerowsecurity as forced from pg_class where oid = 'public.departments'::regclass`
+        expect(forced?.forced).toBe(true)
+        const [triggers] = await sql<{ disabled: number }[]>`
+          select count(*)::int as disabled from pg_trigger
+           where tgrelid = 'public.departments'::regclass and not tgisinternal and tgenabled = 'D'`
+        expect(triggers?.disabled).toBe(0)
+      } finally {
+        await sql.end({ timeout: 5 })
+      }
+    } finally {
+      await scratch.drop()
+      await superuser.unsafe(`drop role if exists ${owner}`)
+      await superuser.end({ timeout: 5 })
+    }
+  })
+}
