@@ -104,16 +104,17 @@ interface CatalogColumn extends Record<string, unknown> {
   table: string
   column: string
   type: string
+  base: string
   not_null: boolean
   has_default: boolean
 }
 
-const normalType = (type: string) => type.replace(/\s+/g, '').replace(/^public\./, '')
-
 /**
  * What in the database would break the previous release's statements, read from its own drizzle schema:
  * a table or column it names that is missing or of another type, and a NOT NULL column without a default
- * that its inserts cannot fill (it does not know the column).
+ * that its inserts cannot fill (it does not know the column). Types are compared by base type, as PostgreSQL
+ * names them (a length or precision changed in place is not seen: widening is safe, narrowing is a new
+ * constraint — docs/schema-evolution.md).
  */
 async function incompatibilities(admin: SqlRunner, previousSchema: Record<string, unknown>): Promise<string[]> {
   const tables = Object.values(previousSchema)
@@ -121,11 +122,21 @@ async function incompatibilities(admin: SqlRunner, previousSchema: Record<string
     .map((t) => getTableConfig(t))
   const rows = await admin.query<CatalogColumn>(
     `select c.relname as table, a.attname as column, format_type(a.atttypid, a.atttypmod) as type,
+            a.atttypid::regtype::text as base,
             a.attnotnull as not_null, (a.atthasdef or a.attidentity <> '' or a.attgenerated <> '') as has_default
        from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
       where n.nspname = 'public' and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
         and c.relname = any($1::text[])`,
     [tables.map((t) => t.name)],
+  )
+  const declared = [...new Set(tables.flatMap((t) => t.columns.map((c) => c.getSQLType())))]
+  const bases = new Map(
+    (
+      await admin.query<{ declared: string; base: string | null }>(
+        'select t as declared, to_regtype(t)::text as base from unnest($1::text[]) as t',
+        [declared],
+      )
+    ).map((r) => [r.declared, r.base]),
   )
   const found: string[] = []
   for (const table of tables) {
@@ -138,7 +149,7 @@ async function incompatibilities(admin: SqlRunner, previousSchema: Record<string
     for (const column of table.columns) {
       const actual = columns.get(column.name)
       if (!actual) found.push(`${table.name}.${column.name} is missing`)
-      else if (normalType(actual.type) !== normalType(column.getSQLType()))
+      else if (actual.base !== bases.get(column.getSQLType()))
         found.push(`${table.name}.${column.name} is ${actual.type}, not ${column.getSQLType()}`)
     }
     for (const actual of columns.values())
