@@ -14,7 +14,7 @@ const root = resolve(import.meta.dirname, '..', '..')
 const cacheRoot = join(root, 'node_modules', '.cache', 'callsheet-previous-release')
 
 /** compat/previous-release.json. */
-export interface PreviousReleaseFile {
+interface PreviousReleaseFile {
   /** A tag or commit this checkout has. */
   readonly ref: string
   /** The version it stands for (`0.1.0-unreleased` while 0.1.0 is untagged). */
@@ -32,7 +32,7 @@ export interface PreviousRelease extends PreviousReleaseFile {
   readonly built: boolean
 }
 
-export function readPreviousReleaseFile(): PreviousReleaseFile {
+function readPreviousReleaseFile(): PreviousReleaseFile {
   return JSON.parse(readFileSync(join(root, 'compat', 'previous-release.json'), 'utf8')) as PreviousReleaseFile
 }
 
@@ -47,13 +47,16 @@ async function git(args: string[]): Promise<string> {
  */
 export async function previousRelease(): Promise<PreviousRelease> {
   const file = readPreviousReleaseFile()
+  // A pinned commit already built needs no git (a source tree without .git, with this node_modules).
+  if (/^[0-9a-f]{40}$/.test(file.ref) && existsSync(join(cacheRoot, file.ref, 'complete')))
+    return { ...file, commit: file.ref, dir: join(cacheRoot, file.ref), built: false }
   let commit: string
   try {
     commit = await git(['rev-parse', '--verify', '--quiet', `${file.ref}^{commit}`])
   } catch {
     throw new Error(
-      `compat/previous-release.json names ${file.ref}, which this checkout does not have: a shallow clone? ` +
-        `Fetch it (git fetch --tags, or actions/checkout with fetch-depth: 0).`,
+      `compat/previous-release.json names ${file.ref}, which this checkout does not have (a shallow clone, or no ` +
+        `.git?): the N-1 test builds it from git. Fetch it (git fetch --tags, or a clone with full history).`,
     )
   }
   const dir = join(cacheRoot, commit)
