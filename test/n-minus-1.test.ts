@@ -189,15 +189,16 @@ describeEachEngine('the previous release on the next schema (N-1)', (engine: () 
   let contactOfB: { id: string }
   let orgOfB: string
 
+  let contactOfBBefore: Record<string, unknown> | undefined
+
   beforeAll(async () => {
     const { admin } = engine()
-    for (const sql of Object.values(EXPAND)) await admin.exec(sql)
-    await admin.exec(CONCURRENT_INDEX)
     db = previous.createDatabase({
       pool: { max: 4 },
       primary: engine().pglite ?? engine().url!,
       ...(engine().ownerUrl === undefined ? {} : { admin: engine().ownerUrl }),
     })
+    // Rows the previous release wrote before the deploy: the expand step's backfill has something to do.
     const orgA = await db.organizations.create({ name: 'N-1 A', slug: `n1-a-${engine().name}` })
     const orgB = await db.organizations.create({ name: 'N-1 B', slug: `n1-b-${engine().name}` })
     a = db.tenant(orgA.id, { requestId: 'n-1-a' })
@@ -206,6 +207,13 @@ describeEachEngine('the previous release on the next schema (N-1)', (engine: () 
     production = await a.productions.create({ title: 'Old Code, New Schema' })
     productionOfB = await b.productions.create({ title: 'The Other Picture' })
     contactOfB = await b.contacts.create({ productionId: productionOfB.id, name: 'Bea Other', role: 'Gaffer' })
+    ;[contactOfBBefore] = await admin.query(
+      `select updated_at::text, (select count(*)::int from audit_logs where entity_id = $1) as audit
+         from contacts where id = $1`,
+      [contactOfB.id],
+    )
+    for (const sql of Object.values(EXPAND)) await admin.exec(sql)
+    await admin.exec(CONCURRENT_INDEX)
   })
 
   afterAll(async () => {
@@ -215,6 +223,15 @@ describeEachEngine('the previous release on the next schema (N-1)', (engine: () 
   it(`builds the previous release from compat/previous-release.json`, () => {
     expect(release.commit).toMatch(/^[0-9a-f]{40}$/)
     expect(typeof previous.createDatabase).toBe('function')
+  })
+
+  it("backfilled the rename's new column without touching updated_at or the audit trail", async () => {
+    const [after] = await engine().admin.query(
+      `select updated_at::text, (select count(*)::int from audit_logs where entity_id = $1) as audit, job_title
+         from contacts where id = $1`,
+      [contactOfB.id],
+    )
+    expect(after).toEqual({ ...contactOfBBefore, job_title: 'Gaffer' })
   })
 
   it('finds nothing of the previous release missing, retyped or unfillable in the next schema', async () => {
