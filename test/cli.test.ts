@@ -341,7 +341,7 @@ describe.runIf(server)('cli [postgres]', () => {
   })
 
   it('migrate --lock-timeout: a lock another session holds fails it fast with MIGRATION_LOCK_TIMEOUT, exit 1; a bad value is a usage error', async () => {
-    const bad = await cli(['migrate', '--lock-timeout', '-5', '--url', url])
+    const bad = await cli(['migrate', '--lock-timeout', '1.5', '--url', url])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/--lock-timeout must be an integer from 0 to 86400000/)
     // migrate reads its own table first; a session holding it exclusively makes that read wait.

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InvalidConfigurationError, MigrationLockTimeoutError } from '../errors'
 import type { MigratePhase } from './progress'
+import { runsOutsideTransaction } from './apply-migrations'
 
 /** The default of `MigrateOptions.lockTimeoutMs`. */
 const DEFAULT_LOCK_TIMEOUT_MS = 5000
@@ -67,9 +68,15 @@ export function lockTimeoutError(
   const applying = phase === 'applying' || phase === 'app-applying'
   const blocked = applying && statement !== undefined ? migrationOf(statement, pending, folder) : undefined
   const migrations = !applying || pending.length === 0 ? '' : ` while applying ${blocked ?? pending.join(', ')}`
+  const outside = applying && folder !== undefined && pending.some((tag) => runsOutsideTransaction(folder, tag))
+  const left = outside
+    ? 'the pending migrations before a no-transaction one (CONCURRENTLY) are committed before it runs, so some ' +
+      'may be applied (`callsheet-db status` lists them); the rest are not, and an index build it interrupted ' +
+      'is rebuilt by the next run'
+    : LEFT[phase]
   return new MigrationLockTimeoutError(
     `migrate() waited longer than lockTimeoutMs (${lockTimeoutMs} ms) for a lock another session holds` +
-      `${migrations}${waited}: ${LEFT[phase]}. A long transaction probably holds a conflicting lock on that ` +
+      `${migrations}${waited}: ${left}. A long transaction probably holds a conflicting lock on that ` +
       `table; run migrate() again once it ends, or raise lockTimeoutMs.`,
     { cause: error },
   )

@@ -1,15 +1,12 @@
 import type { PGlite } from '@electric-sql/pglite'
 import { isPGlite } from '../engine/pglite/is-pglite'
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
-import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { InvalidConfigurationError, MigrationError, isCallsheetDbError } from '../errors'
 import { migrationsFolder } from './migrations-folder'
 import { readJournal } from './journal'
-import { MIGRATIONS_SCHEMA, MIGRATIONS_TABLE, type MigrationQuery } from './migrations-table'
-import { appMigrations, runAppMigrations } from './app-migrations'
+import { readMigrationFolder } from './apply-migrations'
+import type { MigrationQuery } from './migrations-table'
+import { appMigrations } from './app-migrations'
 import { checkLockTimeout, lockTimeoutError, sessionSettings } from './lock-timeout'
 import { Progress, type MigrateProgress, type MigrateReport } from './progress'
 import { runSteps } from './run-steps'
@@ -85,9 +82,6 @@ export interface RuntimeLoginOptions {
 
 const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 
-// drizzle's migrator records our migrations in a table of our own, apart from the app's: see migrations-table.ts.
-const RECORDED_IN = { migrationsSchema: MIGRATIONS_SCHEMA, migrationsTable: MIGRATIONS_TABLE }
-
 // Any stable 64-bit number: it serialises concurrent migrate() calls against one database.
 const MIGRATION_LOCK_KEY = 7_301_946_015_231_214n
 
@@ -140,6 +134,7 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
     const folder = migrationsFolder()
     // The same files, read the same way, as drizzle's migrator reads them.
     const journal = readJournal(folder)
+    const ours = readMigrationFolder(folder)
     if (isPGlite(resolved)) {
       if (options.runtimeLogin !== undefined)
         throw new InvalidConfigurationError('runtimeLogin is for PostgreSQL servers: PGlite has a single user')
@@ -152,13 +147,12 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
             pg.transaction((tx) =>
               run(async <T>(text: string, params?: unknown[]) => (await tx.query<T>(text, params)).rows),
             ),
-          applyOurs: () => migratePglite(drizzlePglite(pg), { migrationsFolder: folder, ...RECORDED_IN }),
           afterOurs: async () => {
             await pg.query('select callsheet_ensure_audit_partitions($1)', [monthsAhead])
             for (const statement of keyStatements) await pg.query(statement.text, statement.params)
           },
-          applyApp: (a) => runAppMigrations(a, () => migratePglite(drizzlePglite(pg), a.config)),
         },
+        ours,
         journal,
         app,
         progress,
@@ -181,14 +175,13 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
             query: unsafe(client),
             transaction: <T>(run: (tx: MigrationQuery) => Promise<T>) =>
               client.begin((tx) => run(unsafe(tx))) as Promise<T>,
-            applyOurs: () => migratePostgres(drizzlePostgres(client), { migrationsFolder: folder, ...RECORDED_IN }),
             afterOurs: async () => {
               await client`select callsheet_ensure_audit_partitions(${monthsAhead})`
               if (options.runtimeLogin !== undefined) await ensureRuntimeLogin(client, options.runtimeLogin)
               for (const statement of keyStatements) await client.unsafe(statement.text, statement.params)
             },
-            applyApp: (a) => runAppMigrations(a, () => migratePostgres(drizzlePostgres(client), a.config)),
           },
+          ours,
           journal,
           app,
           progress,
