@@ -162,7 +162,11 @@ async function dropInvalid(query: MigrationQuery, index: string, table: string):
 /** Whether the folder's migration `tag` runs outside the transaction (for messages). */
 export function runsOutsideTransaction(folder: string, tag: string): boolean {
   try {
-    return readFileSync(join(folder, `${tag}.sql`), 'utf8').split(/\r?\n/, 1)[0]?.trim() === NO_TRANSACTION_MARKER
+    return (
+      readFileSync(join(folder, `${tag}.sql`), 'utf8')
+        .split(/\r?\n/, 1)[0]
+        ?.trim() === NO_TRANSACTION_MARKER
+    )
   } catch {
     return false
   }

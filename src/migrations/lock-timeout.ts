@@ -32,6 +32,20 @@ export function sessionSettings(lockTimeoutMs: number): { text: string; params: 
   }
 }
 
+/**
+ * On a Citus coordinator, the statements that open each transaction of migrate(): the session's
+ * lock_timeout bounds only the coordinator's own lock waits, while a DDL's commands on the shards run on
+ * connections Citus opens to the workers, where a lock held on a shard would be waited for without limit
+ * (checked on Citus 13.2). Citus sends a transaction's SET LOCAL commands along to those connections
+ * once citus.propagate_set_commands is 'local' (a SET LOCAL itself, so that it ends with the transaction).
+ */
+export function citusTransactionSettings(lockTimeoutMs: number): string[] {
+  return [
+    "set local citus.propagate_set_commands = 'local'",
+    `set local lock_timeout = '${lockTimeoutMs === 0 ? '0' : `${lockTimeoutMs}ms`}'`,
+  ]
+}
+
 /** What a 55P03 during each phase left applied: a retry is safe in every case (each step converges). */
 const LEFT: Record<MigratePhase, string> = {
   locked: 'nothing was applied',

@@ -7,7 +7,7 @@ import { readJournal } from './journal'
 import { readMigrationFolder } from './apply-migrations'
 import type { MigrationQuery } from './migrations-table'
 import { appMigrations } from './app-migrations'
-import { checkLockTimeout, lockTimeoutError, sessionSettings } from './lock-timeout'
+import { checkLockTimeout, citusTransactionSettings, lockTimeoutError, sessionSettings } from './lock-timeout'
 import { Progress, type MigrateProgress, type MigrateReport } from './progress'
 import { runSteps } from './run-steps'
 import { APP_ROLE } from '../schema/columns'
@@ -170,13 +170,22 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
           (sql: postgres.Sql | postgres.TransactionSql) =>
           <T>(text: string, params?: unknown[]) =>
             sql.unsafe(text, params as never[]) as unknown as Promise<T[]>
+        const [citus] = await client<
+          { on: boolean }[]
+        >`select exists (select 1 from pg_catalog.pg_extension where extname = 'citus') as on`
+        const opening = citus?.on === true ? citusTransactionSettings(lockTimeoutMs) : []
+        const transaction = <T>(run: (tx: MigrationQuery) => Promise<T>) =>
+          client.begin(async (tx) => {
+            for (const statement of opening) await tx.unsafe(statement)
+            return run(unsafe(tx))
+          }) as Promise<T>
         return await runSteps(
           {
             query: unsafe(client),
-            transaction: <T>(run: (tx: MigrationQuery) => Promise<T>) =>
-              client.begin((tx) => run(unsafe(tx))) as Promise<T>,
+            transaction,
             afterOurs: async () => {
-              await client`select callsheet_ensure_audit_partitions(${monthsAhead})`
+              // In a transaction of its own: on Citus, new partitions of distributed audit_logs reach the shards.
+              await transaction((tx) => tx('select callsheet_ensure_audit_partitions($1)', [monthsAhead]))
               if (options.runtimeLogin !== undefined) await ensureRuntimeLogin(client, options.runtimeLogin)
               for (const statement of keyStatements) await client.unsafe(statement.text, statement.params)
             },
