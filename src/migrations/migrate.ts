@@ -53,8 +53,11 @@ export interface MigrateOptions {
    * On a PostgreSQL server, the longest migrate() waits for a lock another session holds (its
    * connection's `lock_timeout`; `statement_timeout` is off for it) before it gives up with the retryable
    * `MigrationLockTimeoutError` (`MIGRATION_LOCK_TIMEOUT`), rather than queue every query on that table
-   * behind its own wait. The pending migrations run in one transaction, so none of them is applied then.
-   * 0: no limit. Not the wait for a concurrent migrate() (the advisory lock). Ignored on PGlite.
+   * behind its own wait. The pending migrations run in one transaction, so none of them is applied then
+   * (a `-- callsheet:no-transaction` migration runs outside it: those before it stay applied). On a Citus
+   * coordinator it also bounds lock waits on the shards (set in each transaction, propagated to the
+   * workers). 0: no limit. Not the wait for a concurrent migrate() (the advisory lock). Ignored on PGlite.
+   * CLI: `--lock-timeout <ms>`.
    * @default 5000
    */
   lockTimeoutMs?: number
