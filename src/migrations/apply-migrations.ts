@@ -19,7 +19,7 @@ import { MigrationError } from '../errors'
 import type { MigrationQuery } from './migrations-table'
 
 /** The first line of a migration that runs outside the transaction. */
-export const NO_TRANSACTION_MARKER = '-- callsheet:no-transaction'
+const NO_TRANSACTION_MARKER = '-- callsheet:no-transaction'
 
 const BREAKPOINT = '--> statement-breakpoint'
 const IDENT = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`
