@@ -1,6 +1,6 @@
-// Issue 21, parts 1 and 3: shipped migrations are immutable (a checksum check in `npm run db:check`, and
-// migrate() refusing a database that recorded another hash), and migrate() is lock-aware and reports
-// what it did.
+// Issue 21, parts 1 to 3: shipped migrations are immutable (a checksum check in `npm run db:check`, and
+// migrate() refusing a database that recorded another hash) and linted (squawk, in `npm run db:check`),
+// and migrate() is lock-aware and reports what it did.
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
