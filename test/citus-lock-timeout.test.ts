@@ -1,7 +1,8 @@
 // Issue 21, part 4: lockTimeoutMs on a Citus coordinator also bounds a wait for a lock held on a shard,
 // on a worker. The coordinator's session lock_timeout does not reach the worker connections Citus opens
 // for a DDL's shard commands, so migrate() SET LOCALs it in each migration transaction with
-// citus.propagate_set_commands = 'local', which Citus sends along to those connections.
+// citus.propagate_set_commands = 'local', which Citus sends along to those connections. And a
+// no-transaction migration's CREATE INDEX CONCURRENTLY reaches every shard.
 import { expect, it } from 'vitest'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,15 +12,18 @@ import { migrate } from '../src/migrations/migrate'
 import { isCallsheetDbError } from '../src/errors'
 import { describeEachEngine } from './harness/engines'
 
-/** An app migrations folder with one migration that alters contacts (a DDL Citus sends to every shard). */
-function alterContactsFolder(): string {
+/** An app migrations folder with one migration. */
+function appFolder(tag: string, sql: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'cs-citus-lock-'))
   mkdirSync(join(dir, 'meta'))
-  writeFileSync(join(dir, '0000_contact_note.sql'), 'ALTER TABLE "contacts" ADD COLUMN "app_note" text;')
-  const entries = [{ idx: 0, version: '7', when: 1_900_000_000_000, tag: '0000_contact_note', breakpoints: true }]
+  writeFileSync(join(dir, `${tag}.sql`), sql)
+  const entries = [{ idx: 0, version: '7', when: 1_900_000_000_000, tag, breakpoints: true }]
   writeFileSync(join(dir, 'meta', '_journal.json'), JSON.stringify({ version: '7', dialect: 'postgresql', entries }))
   return dir
 }
+
+/** One migration that alters contacts (a DDL Citus sends to every shard). */
+const alterContactsFolder = () => appFolder('0000_contact_note', 'ALTER TABLE "contacts" ADD COLUMN "app_note" text;')
 
 describeEachEngine(
   'lockTimeoutMs on a Citus coordinator',
@@ -62,6 +66,38 @@ describeEachEngine(
       } finally {
         clearTimeout(unblock)
         await holder.end({ timeout: 5 })
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+
+    it('a no-transaction migration builds its index CONCURRENTLY on the distributed table and every shard', async () => {
+      const e = engine()
+      const dir = appFolder(
+        '0000_contact_role_index',
+        '-- callsheet:no-transaction\n-- squawk-disable-assume-in-transaction\n' +
+          'CREATE INDEX CONCURRENTLY IF NOT EXISTS "contacts_app_role_idx" ON "contacts" ("organization_id", "role");\n',
+      )
+      try {
+        const options = { secret: null, appMigrationsFolder: dir, appMigrationsTable: { table: 'citus_notx' } }
+        expect((await migrate(e.ownerUrl!, options)).appApplied).toEqual(['0000_contact_role_index'])
+        const [coordinator] = await e.admin.query<{ valid: boolean }>(
+          `select i.indisvalid as valid from pg_index i join pg_class c on c.oid = i.indexrelid
+            where c.relname = 'contacts_app_role_idx'`,
+        )
+        expect(coordinator).toEqual({ valid: true })
+        const shards = await e.admin.query<{ success: boolean; result: string }>(
+          `select success, result from run_command_on_shards('contacts', $cmd$
+             select exists (select 1 from pg_index i join pg_class c on c.oid = i.indexrelid
+                             where i.indrelid = '%s'::regclass and i.indisvalid
+                               and starts_with(c.relname, 'contacts_app_role_idx'))$cmd$)`,
+        )
+        expect(shards.length).toBeGreaterThan(1)
+        expect(
+          shards.every((r) => r.success && r.result === 't'),
+          JSON.stringify(shards),
+        ).toBe(true)
+        expect((await migrate(e.ownerUrl!, options)).appApplied).toEqual([])
+      } finally {
         rmSync(dir, { recursive: true, force: true })
       }
     })
