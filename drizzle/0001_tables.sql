@@ -48,6 +48,9 @@ CREATE TABLE "departments" (
 	"organization_id" uuid NOT NULL,
 	"name" text NOT NULL,
 	"code" text NOT NULL,
+	-- Lint exception: sort_order is a position in a department list, never an identifier or a counter;
+	-- a 32-bit integer is ample.
+	-- squawk-ignore prefer-bigint-over-int
 	"sort_order" integer DEFAULT 0 NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,

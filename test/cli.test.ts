@@ -340,6 +340,28 @@ describe.runIf(server)('cli [postgres]', () => {
     }
   })
 
+  it('migrate --lock-timeout: a lock another session holds fails it fast with MIGRATION_LOCK_TIMEOUT, exit 1; a bad value is a usage error', async () => {
+    const bad = await cli(['migrate', '--lock-timeout', '1.5', '--url', url])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/--lock-timeout must be an integer from 0 to 86400000/)
+    // migrate reads its own table first; a session holding it exclusively makes that read wait.
+    const holder = postgres(url, { max: 1, onnotice: () => {} })
+    try {
+      await holder.begin(async (tx) => {
+        await tx`lock table callsheet_migrations.applied in access exclusive mode`
+        const run = await cli(['migrate', '--json', '--lock-timeout', '150', '--url', url])
+        expect(run.code).toBe(1)
+        expect(run.json()).toEqual({ ok: false, error: expect.stringContaining('lockTimeoutMs (150 ms)') as unknown })
+        expect(run.stderr).toMatch(/nothing was applied/)
+      })
+      const after = await cli(['migrate', '--json', '--lock-timeout', '150', '--url', url])
+      expect(after.code).toBe(0)
+      expect(after.json()).toMatchObject({ ok: true, applied: [] })
+    } finally {
+      await holder.end({ timeout: 5 })
+    }
+  })
+
   it('status: a migration edited after it ran is reported as changed', async () => {
     const [first] = await engine.admin.query<{ id: number; hash: string }>(
       'select id, hash from callsheet_migrations.applied order by id limit 1',

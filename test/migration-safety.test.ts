@@ -1,6 +1,6 @@
-// Issue 21, parts 1 and 3: shipped migrations are immutable (a checksum check in `npm run db:check`, and
-// migrate() refusing a database that recorded another hash), and migrate() is lock-aware and reports
-// what it did.
+// Issue 21, parts 1 to 3: shipped migrations are immutable (a checksum check in `npm run db:check`, and
+// migrate() refusing a database that recorded another hash) and linted (squawk, in `npm run db:check`),
+// and migrate() is lock-aware and reports what it did.
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -85,6 +85,64 @@ describe('the checksum check (npm run db:check)', () => {
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(
       JSON.parse(readFileSync(join(migrationsFolder(), 'checksums.json'), 'utf8')),
     )
+  })
+})
+
+function lint(folder?: string): { status: number; output: string } {
+  try {
+    const args = ['scripts/migration-lint.mjs', ...(folder === undefined ? [] : [folder])]
+    return { status: 0, output: execFileSync('node', args, { encoding: 'utf8', stdio: 'pipe' }) }
+  } catch (error) {
+    const e = error as { status: number; stdout: string; stderr: string }
+    return { status: e.status, output: `${e.stdout}${e.stderr}` }
+  }
+}
+
+/** Adds `sql` to a copied folder as the next migration, with its journal entry. */
+function addMigration(dir: string, tag: string, sql: string): void {
+  writeFileSync(join(dir, `${tag}.sql`), sql)
+  const journalPath = join(dir, 'meta', '_journal.json')
+  const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { idx: number; when: number }[] }
+  const last = journal.entries[journal.entries.length - 1]!
+  journal.entries.push({ ...last, idx: last.idx + 1, when: last.when + 1000, tag } as never)
+  writeFileSync(journalPath, JSON.stringify(journal))
+}
+
+describe('the migration lint (npm run db:lint, in db:check)', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = copyOfDrizzle()
+  })
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('passes on the committed drizzle/: every exception is annotated in its migration', () => {
+    const result = lint()
+    expect(result, result.output).toMatchObject({ status: 0 })
+    expect(result.output).toContain(`${tags.length} file(s) checked`)
+  })
+
+  it('fails on a new migration with a blocking CREATE INDEX on contacts, naming the rule and the file', () => {
+    addMigration(dir, '9000_blocking_index', 'CREATE INDEX "contacts_name_idx" ON "contacts" ("name");\n')
+    const result = lint(dir)
+    expect(result.status).toBe(1)
+    expect(result.output).toMatch(/9000_blocking_index\.sql:\d+:\d+: warning: require-concurrent-index-creation/)
+  })
+
+  it('passes the same index built CONCURRENTLY outside the transaction; the no-transaction marker needs squawk told', () => {
+    const concurrent =
+      '-- callsheet:no-transaction\n-- squawk-disable-assume-in-transaction\n' +
+      'CREATE INDEX CONCURRENTLY IF NOT EXISTS "contacts_name_idx" ON "contacts" ("name");\n'
+    addMigration(dir, '9000_concurrent_index', concurrent)
+    expect(lint(dir)).toMatchObject({ status: 0 })
+    writeFileSync(
+      join(dir, '9000_concurrent_index.sql'),
+      concurrent.replace('-- squawk-disable-assume-in-transaction\n', ''),
+    )
+    const untold = lint(dir)
+    expect(untold.status).toBe(1)
+    expect(untold.output).toContain('not -- squawk-disable-assume-in-transaction')
   })
 })
 

@@ -18,7 +18,8 @@ const EXIT_USAGE = 2
 const USAGE = `Usage: callsheet-db <command> [options]
 
 Commands:
-  migrate [--runtime-login <name>]     apply pending migrations, then ensure audit partitions (and the runtime login)
+  migrate [--runtime-login <name>] [--lock-timeout <ms>]
+                                       apply pending migrations, then ensure audit partitions (and the runtime login)
   runtime-login <name>                 create (or bring in line) the login that serves requests: a NOINHERIT
                                        member of the app role, nothing more; password from $CALLSHEET_RUNTIME_PASSWORD
   status                               list applied and pending migrations
@@ -38,6 +39,8 @@ Options:
   --runtime-login <n>  doctor: the login the app serves as (default: every login that is a member of the
                        app role, other than the owner); migrate: create it too
   --audit-months <N>   migrate: audit partition months ahead (default: 3)
+  --lock-timeout <ms>  migrate: the longest wait for a lock another session holds before giving up
+                       (MIGRATION_LOCK_TIMEOUT, retryable; default: 5000; 0: no limit)
   -h, --help           show this help
 
 Exit codes: 0 ok, 1 problem found or failure (incl. connection), 2 usage error.`
@@ -50,6 +53,7 @@ const OPTIONS = {
   'app-role': { type: 'string' },
   'runtime-login': { type: 'string' },
   'audit-months': { type: 'string' },
+  'lock-timeout': { type: 'string' },
   months: { type: 'string' },
   from: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -58,7 +62,7 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS
 const COMMON: OptionName[] = ['url', 'json', 'help']
 const ALLOWED: Record<string, OptionName[]> = {
-  migrate: [...COMMON, 'audit-months', 'runtime-login'],
+  migrate: [...COMMON, 'audit-months', 'runtime-login', 'lock-timeout'],
   'runtime-login': [...COMMON, 'app-role'],
   status: COMMON,
   distribute: COMMON,
@@ -185,9 +189,11 @@ async function execute(inv: Invocation, out: (text: string) => void): Promise<nu
     }
     case 'migrate': {
       const months = integerOption(inv.values['audit-months'], 'audit-months', 0, 120)
+      const lockTimeoutMs = integerOption(inv.values['lock-timeout'], 'lock-timeout', 0, 86_400_000)
       const login = inv.values['runtime-login']
       const report = await migrate(inv.url, {
         ...(months === undefined ? {} : { auditPartitionMonthsAhead: months }),
+        ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
         ...(login === undefined ? {} : { runtimeLogin: runtimeLoginOptions(login, undefined, inv.env) }),
       })
       const after = await withConnection(inv.url, migrationStatus)

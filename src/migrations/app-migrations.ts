@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import { join as joinPath, resolve as resolvePath } from 'node:path'
 import { InvalidConfigurationError, MigrationError } from '../errors'
 import { readJournal, type JournalMigration } from './journal'
+import { readMigrationFolder, type FolderMigration } from './apply-migrations'
 import { MIGRATIONS_SCHEMA } from './migrations-table'
 
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
@@ -10,6 +11,8 @@ const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 export interface AppMigrations {
   readonly config: { migrationsFolder: string; migrationsSchema: string; migrationsTable: string }
   readonly journal: JournalMigration[]
+  /** The folder's migrations as they will be applied (no-transaction ones checked). */
+  readonly migrations: FolderMigration[]
   readonly relation: string
 }
 
@@ -44,6 +47,7 @@ export function appMigrations(options: {
   return {
     config: { migrationsFolder, migrationsSchema: schema, migrationsTable: table },
     journal,
+    migrations: readMigrationFolder(migrationsFolder),
     relation: `"${schema}"."${table}"`,
   }
 }

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InvalidConfigurationError, MigrationLockTimeoutError } from '../errors'
 import type { MigratePhase } from './progress'
+import { runsOutsideTransaction } from './apply-migrations'
 
 /** The default of `MigrateOptions.lockTimeoutMs`. */
 const DEFAULT_LOCK_TIMEOUT_MS = 5000
@@ -29,6 +30,20 @@ export function sessionSettings(lockTimeoutMs: number): { text: string; params: 
     text: `select set_config('lock_timeout', $1, false), set_config('statement_timeout', '0', false)`,
     params: [lockTimeoutMs === 0 ? '0' : `${lockTimeoutMs}ms`],
   }
+}
+
+/**
+ * On a Citus coordinator, the statements that open each transaction of migrate(): the session's
+ * lock_timeout bounds only the coordinator's own lock waits, while a DDL's commands on the shards run on
+ * connections Citus opens to the workers, where a lock held on a shard would be waited for without limit
+ * (checked on Citus 13.2). Citus sends a transaction's SET LOCAL commands along to those connections
+ * once citus.propagate_set_commands is 'local' (a SET LOCAL itself, so that it ends with the transaction).
+ */
+export function citusTransactionSettings(lockTimeoutMs: number): string[] {
+  return [
+    "set local citus.propagate_set_commands = 'local'",
+    `set local lock_timeout = '${lockTimeoutMs === 0 ? '0' : `${lockTimeoutMs}ms`}'`,
+  ]
 }
 
 /** What a 55P03 during each phase left applied: a retry is safe in every case (each step converges). */
@@ -67,9 +82,15 @@ export function lockTimeoutError(
   const applying = phase === 'applying' || phase === 'app-applying'
   const blocked = applying && statement !== undefined ? migrationOf(statement, pending, folder) : undefined
   const migrations = !applying || pending.length === 0 ? '' : ` while applying ${blocked ?? pending.join(', ')}`
+  const outside = applying && folder !== undefined && pending.some((tag) => runsOutsideTransaction(folder, tag))
+  const left = outside
+    ? 'the pending migrations before a no-transaction one (CONCURRENTLY) are committed before it runs, so some ' +
+      'may be applied (`callsheet-db status` lists them); the rest are not, and an index build it interrupted ' +
+      'is rebuilt by the next run'
+    : LEFT[phase]
   return new MigrationLockTimeoutError(
     `migrate() waited longer than lockTimeoutMs (${lockTimeoutMs} ms) for a lock another session holds` +
-      `${migrations}${waited}: ${LEFT[phase]}. A long transaction probably holds a conflicting lock on that ` +
+      `${migrations}${waited}: ${left}. A long transaction probably holds a conflicting lock on that ` +
       `table; run migrate() again once it ends, or raise lockTimeoutMs.`,
     { cause: error },
   )

@@ -1,16 +1,13 @@
 import type { PGlite } from '@electric-sql/pglite'
 import { isPGlite } from '../engine/pglite/is-pglite'
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
-import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { InvalidConfigurationError, MigrationError, isCallsheetDbError } from '../errors'
 import { migrationsFolder } from './migrations-folder'
 import { readJournal } from './journal'
-import { MIGRATIONS_SCHEMA, MIGRATIONS_TABLE, type MigrationQuery } from './migrations-table'
-import { appMigrations, runAppMigrations } from './app-migrations'
-import { checkLockTimeout, lockTimeoutError, sessionSettings } from './lock-timeout'
+import { readMigrationFolder } from './apply-migrations'
+import type { MigrationQuery } from './migrations-table'
+import { appMigrations } from './app-migrations'
+import { checkLockTimeout, citusTransactionSettings, lockTimeoutError, sessionSettings } from './lock-timeout'
 import { Progress, type MigrateProgress, type MigrateReport } from './progress'
 import { runSteps } from './run-steps'
 import { APP_ROLE } from '../schema/columns'
@@ -56,8 +53,11 @@ export interface MigrateOptions {
    * On a PostgreSQL server, the longest migrate() waits for a lock another session holds (its
    * connection's `lock_timeout`; `statement_timeout` is off for it) before it gives up with the retryable
    * `MigrationLockTimeoutError` (`MIGRATION_LOCK_TIMEOUT`), rather than queue every query on that table
-   * behind its own wait. The pending migrations run in one transaction, so none of them is applied then.
-   * 0: no limit. Not the wait for a concurrent migrate() (the advisory lock). Ignored on PGlite.
+   * behind its own wait. The pending migrations run in one transaction, so none of them is applied then
+   * (a `-- callsheet:no-transaction` migration runs outside it: those before it stay applied). On a Citus
+   * coordinator it also bounds lock waits on the shards (set in each transaction, propagated to the
+   * workers). 0: no limit. Not the wait for a concurrent migrate() (the advisory lock). Ignored on PGlite.
+   * CLI: `--lock-timeout <ms>`.
    * @default 5000
    */
   lockTimeoutMs?: number
@@ -84,9 +84,6 @@ export interface RuntimeLoginOptions {
 }
 
 const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/
-
-// drizzle's migrator records our migrations in a table of our own, apart from the app's: see migrations-table.ts.
-const RECORDED_IN = { migrationsSchema: MIGRATIONS_SCHEMA, migrationsTable: MIGRATIONS_TABLE }
 
 // Any stable 64-bit number: it serialises concurrent migrate() calls against one database.
 const MIGRATION_LOCK_KEY = 7_301_946_015_231_214n
@@ -140,6 +137,7 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
     const folder = migrationsFolder()
     // The same files, read the same way, as drizzle's migrator reads them.
     const journal = readJournal(folder)
+    const ours = readMigrationFolder(folder)
     if (isPGlite(resolved)) {
       if (options.runtimeLogin !== undefined)
         throw new InvalidConfigurationError('runtimeLogin is for PostgreSQL servers: PGlite has a single user')
@@ -152,13 +150,12 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
             pg.transaction((tx) =>
               run(async <T>(text: string, params?: unknown[]) => (await tx.query<T>(text, params)).rows),
             ),
-          applyOurs: () => migratePglite(drizzlePglite(pg), { migrationsFolder: folder, ...RECORDED_IN }),
           afterOurs: async () => {
             await pg.query('select callsheet_ensure_audit_partitions($1)', [monthsAhead])
             for (const statement of keyStatements) await pg.query(statement.text, statement.params)
           },
-          applyApp: (a) => runAppMigrations(a, () => migratePglite(drizzlePglite(pg), a.config)),
         },
+        ours,
         journal,
         app,
         progress,
@@ -176,19 +173,27 @@ export async function migrate(target?: MigrationTarget, options: MigrateOptions 
           (sql: postgres.Sql | postgres.TransactionSql) =>
           <T>(text: string, params?: unknown[]) =>
             sql.unsafe(text, params as never[]) as unknown as Promise<T[]>
+        const [citus] = await client<
+          { on: boolean }[]
+        >`select exists (select 1 from pg_catalog.pg_extension where extname = 'citus') as on`
+        const opening = citus?.on === true ? citusTransactionSettings(lockTimeoutMs) : []
+        const transaction = <T>(run: (tx: MigrationQuery) => Promise<T>) =>
+          client.begin(async (tx) => {
+            for (const statement of opening) await tx.unsafe(statement)
+            return run(unsafe(tx))
+          }) as Promise<T>
         return await runSteps(
           {
             query: unsafe(client),
-            transaction: <T>(run: (tx: MigrationQuery) => Promise<T>) =>
-              client.begin((tx) => run(unsafe(tx))) as Promise<T>,
-            applyOurs: () => migratePostgres(drizzlePostgres(client), { migrationsFolder: folder, ...RECORDED_IN }),
+            transaction,
             afterOurs: async () => {
-              await client`select callsheet_ensure_audit_partitions(${monthsAhead})`
+              // In a transaction of its own: on Citus, new partitions of distributed audit_logs reach the shards.
+              await transaction((tx) => tx('select callsheet_ensure_audit_partitions($1)', [monthsAhead]))
               if (options.runtimeLogin !== undefined) await ensureRuntimeLogin(client, options.runtimeLogin)
               for (const statement of keyStatements) await client.unsafe(statement.text, statement.params)
             },
-            applyApp: (a) => runAppMigrations(a, () => migratePostgres(drizzlePostgres(client), a.config)),
           },
+          ours,
           journal,
           app,
           progress,

@@ -1,8 +1,11 @@
 /** The steps of migrate() once it holds the migration lock, the same on PGlite and on a server. */
-import type { AppMigrations } from './app-migrations'
+import { runAppMigrations, type AppMigrations } from './app-migrations'
+import { applyMigrations, type FolderMigration } from './apply-migrations'
 import { refuseChangedMigrations } from './immutability'
 import type { JournalMigration } from './journal'
 import {
+  MIGRATIONS_SCHEMA,
+  MIGRATIONS_TABLE,
   adoptLegacyRecords,
   ensureMigrationsTable,
   missingMigrations,
@@ -15,15 +18,13 @@ import type { MigrateReport, Progress } from './progress'
 export interface MigrationSession {
   readonly query: MigrationQuery
   transaction<T>(run: (query: MigrationQuery) => Promise<T>): Promise<T>
-  /** drizzle's migrator on the library's folder: every pending migration in one transaction. */
-  applyOurs(): Promise<void>
   /** Audit partitions, runtime login, key: after ours, before the app's. */
   afterOurs(): Promise<void>
-  applyApp(app: AppMigrations): Promise<void>
 }
 
 export async function runSteps(
   session: MigrationSession,
+  ours: readonly FolderMigration[],
   journal: readonly JournalMigration[],
   app: AppMigrations | undefined,
   progress: Progress,
@@ -41,7 +42,7 @@ export async function runSteps(
     before.map((r) => r.hash),
   ).map((m) => m.tag)
   progress.report('applying', applied)
-  await session.applyOurs()
+  await applyMigrations(session, ours, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE)
   await verifyApplied(query, journal)
   progress.report('applied', applied)
   progress.report('partitions')
@@ -55,7 +56,8 @@ export async function runSteps(
       recorded.map((r) => r.hash),
     ).map((m) => m.tag)
     progress.report('app-applying', appApplied)
-    await session.applyApp(app)
+    const { migrationsSchema, migrationsTable } = app.config
+    await runAppMigrations(app, () => applyMigrations(session, app.migrations, migrationsSchema, migrationsTable))
     await verifyApplied(query, app.journal, app.relation, "the app's")
     progress.report('app-applied', appApplied)
   }
