@@ -1,6 +1,7 @@
-import { is, Param, Placeholder, type SQLWrapper } from 'drizzle-orm'
-import { PgDialect, type PgColumn } from 'drizzle-orm/pg-core'
+import { and, eq, getTableColumns, is, Param, Placeholder, sql, type SQLWrapper } from 'drizzle-orm'
+import { PgDialect, QueryBuilder, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
 import type { PreparedRead } from '../engine/engine'
+import { deletedCondition, type DeletedFilter } from './soft-delete'
 
 const dialect = new PgDialect()
 
@@ -21,9 +22,9 @@ export class PreparedSelect<Row> {
 
   /** `query` must select exactly `fields`, in their order (`select(fields)`). */
   constructor(query: SQLWrapper, fields: Readonly<Record<string, PgColumn>>) {
-    const { sql, params } = dialect.sqlToQuery(query.getSQL())
-    this.text = sql
-    this.#slots = params.map((p): Slot => {
+    const built = dialect.sqlToQuery(query.getSQL())
+    this.text = built.sql
+    this.#slots = built.params.map((p): Slot => {
       if (is(p, Placeholder)) return { name: p.name }
       if (is(p, Param) && is(p.value, Placeholder)) {
         const { encoder } = p
@@ -63,4 +64,35 @@ export class PreparedSelect<Row> {
     }
     return out
   }
+}
+
+// findById's statement per table and `deleted` filter, built once (issue 20: no query building per call).
+const byIdSelects = new WeakMap<PgTable, Map<DeletedFilter, PreparedSelect<Record<string, unknown>>>>()
+
+/** `select <every column> … where organization_id = :organizationId and id = :id [and <deleted>] limit 1`. */
+export function byIdSelect(
+  table: PgTable,
+  columns: { readonly organizationId: PgColumn; readonly id: PgColumn; readonly deletedAt?: PgColumn },
+  deleted: DeletedFilter,
+): PreparedSelect<Record<string, unknown>> {
+  let selects = byIdSelects.get(table)
+  if (!selects) byIdSelects.set(table, (selects = new Map()))
+  let select = selects.get(deleted)
+  if (!select) {
+    const fields = getTableColumns(table) as Record<string, PgColumn>
+    const query = new QueryBuilder()
+      .select(fields)
+      .from(table)
+      .where(
+        and(
+          eq(columns.organizationId, sql.placeholder('organizationId')),
+          eq(columns.id, sql.placeholder('id')),
+          deletedCondition(columns.deletedAt, deleted),
+        ),
+      )
+      .limit(1)
+    select = new PreparedSelect(query, fields)
+    selects.set(deleted, select)
+  }
+  return select
 }

@@ -1,5 +1,5 @@
 import { and, count, eq, getTableColumns, getTableName, isNull, sql, type SQL } from 'drizzle-orm'
-import { QueryBuilder, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { z } from 'zod'
 import { NotFoundError, ValidationError } from '../errors'
 import { parseId } from '../support/ids'
@@ -10,7 +10,7 @@ import type { TenantRuntime, WriteSpec } from '../unit-of-work/tenant-runtime'
 import { newId } from '../unit-of-work/tenant-runtime'
 import type { NaturalKey } from './create-many/batch-insert'
 import { primaryKeyViolation } from './primary-key-violation'
-import { PreparedSelect } from './prepared-select'
+import { byIdSelect } from './prepared-select'
 import { keysetPage, keysetQuery, type FindManyOptions, type Page } from './keyset-page'
 import {
   deletedCondition,
@@ -332,37 +332,6 @@ export class TenantRepository<
     }
     return conditions
   }
-}
-
-// findById's statement per table and `deleted` filter, built once (issue 20: no query building per call).
-const byIdSelects = new WeakMap<PgTable, Map<DeletedFilter, PreparedSelect<Record<string, unknown>>>>()
-
-/** `select <every column> … where organization_id = :organizationId and id = :id [and <deleted>] limit 1`. */
-function byIdSelect(
-  table: PgTable,
-  columns: TenantColumns,
-  deleted: DeletedFilter,
-): PreparedSelect<Record<string, unknown>> {
-  let selects = byIdSelects.get(table)
-  if (!selects) byIdSelects.set(table, (selects = new Map()))
-  let select = selects.get(deleted)
-  if (!select) {
-    const fields = getTableColumns(table) as Record<string, PgColumn>
-    const query = new QueryBuilder()
-      .select(fields)
-      .from(table)
-      .where(
-        and(
-          eq(columns.organizationId, sql.placeholder('organizationId')),
-          eq(columns.id, sql.placeholder('id')),
-          deletedCondition(columns.deletedAt, deleted),
-        ),
-      )
-      .limit(1)
-    select = new PreparedSelect(query, fields)
-    selects.set(deleted, select)
-  }
-  return select
 }
 
 /**
