@@ -1,9 +1,30 @@
-import { and, eq, getTableColumns, is, Param, Placeholder, sql, type SQLWrapper } from 'drizzle-orm'
+import {
+  and,
+  Column,
+  eq,
+  getTableColumns,
+  is,
+  isNull,
+  Param,
+  Placeholder,
+  SQL,
+  sql,
+  type SQLWrapper,
+} from 'drizzle-orm'
 import { PgDialect, QueryBuilder, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
 import type { PreparedRead } from '../engine/engine'
+import { keysetClauses, type Keyset } from './keyset-page'
 import { deletedCondition, type DeletedFilter } from './soft-delete'
 
 const dialect = new PgDialect()
+
+type Field = PgColumn | SQL | SQL.Aliased
+interface Decoder {
+  mapFromDriverValue(value: unknown): unknown
+}
+
+/** An SQL field's decoder (`mapWith`; internal in drizzle's types, read as its own mapResultRow does). */
+const decoderOf = (field: SQL): Decoder => (field as unknown as { readonly decoder: Decoder }).decoder
 
 /** Where a parameter's value comes from: a constant, or a named value (through its column's encoder). */
 type Slot = { readonly constant: unknown } | { readonly name: string; readonly encode?: (value: unknown) => unknown }
@@ -18,10 +39,10 @@ export class PreparedSelect<Row> {
   readonly text: string
   readonly #slots: readonly Slot[]
   readonly #keys: readonly string[]
-  readonly #columns: readonly PgColumn[]
+  readonly #decoders: readonly Decoder[]
 
   /** `query` must select exactly `fields`, in their order (`select(fields)`). */
-  constructor(query: SQLWrapper, fields: Readonly<Record<string, PgColumn>>) {
+  constructor(query: SQLWrapper, fields: Readonly<Record<string, Field>>) {
     const built = dialect.sqlToQuery(query.getSQL())
     this.text = built.sql
     this.#slots = built.params.map((p): Slot => {
@@ -33,7 +54,8 @@ export class PreparedSelect<Row> {
       return { constant: p }
     })
     this.#keys = Object.keys(fields)
-    this.#columns = Object.values(fields)
+    // As drizzle-orm 0.45's mapResultRow picks a field's decoder.
+    this.#decoders = Object.values(fields).map((f) => (is(f, Column) ? f : decoderOf(is(f, SQL) ? f : f.sql)))
   }
 
   /**
@@ -52,13 +74,13 @@ export class PreparedSelect<Row> {
 
   readonly #map = (rows: readonly (readonly unknown[])[]): Row[] => {
     const keys = this.#keys
-    const columns = this.#columns
+    const decoders = this.#decoders
     const out: Row[] = []
     for (const row of rows) {
       const mapped: Record<string, unknown> = {}
       for (let i = 0; i < keys.length; i++) {
         const value = row[i]
-        mapped[keys[i] as string] = value === null ? null : (columns[i] as PgColumn).mapFromDriverValue(value)
+        mapped[keys[i] as string] = value === null ? null : (decoders[i] as Decoder).mapFromDriverValue(value)
       }
       out.push(mapped as Row)
     }
@@ -93,6 +115,59 @@ export function byIdSelect(
       .limit(1)
     select = new PreparedSelect(query, fields)
     selects.set(deleted, select)
+  }
+  return select
+}
+
+/** A filter of a prepared page: the column, and whether it is null, any of a list, or equal to a value. */
+export interface PageFilter {
+  readonly key: string
+  readonly column: PgColumn
+  readonly kind: 'null' | 'any' | 'eq'
+}
+
+// findMany's statements per table, keyed by the shape of the call (filters, order, cursor or not, deleted).
+const pageSelects = new WeakMap<PgTable, Map<string, PreparedSelect<Record<string, unknown>>>>()
+
+/**
+ * findMany's statement for one shape: `organization_id = :organizationId`, the deleted condition, each filter
+ * (`= :f<i>`, `= any(:f<i>)` with one array parameter, or `is null`), the keyset (`:cursorValue`, `:cursorId`
+ * when `withCursor`), the order and `limit :fetch`; the columns and the cursor's sort value.
+ */
+export function pageSelect(
+  table: PgTable,
+  columns: { readonly organizationId: PgColumn },
+  deleted: SQL | undefined,
+  deletedKey: DeletedFilter,
+  filters: readonly PageFilter[],
+  keyset: Pick<Keyset, 'sort' | 'column' | 'idColumn' | 'direction'>,
+  withCursor: boolean,
+): PreparedSelect<Record<string, unknown>> {
+  let selects = pageSelects.get(table)
+  if (!selects) pageSelects.set(table, (selects = new Map()))
+  const shape = `${deletedKey}|${keyset.sort}|${keyset.direction}|${withCursor}|${filters.map((f) => `${f.key}:${f.kind}`).join(',')}`
+  let select = selects.get(shape)
+  if (!select) {
+    const clauses = keysetClauses(
+      keyset,
+      withCursor ? { value: sql.placeholder('cursorValue'), id: sql.placeholder('cursorId') } : undefined,
+    )
+    const conditions = filters.map((f, i) => {
+      const value = sql.placeholder(`f${i}`)
+      // `= any($1)` with one array parameter, not `in ($1, …, $n)`: one text whatever the list's length.
+      if (f.kind === 'null') return isNull(f.column)
+      if (f.kind === 'any') return sql`${f.column} = any(${value})`
+      return eq(f.column, sql.param(value, f.column))
+    })
+    const fields = { ...getTableColumns(table), ...clauses.select }
+    const query = new QueryBuilder()
+      .select(fields)
+      .from(table)
+      .where(and(eq(columns.organizationId, sql.placeholder('organizationId')), deleted, ...conditions, clauses.after))
+      .orderBy(...clauses.orderBy)
+      .limit(sql.placeholder('fetch'))
+    select = new PreparedSelect(query, fields)
+    selects.set(shape, select)
   }
   return select
 }
