@@ -9,12 +9,14 @@
  */
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import type { Schema } from './drizzle-setup'
+import type { UnitWork } from './prepared-read'
 import type { ReplicaGate } from './replica-gate'
 import type { UnitSettings } from './settings-statement'
 import type { TenantProofs } from './tenant-proof'
 
 export type { Schema } from './drizzle-setup'
 export type { UnitSettings } from './settings-statement'
+export type { PreparedRead, UnitStatements, UnitWork } from './prepared-read'
 
 /** A Drizzle database or transaction over the library's schema, on either engine. */
 export type Db = PgDatabase<PgQueryResultHKT, Schema>
@@ -61,11 +63,12 @@ export interface Engine {
    */
   refuseInsideUnit(): void
   /**
-   * Runs `fn` in one transaction whose first statement applies `settings`. Driver errors are mapped
-   * to library errors; a throw rolls everything back.
+   * Runs `work` in one transaction whose first statement applies `settings`: a callback (given the unit's
+   * Drizzle handle and a runner of prepared reads), or one prepared read (a read-only unit sends it with
+   * its COMMIT). Driver errors are mapped to library errors; a throw rolls everything back.
    * @throws InvalidStateError, before anything is sent, when called from inside a unit of the same scope.
    */
-  unit<T>(settings: UnitSettings, options: UnitOptions, fn: (db: Db) => Promise<T>): Promise<T>
+  unit<T>(settings: UnitSettings, options: UnitOptions, work: UnitWork<T, Db>): Promise<T>
   /** One statement as the connecting role, outside any unit (health and lag probes). postgres only. */
   probe<T extends Record<string, unknown>>(text: string): Promise<T[]>
   close(): Promise<void>

@@ -53,28 +53,42 @@ const CURSOR_KEY = '__cursor'
  * over rows twice.
  * @throws ValidationError on a cursor that is not one this library issued, or of another ordering.
  */
-export function keysetQuery(keyset: Keyset): {
+export function keysetQuery(keyset: Keyset): KeysetClauses & { readonly fetch: number } {
+  return { ...keysetClauses(keyset, keysetPosition(keyset)), fetch: keyset.limit + 1 }
+}
+
+/** What {@link keysetQuery} adds, for a position given as values or as placeholders (a prepared page). */
+export interface KeysetClauses {
   readonly after: SQL | undefined
   readonly orderBy: SQL[]
-  readonly fetch: number
   readonly select: { readonly [CURSOR_KEY]: SQL.Aliased<string> }
-} {
+}
+
+/**
+ * Where the page starts: the cursor's sort value and id, or undefined on the first page.
+ * @throws ValidationError on a cursor that is not one this library issued, or of another ordering.
+ */
+export function keysetPosition(keyset: Keyset): { readonly value: string; readonly id: string } | undefined {
+  if (keyset.cursor === undefined) return undefined
+  const sqlType = keyset.column.getSQLType()
+  return decodeCursor(keyset.cursor, { sort: keyset.sort, direction: keyset.direction, sqlType })
+}
+
+/** The clauses of {@link keysetQuery} after `position` (values, or placeholders of a prepared page). */
+export function keysetClauses(
+  keyset: Pick<Keyset, 'column' | 'idColumn' | 'direction'>,
+  position: { readonly value: unknown; readonly id: unknown } | undefined,
+): KeysetClauses {
   const { column, idColumn, direction } = keyset
   let after: SQL | undefined
-  if (keyset.cursor !== undefined) {
-    const sqlType = column.getSQLType()
-    const position = decodeCursor(keyset.cursor, { sort: keyset.sort, direction, sqlType })
+  if (position !== undefined) {
     // The cast names the column's own SQL type (from our schema, never from input).
+    const sqlType = column.getSQLType()
     const op = direction === 'asc' ? sql`>` : sql`<`
     after = sql`(${column}, ${idColumn}) ${op} (cast(${position.value}::text as ${sql.raw(sqlType)}), ${position.id}::uuid)`
   }
   const orderBy = direction === 'asc' ? [asc(column), asc(idColumn)] : [desc(column), desc(idColumn)]
-  return {
-    after,
-    orderBy,
-    fetch: keyset.limit + 1,
-    select: { [CURSOR_KEY]: sql<string>`(${column})::text`.as(CURSOR_KEY) },
-  }
+  return { after, orderBy, select: { [CURSOR_KEY]: sql<string>`(${column})::text`.as(CURSOR_KEY) } }
 }
 
 /** The page of rows a {@link keysetQuery} fetched: at most `limit`, and the cursor of the next page. */

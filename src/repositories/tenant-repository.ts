@@ -1,4 +1,4 @@
-import { and, count, eq, getTableColumns, getTableName, isNull, sql, type SQL } from 'drizzle-orm'
+import { and, count, eq, getTableColumns, getTableName, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { z } from 'zod'
 import { NotFoundError, ValidationError } from '../errors'
@@ -10,7 +10,9 @@ import type { TenantRuntime, WriteSpec } from '../unit-of-work/tenant-runtime'
 import { newId } from '../unit-of-work/tenant-runtime'
 import type { NaturalKey } from './create-many/batch-insert'
 import { primaryKeyViolation } from './primary-key-violation'
-import { keysetPage, keysetQuery, type FindManyOptions, type Page } from './keyset-page'
+import { byIdSelect, pageSelect } from './prepared-select'
+import { filterCondition, parseFilters } from './filters'
+import { keysetPage, keysetPosition, keysetQuery, type FindManyOptions, type Page } from './keyset-page'
 import {
   deletedCondition,
   liveCondition,
@@ -76,15 +78,10 @@ export class TenantRepository<
   async findById(id: string, options: FindOptions<TDeleted> = {}): Promise<TRow | undefined> {
     const key = parseId(id)
     onlyKeys(options, ['deleted'], 'findById options')
-    const deleted = this.deletedCondition(options.deleted)
-    return this.runtime.read(async (db) => {
-      const rows = await db
-        .select()
-        .from(this.def.table)
-        .where(and(this.tenantScope(), eq(this.columns.id, key), deleted))
-        .limit(1)
-      return rows[0] as TRow | undefined
-    })
+    const deleted = parseDeletedFilter(options.deleted, this.def.entity, this.columns.deletedAt)
+    const select = byIdSelect(this.def.table, this.columns, deleted)
+    const rows = await this.runtime.readPrepared(select.read({ organizationId: this.runtime.organizationId, id: key }))
+    return rows[0] as TRow | undefined
   }
 
   /**
@@ -128,9 +125,23 @@ export class TenantRepository<
       throw new ValidationError(`direction must be 'asc' or 'desc'`, [{ path: ['direction'], message: 'invalid' }])
     }
     const limit = parsePageLimit(options.limit)
-    const where = this.filterConditions(options.where)
-    const deleted = this.deletedCondition(options.deleted)
+    const filters = parseFilters(this.def, options.where)
+    const deletedFilter = parseDeletedFilter(options.deleted, this.def.entity, this.columns.deletedAt)
+    const deleted = deletedCondition(this.columns.deletedAt, deletedFilter)
     const keyset = { sort, column, idColumn: this.columns.id, direction, limit, cursor: options.cursor }
+    if (Object.keys(extra).length === 0) {
+      // A statement built once per shape (issue 20): only the values change from call to call.
+      const position = keysetPosition(keyset)
+      const select = pageSelect(this.def.table, this.columns, deleted, deletedFilter, filters, keyset, !!position)
+      const values: Record<string, unknown> = {
+        organizationId: this.runtime.organizationId,
+        fetch: limit + 1,
+        ...(position ? { cursorValue: position.value, cursorId: position.id } : {}),
+      }
+      filters.forEach((f, i) => (values[`f${i}`] = f.value))
+      return keysetPage<R>(keyset, await this.runtime.readPrepared(select.read(values)))
+    }
+    const where = filters.map(filterCondition)
     const query = keysetQuery(keyset)
     const rows = await this.runtime.read((db) =>
       db
@@ -318,23 +329,7 @@ export class TenantRepository<
   }
 
   protected filterConditions(where: unknown): SQL[] {
-    if (where === undefined) return []
-    const filter = validate(this.def.filterSchema, where, `${this.def.entity} filter`) as Record<string, unknown>
-    const conditions: SQL[] = []
-    for (const [key, value] of Object.entries(filter)) {
-      if (value === undefined) continue
-      const column = (this.def.filterColumns as Record<string, PgColumn>)[key]
-      if (!column)
-        throw new ValidationError(`cannot filter ${this.def.entity} by ${key}`, [
-          { path: ['where', key], message: 'not filterable' },
-        ])
-      if (value === null) conditions.push(isNull(column))
-      // `= any($1)` with one array parameter, not `in ($1, …, $n)`: the statement text stays the same
-      // whatever the list's length, so each connection prepares it once.
-      else if (Array.isArray(value)) conditions.push(sql`${column} = any(${sql.param(value)})`)
-      else conditions.push(eq(column, value))
-    }
-    return conditions
+    return parseFilters(this.def, where).map(filterCondition)
   }
 }
 

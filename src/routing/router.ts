@@ -5,7 +5,7 @@ import type { RouterConfig } from './routing-config'
 import type { FallbackReason, RoutingStats } from './routing-stats'
 import { createEngine } from '../engine/create-engine'
 import { refuseReadYourWritesOnCitus } from './citus-refusal'
-import type { Db, Engine, UnitSettings } from '../engine/engine'
+import type { Db, Engine, UnitSettings, UnitWork } from '../engine/engine'
 
 class Replica {
   reads = 0
@@ -75,7 +75,7 @@ export class Router {
    * A write (or `transaction(fn)`): on the primary; with replicas, the commit's position raises the client's write watermark.
    * `appCode`: the unit runs the app's code (see `UnitOptions.appCode` in engine.ts).
    */
-  write<T>(settings: UnitSettings, watermark: WriteWatermark, fn: (db: Db) => Promise<T>, appCode = false): Promise<T> {
+  write<T>(settings: UnitSettings, watermark: WriteWatermark, fn: UnitWork<T, Db>, appCode = false): Promise<T> {
     if (this.replicas.length === 0) return this.primary.unit(settings, { readOnly: false, appCode }, fn)
     return this.primary.unit(
       settings,
@@ -104,7 +104,7 @@ export class Router {
     settings: UnitSettings,
     watermark: WriteWatermark,
     consistency: ReadConsistency,
-    fn: (db: Db) => Promise<T>,
+    fn: UnitWork<T, Db>,
     appCode = false,
   ): Promise<T> {
     if (this.replicas.length === 0 || consistency === 'primary') return this.onPrimary(settings, fn, appCode)
@@ -189,7 +189,7 @@ export class Router {
     await Promise.all([this.primary.close(), ...this.replicas.map((r) => r.engine.close())])
   }
 
-  private onPrimary<T>(settings: UnitSettings, fn: (db: Db) => Promise<T>, appCode: boolean): Promise<T> {
+  private onPrimary<T>(settings: UnitSettings, fn: UnitWork<T, Db>, appCode: boolean): Promise<T> {
     this.#readsPrimary++
     return this.primary.unit(settings, { readOnly: true, appCode }, fn)
   }
@@ -197,7 +197,7 @@ export class Router {
   private fallback<T>(
     reason: FallbackReason,
     settings: UnitSettings,
-    fn: (db: Db) => Promise<T>,
+    fn: UnitWork<T, Db>,
     appCode: boolean,
   ): Promise<T> {
     this.#fallbacks[reason]++

@@ -8,7 +8,7 @@ import type {
   WriteOperation,
 } from './hooks'
 import type { WriteWatermark, ReadConsistency } from '../routing/consistency'
-import type { Db, Engine, UnitSettings } from '../engine/engine'
+import type { Db, Engine, PreparedRead, UnitSettings, UnitStatements } from '../engine/engine'
 import type { Router } from '../routing/router'
 import type { TenantContext } from './tenant-context'
 import { InvalidStateError, toLibraryError } from '../errors'
@@ -17,6 +17,8 @@ import { tableOfConstraint } from '../schema/table-names'
 /** The transaction a tenant client is bound to inside `tenant.transaction(fn)`. */
 export interface ActiveUnit {
   readonly db: Db
+  /** Runs prepared reads on the unit's connection. */
+  readonly statements: UnitStatements
   readonly events: ChangeEvent[]
   /** A `tenant.read(fn)` unit: writes are refused before anything is sent. */
   readonly readOnly?: boolean
@@ -114,6 +116,15 @@ export class TenantRuntime {
     return this.router.read(this.settings(), this.watermark, this.consistency, fn)
   }
 
+  /**
+   * One prepared read (a statement built once, see engine/prepared-read.ts): inside the current unit, or as
+   * its own READ ONLY unit routed as {@link read}, which sends it with its COMMIT.
+   */
+  readPrepared<T>(read: PreparedRead<T>): Promise<T> {
+    if (this.active) return guard(this.active.statements.read(read))
+    return this.router.read(this.settings(), this.watermark, this.consistency, read)
+  }
+
   /** Runs `fn` with a runtime bound to one READ ONLY unit, routed as {@link read}. */
   readUnit<T>(fn: (runtime: TenantRuntime) => Promise<T>): Promise<T> {
     if (this.active) return fn(this)
@@ -121,7 +132,7 @@ export class TenantRuntime {
       this.settings(),
       this.watermark,
       this.consistency,
-      (db) => fn(this.bind({ db, events: [], readOnly: true })),
+      (db, statements) => fn(this.bind({ db, statements, events: [], readOnly: true })),
       true,
     )
   }
@@ -149,7 +160,7 @@ export class TenantRuntime {
     const result = await this.router.write(
       this.settings(),
       this.watermark,
-      (db) => fn(this.bind({ db, events })),
+      (db, statements) => fn(this.bind({ db, statements, events })),
       hasWriteHooks(this.config),
     )
     await this.afterCommit(events)
@@ -163,7 +174,12 @@ export class TenantRuntime {
       return fn(this)
     }
     const events: ChangeEvent[] = []
-    const result = await this.router.write(this.settings(), this.watermark, (db) => fn(this.bind({ db, events })), true)
+    const result = await this.router.write(
+      this.settings(),
+      this.watermark,
+      (db, statements) => fn(this.bind({ db, statements, events })),
+      true,
+    )
     await this.afterCommit(events)
     return result
   }

@@ -1,9 +1,10 @@
-import type { PGlite } from '@electric-sql/pglite'
+import { types, type PGlite, type Transaction } from '@electric-sql/pglite'
 import { drizzle as drizzlePglite, PgliteDatabase, PgliteSession } from 'drizzle-orm/pglite'
 import { DatabaseClosedError, InvalidStateError, toLibraryError } from '../../errors'
 import { drizzleSetup, schema, type Schema } from '../drizzle-setup'
 import type { Db, Engine } from '../engine'
 import type { EngineConfig } from '../engine-config'
+import type { PreparedRead, UnitStatements } from '../prepared-read'
 import { observedPglite } from '../query-observation'
 import { refusedWhen } from '../refused-when'
 import { settingsParams, settingsStatementText } from '../settings-statement'
@@ -55,7 +56,7 @@ export function createPgliteEngine(pg: PGlite, config: EngineConfig, scope: obje
     probe() {
       return Promise.reject(new Error('probe() is for PostgreSQL servers'))
     },
-    async unit(settings, { readOnly, appCode, organizationAdmin }, fn) {
+    async unit(settings, { readOnly, appCode, organizationAdmin }, work) {
       const refused = refuseClosed()
       if (refused) throw refused
       const mark = openUnit(owners)
@@ -75,15 +76,13 @@ export function createPgliteEngine(pg: PGlite, config: EngineConfig, scope: obje
               ? new InvalidStateError('a query was issued after its unit of work ended (a missing await?): not sent')
               : refuseClosed(),
           )
-          const session = new PgliteSession(
-            config.onQuery ? observedPglite(own, config.onQuery) : own,
-            dialect,
-            relational,
-            logger ? { logger } : {},
-          )
-          const txDb = new PgliteDatabase<Schema>(dialect, session, relational) as unknown as Db
+          const queries = config.onQuery ? observedPglite(own, config.onQuery) : own
+          const statements: UnitStatements = { read: (read) => readPrepared(queries, read, logger) }
           try {
-            return await (appCode ? runInUnit(mark, fn, txDb) : fn(txDb))
+            if (typeof work !== 'function') return await statements.read(work)
+            const session = new PgliteSession(queries, dialect, relational, logger ? { logger } : {})
+            const txDb = new PgliteDatabase<Schema>(dialect, session, relational) as unknown as Db
+            return await (appCode ? runInUnit(mark, (d: Db) => work(d, statements), txDb) : work(txDb, statements))
           } finally {
             ended = true
             closeUnit(mark)
@@ -101,4 +100,33 @@ export function createPgliteEngine(pg: PGlite, config: EngineConfig, scope: obje
       return Promise.resolve()
     },
   }
+}
+
+/**
+ * The parsers drizzle-orm 0.45's PGlite session uses in array mode (pglite/session.js): dates, timestamps
+ * and intervals stay text for the columns' own decoders, so a prepared read maps rows exactly as Drizzle.
+ */
+const DRIZZLE_PARSERS: Record<number, (value: string) => unknown> = {
+  [types.TIMESTAMP]: (value) => value,
+  [types.TIMESTAMPTZ]: (value) => value,
+  [types.INTERVAL]: (value) => value,
+  [types.DATE]: (value) => value,
+  1231: (value) => value, // numeric[]
+  1115: (value) => value, // timestamp[]
+  1185: (value) => value, // timestamptz[]
+  1187: (value) => value, // interval[]
+  1182: (value) => value, // date[]
+}
+
+async function readPrepared<T>(
+  tx: Pick<Transaction, 'query'>,
+  read: PreparedRead<T>,
+  logger: { logQuery(query: string, params: unknown[]): void } | undefined,
+): Promise<T> {
+  logger?.logQuery(read.text, read.params as unknown[])
+  const result = await tx.query<unknown[]>(read.text, read.params as unknown[], {
+    rowMode: 'array',
+    parsers: DRIZZLE_PARSERS,
+  })
+  return read.map(result.rows)
 }

@@ -17,6 +17,7 @@ import {
 import { tableOfConstraint } from '../../schema/table-names'
 import type { DrizzleSetup, Schema } from '../drizzle-setup'
 import type { Db, UnitOptions } from '../engine'
+import type { PreparedRead, UnitStatements, UnitWork } from '../prepared-read'
 import type { QueryEvent } from '../engine-config'
 import { COMMIT_LSN_SQL, commitLsnOf, replayedOf } from '../replica-gate'
 import { settingsParams, type UnitSettings } from '../settings-statement'
@@ -65,6 +66,8 @@ export class PostgresUnit<T> {
   private lease!: Lease
   private conn!: postgres.ReservedSql
   private released = false
+  /** A prepared read's COMMIT, sent right behind it (read-only units). */
+  private committed: Promise<unknown> | undefined
   private readonly watch = new ClosedConnectionWatch()
 
   constructor(
@@ -77,22 +80,23 @@ export class PostgresUnit<T> {
    * Runs `fn` in one transaction whose first statement applies the settings.
    * @throws InvalidStateError, before anything is sent, inside a unit of the same database; mapped errors.
    */
-  async run(fn: (db: Db) => Promise<T>): Promise<T> {
+  async run(work: UnitWork<T, Db>): Promise<T> {
     this.mark = openUnit(this.engine.owners)
     if (this.settings.organizationId !== '' && this.settings.proof === '') throw TenantProofError.noSecret()
     if (!this.engine.loginChecked()) await this.engine.checkLogin()
     this.lease = await this.engine.pool.acquire()
     this.conn = this.lease.conn
     try {
-      // BEGIN, the settings and the first query of `fn` are pipelined: postgres.js writes them in one
-      // packet (prepared statements only: see workarounds/drizzle-unsafe-prepare.ts).
+      // BEGIN, the settings and the first query of `work` are pipelined: postgres.js writes them in one
+      // packet (prepared statements only: see workarounds/drizzle-unsafe-prepare.ts); a prepared read
+      // also takes its COMMIT along.
       const queries = unitConnection(this.conn, this.engine.prepare, this.refused)
       const begun = this.sendBegin()
       const applied = this.sendSettings(queries)
-      const work = this.startFn(fn, queries)
+      const working = typeof work === 'function' ? this.startFn(work, queries) : this.sendRead(work, queries)
       await this.watch.guarded(begun)
       this.reportReplay(await this.watch.guarded(applied))
-      const result = await this.watch.guarded(work)
+      const result = await this.watch.guarded(working)
       this.decide()
       if (this.options.readOnly) this.commitRead()
       else await this.commitWrite()
@@ -136,20 +140,45 @@ export class PostgresUnit<T> {
     return applied
   }
 
-  private startFn(fn: (db: Db) => Promise<T>, queries: postgres.ReservedSql): Promise<T> {
-    const { prepare, observe, drizzle } = this.engine
-    // The unit's own queries, observed when onQuery is set (BEGIN, settings and COMMIT are not).
+  /** The unit's own queries, observed when onQuery is set (BEGIN, settings and COMMIT are not). */
+  private own(queries: postgres.ReservedSql): postgres.ReservedSql {
+    const { prepare, observe } = this.engine
+    return observe ? unitConnection(this.conn, prepare, this.refused, observe) : queries
+  }
+
+  private startFn(fn: (db: Db, statements: UnitStatements) => Promise<T>, queries: postgres.ReservedSql): Promise<T> {
+    const { drizzle } = this.engine
+    const own = this.own(queries)
     const session = new PostgresJsSession(
-      observe ? unitConnection(this.conn, prepare, this.refused, observe) : queries,
+      own,
       drizzle.dialect,
       drizzle.relational,
       drizzle.logger ? { logger: drizzle.logger } : {},
     )
     const db = new PostgresJsDatabase<Schema>(drizzle.dialect, session, drizzle.relational) as unknown as Db
+    const statements: UnitStatements = { read: (read) => sendPrepared(own, read, drizzle) }
     // Promise.resolve adopts a drizzle query (a lazy thenable) with exactly one then(): calling
     // .catch on it directly would execute it a second time.
-    const work = Promise.resolve(this.options.appCode ? runInUnit(this.mark, fn, db) : fn(db))
+    const work = Promise.resolve(
+      this.options.appCode ? runInUnit(this.mark, (d: Db) => fn(d, statements), db) : fn(db, statements),
+    )
     work.catch(() => undefined) // reported by run(), after the settings' own errors
+    return work
+  }
+
+  /**
+   * A prepared read as the whole unit: no Drizzle session. In a read-only unit its COMMIT is queued right
+   * behind it (same packet): the unit has nothing else to send, and a COMMIT after a failed statement
+   * ends the transaction as a ROLLBACK would.
+   */
+  private sendRead(read: PreparedRead<T>, queries: postgres.ReservedSql): Promise<T> {
+    const work = sendPrepared(this.own(queries), read, this.engine.drizzle)
+    work.catch(() => undefined) // as startFn's
+    if (this.options.readOnly) {
+      const committed = this.conn.unsafe('commit').execute()
+      committed.catch(() => undefined) // awaited through guarded() by commitRead or fail()
+      this.committed = committed
+    }
     return work
   }
 
@@ -168,7 +197,7 @@ export class PostgresUnit<T> {
    */
   private commitRead(): void {
     this.phase = 'closed'
-    this.conn.unsafe('commit').then(this.release, this.release)
+    ;(this.committed ?? this.conn.unsafe('commit')).then(this.release, this.release)
   }
 
   /** COMMIT; with replicas, the commit's WAL position read in the same packet (see replica-gate.ts). */
@@ -228,8 +257,26 @@ export class PostgresUnit<T> {
     if (isCallsheetDbError(mapped, 'CONNECTION_ERROR') && this.watch.lost === undefined) this.watch.lost = mapped
     const { lost } = this.watch
     if (this.phase === 'decided' && lost === undefined)
-      await this.watch.guarded(this.conn.unsafe('rollback')).catch(() => undefined)
+      await this.watch.guarded(this.committed ?? this.conn.unsafe('rollback')).catch(() => undefined)
     this.release()
     return lost !== undefined && !isCallsheetDbError(mapped, 'CONNECTION_ERROR') ? mapDatabaseError(lost) : mapped
+  }
+}
+
+/**
+ * Sends a prepared read now (queued ahead of anything sent after this call) and maps its rows, as Drizzle's
+ * own select would: array mode, the same parsers, the same logger call.
+ */
+function sendPrepared<T>(conn: postgres.ReservedSql, read: PreparedRead<T>, drizzle: DrizzleSetup): Promise<T> {
+  try {
+    drizzle.logger?.logQuery(read.text, read.params as unknown[])
+    // Sent now (execute), so that a COMMIT sent after this call is queued behind it.
+    const query = conn
+      .unsafe(read.text, read.params as postgres.ParameterOrJSON<never>[])
+      .values()
+      .execute()
+    return Promise.resolve(query).then((rows) => read.map(rows as unknown as unknown[][]))
+  } catch (error) {
+    return Promise.reject(error)
   }
 }
