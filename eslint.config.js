@@ -32,7 +32,17 @@ const layerZones = LAYERS.slice(0, -1).map((layer, i) => ({
 }))
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'drizzle/**', 'node_modules/**', 'coverage/**', 'scripts/scratch/**', 'docs/api/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'drizzle/**',
+      'node_modules/**',
+      'coverage/**',
+      'scripts/scratch/**',
+      'docs/api/**',
+      'bench/.prisma-client/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { languageOptions: { globals: { ...globals.node } } },
