@@ -64,8 +64,8 @@ const LIMIT = 'postgres.js pipelined'
 const POOL_MAX = 16
 const CONCURRENCY = 16
 const PAGE = 50
-/** createMany's batch (the issue's 10k). */
-const BATCH_ROWS = 10_000
+/** createMany's batch: the issue's 10k (2,000 in a quick smoke run). */
+const BATCH_ROWS = { default: 10_000, quick: 2_000 }
 /** drizzle's and Kysely's `insert … values` chunk: 9 parameters a row, under the 65,535 bind parameters. */
 const VALUES_CHUNK_ROWS = 5_000
 /** The library's default `statementTimeoutMs` (src/client/config.ts): every peer sets the same. */
@@ -122,7 +122,7 @@ export const peers: BenchSuite = {
   title:
     'The tenant unit (transaction + tenant settings + query, app role, RLS, audit triggers) through the library vs ' +
     "drizzle's RLS pattern, Kysely + pg and hand-pipelined postgres.js: findById, findMany, create at concurrency " +
-    `1 and ${CONCURRENCY}, createMany ${BATCH_ROWS.toLocaleString('en-US')} rows`,
+    `1 and ${CONCURRENCY}, createMany ${BATCH_ROWS.default.toLocaleString('en-US')} rows`,
   async run(context) {
     const admin = postgres(context.url, {
       max: 1,
@@ -632,7 +632,7 @@ interface WriteTarget {
   batch: BenchContact[]
 }
 
-async function makeWriteTarget(admin: Sql, creates: number): Promise<WriteTarget> {
+async function makeWriteTarget(admin: Sql, creates: number, batchRows: number): Promise<WriteTarget> {
   const organizationId = uuidv7()
   const productionId = uuidv7()
   await admin`insert into organizations (id, name, slug) values (${organizationId}, 'Peers Writes', 'bench-peers-writes')`
@@ -643,7 +643,7 @@ async function makeWriteTarget(admin: Sql, creates: number): Promise<WriteTarget
     organizationId,
     productionId,
     inputs: generateContacts(creates, { organizationId, productionId, seed: 20 }),
-    batch: generateContacts(BATCH_ROWS, { organizationId, productionId, seed: 21 }),
+    batch: generateContacts(batchRows, { organizationId, productionId, seed: 21 }),
   }
 }
 
@@ -711,7 +711,12 @@ async function measure(
     sequential: Math.round(totalOps.sequential * CREATE_SHARE),
     concurrent: CONCURRENCY * Math.round(sizes.opsPerWorker * CREATE_SHARE),
   }
-  const target = await makeWriteTarget(admin, Math.max(createOps.sequential, createOps.concurrent, PROBE_OPS * 2))
+  const batchRows = context.quick ? BATCH_ROWS.quick : BATCH_ROWS.default
+  const target = await makeWriteTarget(
+    admin,
+    Math.max(createOps.sequential, createOps.concurrent, PROBE_OPS * 2),
+    batchRows,
+  )
   try {
     await checkAgreement(admin, context.runtimeUrl, contenders, organizations, target)
     context.log('every contender returns the same rows; another tenant’s id finds nothing; writes are audited')
@@ -817,7 +822,7 @@ async function measure(
         let serverBefore: number | undefined
         return {
           name: contender.name,
-          ops: BATCH_ROWS,
+          ops: batchRows,
           setup: async () => {
             serverBefore = await serverCpu?.ticks(appName(contender.name))
           },
@@ -827,7 +832,7 @@ async function measure(
             const count = await peer.createMany(target.organizationId, target.batch)
             const elapsed = performance.now() - t0
             const cpu = process.cpuUsage(cpuBefore)
-            if (count !== BATCH_ROWS) throw new Error(`${contender.name} createMany answered ${count}`)
+            if (count !== batchRows) throw new Error(`${contender.name} createMany answered ${count}`)
             if (runs >= context.warmupRounds) {
               m.latencies.push(Float64Array.of(elapsed))
               m.clientCpuMicros += cpu.user + cpu.system
@@ -835,7 +840,7 @@ async function measure(
           },
           teardown: async () => {
             const serverAfter = await serverCpu?.ticks(appName(contender.name))
-            await checkAndClearWrites(admin, target, BATCH_ROWS, `${contender.name} createMany`)
+            await checkAndClearWrites(admin, target, batchRows, `${contender.name} createMany`)
             if (runs >= context.warmupRounds) {
               m.measuredOps += 1
               m.serverMicros +=
@@ -845,7 +850,7 @@ async function measure(
           },
         }
       })
-      const batchTitle = `createMany: ${BATCH_ROWS.toLocaleString('en-US')} rows in one unit per run`
+      const batchTitle = `createMany: ${batchRows.toLocaleString('en-US')} rows in one unit per run`
       context.log(`bench: ${batchTitle}`)
       results.push(
         await runBench(batchTitle, batchCases, {
@@ -1134,7 +1139,7 @@ function buildTables(input: TablesInput): NumbersTable[] {
 
   const batch = results[results.length - 1] as BenchResult
   const batchTable: NumbersTable = {
-    title: `createMany, ${BATCH_ROWS.toLocaleString('en-US')} rows in one unit (per run)`,
+    title: `createMany, ${batch.cases[0]?.ops?.toLocaleString('en-US') ?? '?'} rows in one unit (per run)`,
     header: [
       'case',
       'how',
