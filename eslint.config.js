@@ -32,17 +32,7 @@ const layerZones = LAYERS.slice(0, -1).map((layer, i) => ({
 }))
 
 export default tseslint.config(
-  {
-    ignores: [
-      'dist/**',
-      'drizzle/**',
-      'node_modules/**',
-      'coverage/**',
-      'scripts/scratch/**',
-      'docs/api/**',
-      'bench/.prisma-client/**',
-    ],
-  },
+  { ignores: ['dist/**', 'drizzle/**', 'node_modules/**', 'coverage/**', 'scripts/scratch/**', 'docs/api/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { languageOptions: { globals: { ...globals.node } } },
