@@ -25,6 +25,7 @@ import { auditOverhead } from './suites/audit-overhead'
 import { batchInsert } from './suites/batch-insert'
 import { citus } from './suites/citus'
 import { insertReference } from './suites/insert-reference'
+import { peers } from './suites/peers'
 import { replicaRouting } from './suites/replica-routing'
 import { tenantReads } from './suites/tenant-reads'
 import { runTestDatabaseBench } from './test-database'
@@ -32,7 +33,15 @@ import { runTestDatabaseBench } from './test-database'
 // One deployment secret for the run: migrate() installs it and every createDatabase() proves tenants with it.
 process.env.CALLSHEET_SECRET ||= randomBytes(24).toString('hex')
 
-const SUITES: readonly BenchSuite[] = [insertReference, tenantReads, auditOverhead, batchInsert, replicaRouting, citus]
+const SUITES: readonly BenchSuite[] = [
+  insertReference,
+  tenantReads,
+  peers,
+  auditOverhead,
+  batchInsert,
+  replicaRouting,
+  citus,
+]
 
 const DEFAULTS = { rows: 100_000, rounds: 5, warmup: 1 }
 const QUICK = { rows: 2_000, rounds: 2, warmup: 1 }

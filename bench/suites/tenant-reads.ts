@@ -99,7 +99,8 @@ interface Contender {
   open(url: string, max: number, applicationName: string): Reader
 }
 
-interface SeededOrganization {
+/** An organization `seed` made: one production, its contacts' ids in fixture order. */
+export interface SeededOrganization {
   id: string
   productionId: string
   contactIds: string[]
@@ -144,13 +145,7 @@ async function runSuite(admin: Sql, context: SuiteContext): Promise<SuiteReport>
   try {
     return await measure(admin, context, sizes, organizations)
   } finally {
-    // Leave the scratch database as this suite found it, for the suites that run after it.
-    const ids = organizations.map((o) => o.id)
-    await admin.begin(async (tx) => {
-      await tx`delete from contacts where organization_id = any(${ids}::uuid[])`
-      await tx`delete from productions where organization_id = any(${ids}::uuid[])`
-      await tx`delete from organizations where id = any(${ids}::uuid[])`
-    })
+    await unseed(admin, organizations)
   }
 }
 
@@ -282,7 +277,12 @@ async function measure(
 // ---------------------------------------------------------------------------------------------
 // Seed and workload
 
-async function seed(sql: Sql, organizationCount: number, perOrganization: number): Promise<SeededOrganization[]> {
+/** Seeds organizations of one production and `perOrganization` contacts each, as the owner (shared with peers.ts). */
+export async function seed(
+  sql: Sql,
+  organizationCount: number,
+  perOrganization: number,
+): Promise<SeededOrganization[]> {
   const organizations: SeededOrganization[] = []
   await sql.begin(async (tx) => {
     for (let o = 0; o < organizationCount; o++) {
@@ -302,14 +302,24 @@ async function seed(sql: Sql, organizationCount: number, perOrganization: number
   return organizations
 }
 
-interface Workload {
+/** Removes what {@link seed} made: the scratch database is left as the suite found it, for the suites after it. */
+export async function unseed(sql: Sql, organizations: readonly SeededOrganization[]): Promise<void> {
+  const ids = organizations.map((o) => o.id)
+  await sql.begin(async (tx) => {
+    await tx`delete from contacts where organization_id = any(${ids}::uuid[])`
+    await tx`delete from productions where organization_id = any(${ids}::uuid[])`
+    await tx`delete from organizations where id = any(${ids}::uuid[])`
+  })
+}
+
+export interface Workload {
   /** per operation index: the organization, and for findById the contact id */
   byId: { organizationId: string; id: string }[]
   many: { organizationId: string; productionId: string }[]
 }
 
 /** A fixed pseudo-random sequence of operations: every case and every run does the same ones. */
-function makeWorkload(organizations: readonly SeededOrganization[], length: number): Workload {
+export function makeWorkload(organizations: readonly SeededOrganization[], length: number): Workload {
   const random = seededRandom(42)
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
   const byId: Workload['byId'] = []
