@@ -26,13 +26,22 @@ import { batchInsert } from './suites/batch-insert'
 import { citus } from './suites/citus'
 import { insertReference } from './suites/insert-reference'
 import { replicaRouting } from './suites/replica-routing'
+import { search } from './suites/search'
 import { tenantReads } from './suites/tenant-reads'
 import { runTestDatabaseBench } from './test-database'
 
 // One deployment secret for the run: migrate() installs it and every createDatabase() proves tenants with it.
 process.env.CALLSHEET_SECRET ||= randomBytes(24).toString('hex')
 
-const SUITES: readonly BenchSuite[] = [insertReference, tenantReads, auditOverhead, batchInsert, replicaRouting, citus]
+const SUITES: readonly BenchSuite[] = [
+  insertReference,
+  tenantReads,
+  auditOverhead,
+  batchInsert,
+  replicaRouting,
+  citus,
+  search,
+]
 
 const DEFAULTS = { rows: 100_000, rounds: 5, warmup: 1 }
 const QUICK = { rows: 2_000, rounds: 2, warmup: 1 }
