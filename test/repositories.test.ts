@@ -208,7 +208,7 @@ describeEachDatabase(
       expect(await t.contacts.search('jon smth', { productionId: p.id, limit: 1 })).toHaveLength(1)
     })
 
-    it('search returns the top `limit` by score, then id, of the names at or over the threshold (KNN keeps the old semantics)', async () => {
+    it('search returns the top `limit` by score, then id, of the names at or over the threshold', async () => {
       const t = a.tenant
       const p = await t.productions.create({ title: 'Search Limit' })
       const names = ['Ada Quill', 'Ada Quil', 'Ada Quail', 'Adam Quill', 'Ida Quill', 'Ada Quill', 'Zebediah Ordway']

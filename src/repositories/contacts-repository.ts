@@ -32,7 +32,7 @@ export interface ContactSearchOptions {
    */
   readonly limit?: number
   /**
-   * Minimum trigram similarity, 0–1, of the hits returned.
+   * Minimum trigram similarity, 0–1 (pg_trgm's `%` threshold for this search).
    * @default 0.3
    */
   readonly threshold?: number
@@ -50,9 +50,6 @@ const filterSchema = z
     role: textFilter(200),
   })
   .strict()
-
-/** contacts.search's default threshold: pg_trgm's default `%` threshold, which the old search used. */
-const DEFAULT_SEARCH_THRESHOLD = 0.3
 
 const searchSchema = z
   .object({
@@ -100,10 +97,7 @@ export class ContactsRepository extends SoftDeleteRepository<
   }
 
   /**
-   * Live contacts whose name is similar to `text` (pg_trgm similarity), best first: the `limit` names
-   * nearest to `text` (a KNN scan of the tenant's part of the GiST trigram index, which stops after them),
-   * of which those scoring at least `threshold` are returned. Hits of equal score come in id order;
-   * which of several equal-scoring contacts make the cut at the limit is the index's choice.
+   * Live contacts whose name is similar to `text` (pg_trgm), best first; served by the trigram index.
    *
    * @example
    * ```ts
@@ -114,35 +108,36 @@ export class ContactsRepository extends SoftDeleteRepository<
   async search(text: string, options: ContactSearchOptions = {}): Promise<ContactSearchHit[]> {
     const input = validate(searchSchema, { text, ...options }, 'contact search')
     const productionId = input.productionId === undefined ? undefined : parseId(input.productionId, 'productionId')
-    const threshold = input.threshold ?? DEFAULT_SEARCH_THRESHOLD
     return this.runtime.read(async (db) => {
-      // The nearest `limit` names first (ORDER BY name <-> text: the index returns them in that order and the
-      // LIMIT stops the scan), the threshold applied to those only. Both together in one WHERE would make the
-      // scan read on past every name under the threshold, to the end of the tenant. The top `limit` of the
-      // names at or over the threshold are exactly the ones over it among the nearest `limit`, so the result
-      // is the one `name % text ORDER BY similarity DESC` gave, without its candidate rechecks.
-      const nearest = db
-        .select({
-          ...getTableColumns(contacts),
-          score: sql<number>`similarity(${contacts.name}, ${input.text})`.as('score'),
-        })
+      // The threshold is a SET LOCAL (migration 0016), so that on Citus it reaches the shards, where % runs.
+      // The search is pipelined behind it (one round trip): once the driver has taken the SET (the next
+      // macrotask), the search is sent; awaiting the SET first reports its failure, not the aborted search.
+      let threshold: Promise<unknown> | undefined
+      if (input.threshold !== undefined) {
+        threshold = Promise.resolve(
+          db.execute(sql`select public.callsheet_set_similarity_threshold(${input.threshold.toFixed(6)})`),
+        )
+        threshold.catch(() => undefined)
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      const score = sql<number>`similarity(${contacts.name}, ${input.text})`.mapWith(Number)
+      const rows = db
+        .select({ ...getTableColumns(contacts), score })
         .from(contacts)
         .where(
           and(
             eq(contacts.organizationId, this.runtime.organizationId),
             liveCondition(contacts.deletedAt),
+            sql`${contacts.name} % ${input.text}`,
             productionId === undefined ? undefined : eq(contacts.productionId, productionId),
           ),
         )
-        .orderBy(sql`${contacts.name} <-> ${input.text}`)
+        .orderBy(desc(score), asc(contacts.id))
         .limit(input.limit)
-        .as('nearest')
-      const rows = await db
-        .select()
-        .from(nearest)
-        .where(sql`${nearest.score} >= ${threshold}::float8`)
-        .orderBy(desc(nearest.score), asc(nearest.id))
-      return rows.map((row) => ({ ...row, score: Number(row.score) }))
+      const found = Promise.resolve(rows)
+      found.catch(() => undefined)
+      await threshold
+      return found
     })
   }
 }

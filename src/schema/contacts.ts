@@ -63,11 +63,7 @@ export const contacts = pgTable(
     index('contacts_email_idx')
       .on(t.organizationId, t.email)
       .where(sql`${t.deletedAt} is null and ${t.email} is not null`),
-    // contacts.search: nearest names first (KNN, `name <-> text`) within the tenant, live rows only; btree_gist
-    // for the uuid column, a 256-byte signature so the inner pages still tell names apart (migration 0019).
-    index('contacts_name_trgm_idx')
-      .using('gist', t.organizationId, t.name.op('gist_trgm_ops(siglen=256)'))
-      .where(sql`${t.deletedAt} is null`),
+    index('contacts_name_trgm_idx').using('gin', t.organizationId, t.name.op('gin_trgm_ops')),
     check(
       'contacts_confidence_range',
       sql`${t.extractionConfidence} is null or ${t.extractionConfidence} between 0 and 1`,

@@ -1,6 +1,5 @@
 import { PGlite, type Extension, type PGliteOptions } from '@electric-sql/pglite'
 import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin'
-import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist'
 import { citext } from '@electric-sql/pglite/contrib/citext'
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
 
@@ -19,7 +18,7 @@ const sequentialExtensionLoading: Extension = {
 }
 
 /**
- * The PGlite extensions the schema needs (btree_gin, btree_gist, citext, pg_trgm), plus the switch that loads their
+ * The PGlite extensions the schema needs (btree_gin, citext, pg_trgm), plus the switch that loads their
  * libraries one at a time (see above). `createPglite()` uses them; pass them when you create PGlite
  * yourself, e.g. with a data directory of your own.
  *
@@ -28,13 +27,10 @@ const sequentialExtensionLoading: Extension = {
  * const pg = await PGlite.create({ dataDir: './data', extensions: pgliteExtensions })
  * ```
  */
-export const pgliteExtensions = {
-  btree_gin,
-  btree_gist,
-  citext,
-  pg_trgm,
-  sequentialExtensionLoading,
-} as const satisfies Record<string, Extension>
+export const pgliteExtensions = { btree_gin, citext, pg_trgm, sequentialExtensionLoading } as const satisfies Record<
+  string,
+  Extension
+>
 
 /**
  * `startParams` for a small, short-lived PGlite (a test database): PostgreSQL zeroes its shared memory at
@@ -50,7 +46,7 @@ export const smallMemoryStartParams: readonly string[] = [
 ]
 
 /**
- * Starts an in-memory PGlite with the extensions the schema needs (citext, pg_trgm, btree_gin, btree_gist) loaded.
+ * Starts an in-memory PGlite with the extensions the schema needs (citext, pg_trgm, btree_gin) loaded.
  * A cold start takes about 2 s and ~700 MB for the first instance in a process; close it when done,
  * or the process never exits.
  *
