@@ -27,6 +27,7 @@ import { citus } from './suites/citus'
 import { insertReference } from './suites/insert-reference'
 import { peers } from './suites/peers'
 import { replicaRouting } from './suites/replica-routing'
+import { search } from './suites/search'
 import { tenantReads } from './suites/tenant-reads'
 import { runTestDatabaseBench } from './test-database'
 
@@ -41,6 +42,7 @@ const SUITES: readonly BenchSuite[] = [
   batchInsert,
   replicaRouting,
   citus,
+  search,
 ]
 
 const DEFAULTS = { rows: 100_000, rounds: 5, warmup: 1 }

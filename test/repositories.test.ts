@@ -208,6 +208,29 @@ describeEachDatabase(
       expect(await t.contacts.search('jon smth', { productionId: p.id, limit: 1 })).toHaveLength(1)
     })
 
+    it('search returns the top `limit` by score, then id, of the names at or over the threshold', async () => {
+      const t = a.tenant
+      const p = await t.productions.create({ title: 'Search Limit' })
+      const names = ['Ada Quill', 'Ada Quil', 'Ada Quail', 'Adam Quill', 'Ida Quill', 'Ada Quill', 'Zebediah Ordway']
+      await t.contacts.createMany(names.map((name) => ({ productionId: p.id, name })))
+      const all = await t.contacts.search('ada quill', { productionId: p.id, threshold: 0, limit: 100 })
+      expect(all).toHaveLength(names.length)
+      // Best first; equal scores in id order.
+      for (let i = 1; i < all.length; i++) {
+        const [before, after] = [all[i - 1]!, all[i]!]
+        expect(before.score > after.score || (before.score === after.score && before.id < after.id)).toBe(true)
+      }
+      for (const limit of [1, 2, 3, 5]) {
+        const top = await t.contacts.search('ada quill', { productionId: p.id, threshold: 0, limit })
+        expect(top.map((h) => h.score)).toEqual(all.slice(0, limit).map((h) => h.score))
+      }
+      // The threshold filters the nearest names: none under it, none over it left out.
+      const strict = await t.contacts.search('ada quill', { productionId: p.id, threshold: 0.5, limit: 100 })
+      expect(strict.map((h) => h.id)).toEqual(all.filter((h) => h.score >= 0.5).map((h) => h.id))
+      expect(strict.map((h) => h.name)).not.toContain('Zebediah Ordway')
+      expect(await t.contacts.search('ada quill', { productionId: p.id, threshold: 1, limit: 100 })).toHaveLength(2)
+    })
+
     it('findWithContacts and findManyWithContactCounts are one query each', async () => {
       const t = a.tenant
       const p = await t.productions.create({ title: 'One Query' })
