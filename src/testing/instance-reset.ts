@@ -76,12 +76,13 @@ export async function capturePristine(pg: PGlite, month: string): Promise<Pristi
   const emptied: string[] = []
   tables.rows.forEach((t, i) => (withRows?.rows[0]?.[`t${i}`] ? kept : emptied).push(quoted(t.nspname, t.relname)))
   const checked = [...catalogs.rows.map((c) => `pg_catalog.${c.relname}`), ...kept]
-  const checkSql = `select array[${checked
+  // One scan per relation (count, and rows written since $1 with the threshold computed once).
+  const checkSql = `with since as materialized (select pg_catalog.age($1::text::xid) as a) select ${checked
     .map(
       (r) =>
-        `(select count(*) from ${r}), (select count(*) from ${r} where pg_catalog.age(xmin) <= pg_catalog.age($1::text::xid))`,
+        `(select array[count(*), count(*) filter (where pg_catalog.age(xmin) <= (select a from since))]::int[] from ${r})`,
     )
-    .join(', ')}]::int[] as counts`
+    .join(' || ')} as counts`
   const foreignKeys = await pg.query<{ referenced: string; referencing: string }>(
     `select format('%I.%I', rn.nspname, r.relname) as referenced, format('%I.%I', fn.nspname, f.relname) as referencing
        from pg_catalog.pg_constraint k
