@@ -41,8 +41,10 @@ export interface TestDatabase extends Database {
    */
   readonly reused: boolean
   /**
-   * Closes the database and its PGlite. Idempotent. Any use afterwards raises `DatabaseClosedError`
-   * (code `DATABASE_CLOSED`, not retryable).
+   * Closes the database. Its PGlite is kept for the next test database of this process (reset in place
+   * then; at most one idle instance) or closed (`reuse: false`, another instance already idle, or
+   * `db.pglite` used beyond SQL). Idempotent. Any use afterwards, `pglite` included, raises
+   * `DatabaseClosedError` (code `DATABASE_CLOSED`, not retryable).
    */
   close(): Promise<void>
 }
@@ -113,9 +115,11 @@ export async function prepareTestTemplate(
  *
  * Each database starts from a snapshot of a migrated template's data directory (see
  * {@link prepareTestTemplate}): no migration runs at start-up once the machine's cache has the template
- * for these migrations. Measured on a 2-core machine (BENCHMARKS.md, "Test database"): the first call in
- * a process ≈ 1 s (PGlite's WebAssembly start), each later one ≈ 0.2–0.3 s; a process holding one
- * database ≈ 300 MB RSS. Close each database when done: an open PGlite keeps the process from exiting.
+ * for these migrations. A database opened after another was closed runs on that one's PGlite, reset in
+ * place to the template's state when the reset is provably complete (see `TestDatabaseOptions.reuse`,
+ * docs/testing.md). Measured on a 2-core machine (BENCHMARKS.md, "test-database"): the first call in a
+ * process ≈ 1 s (PGlite's WebAssembly start), a later one on a new instance ≈ 0.3 s, on a reused one less
+ * (see there); a process holding one database ≈ 300 MB RSS. Close each database when done.
  *
  * @throws MigrationError if the template has to be built and the migrations cannot be applied (the next
  *   call retries).
