@@ -212,7 +212,7 @@ describe('@callsheet/db/testing: a closed database’s PGlite reset for the next
     await fresh.close()
     const usedWith = (statement: string) =>
       afterUse(async (db) => {
-        await seedTenant(db, { productions: 1, contactsPerProduction: 1 })
+        await db.organizations.create({ name: 'Dirty', slug: 'dirty' })
         await db.pglite.exec(statement)
       })
     // The control: the same use without the statement's effect is reused.
