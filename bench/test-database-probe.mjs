@@ -2,7 +2,9 @@
 /**
  * One fresh process of the test-database bench (bench/test-database.ts spawns it): imports the built
  * `@callsheet/db/testing` from `dist/`, opens one test database, notes the process's RSS while it holds
- * it, then opens and closes `LATER` more, one at a time. Prints one JSON line.
+ * it, then opens, uses (one tenant's rows) and closes `LATER` more, one at a time (the first of them on a
+ * new instance, as the first database is still open; the others on the instance it closed, reset in
+ * place, unless the reset is refused). Prints one JSON line.
  */
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
@@ -26,11 +28,21 @@ await db.tenant(org.id).departments.create({ name: 'Camera', code: 'CAM' })
 const rssOneBytes = process.memoryUsage().rss
 /** @type {number[]} */
 const laterMs = []
+/** @type {number[]} */
+const closeMs = []
+/** @type {boolean[]} */
+const laterReused = []
 for (let i = 0; i < later; i++) {
   const t = performance.now()
   const next = await testing.createTestDatabase()
   laterMs.push(performance.now() - t)
+  laterReused.push(next.reused)
+  // Used as a test would: a tenant's rows (and their audit rows) for the reset to remove.
+  const nextOrg = await next.organizations.create({ name: 'Later', slug: `later-${i}` })
+  await next.tenant(nextOrg.id).departments.create({ name: 'Camera', code: 'CAM' })
+  const c = performance.now()
   await next.close()
+  closeMs.push(performance.now() - c)
 }
 await db.close()
 console.log(
@@ -41,6 +53,8 @@ console.log(
     firstMs,
     rssOneBytes,
     laterMs,
+    closeMs,
+    laterReused,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
   }),
 )

@@ -4,7 +4,8 @@
  * What an app's unit tests pay for `@callsheet/db/testing`, measured on the built package (`dist/`, run
  * `npm run build` first) the way an app uses it, without a PostgreSQL server:
  * - fresh processes (`--runs`, default 5), each: import, template (from the machine cache), the first
- *   `createTestDatabase()`, RSS holding that one database, then `--later` (default 5) more, one at a time;
+ *   `createTestDatabase()`, RSS holding that one database, then `--later` (default 5) more, one at a time,
+ *   each used and closed (the first on a new instance, the others on the instance it closed, reset);
  * - a scratch app of 7 vitest files (createTestDatabase, seedTenant, expectTenantIsolation) run with
  *   vitest's defaults (timeouts, pool, workers): first with an empty cache (a fresh app), then warm;
  * - both again while two busy loops keep both cores busy (started here, killed when done).
@@ -34,6 +35,8 @@ interface ProbeResult {
   firstMs: number
   rssOneBytes: number
   laterMs: number[]
+  closeMs: number[]
+  laterReused: boolean[]
   peakRssBytes: number
 }
 
@@ -129,14 +132,22 @@ function runSuite(app: string, label: string): SuiteRun {
   }
 }
 
+function reusedCell(r: ProbeResult): string {
+  const times = r.laterMs.filter((_, i) => r.laterReused[i] === true)
+  return times.length === 0 ? 'none reused' : `${ms(median(times))} ms (${times.length} of ${r.laterMs.length})`
+}
+
 function probeTable(rows: (ProbeResult & { load: string; wallMs: number })[]): string[] {
   return [
-    '| run | load (1 min) | template from | import | template | first createTestDatabase | template + first | RSS holding one | later (median, max) | process wall |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| run | load (1 min) | template from | import | template | first createTestDatabase | template + first | RSS holding one | later: each | later (median, max) | later on a reused instance (median) | their close() (median) | process wall |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r, i) =>
         `| ${i + 1} | ${r.load} | ${r.source} | ${ms(r.importMs)} ms | ${ms(r.templateMs)} ms | ${ms(r.firstMs)} ms | ` +
-        `${ms(r.templateMs + r.firstMs)} ms | ${mb(r.rssOneBytes)} MB | ${ms(median(r.laterMs))} / ${ms(Math.max(...r.laterMs))} ms | ${ms(r.wallMs)} ms |`,
+        `${ms(r.templateMs + r.firstMs)} ms | ${mb(r.rssOneBytes)} MB | ${r.laterMs.map(ms).join(', ')} | ` +
+        `${ms(median(r.laterMs))} / ${ms(Math.max(...r.laterMs))} ms | ` +
+        `${reusedCell(r)} | ` +
+        `${ms(median(r.closeMs))} ms | ${ms(r.wallMs)} ms |`,
     ),
   ]
 }

@@ -3,6 +3,8 @@ import { createPglite, smallMemoryStartParams } from '../engine/pglite/create-pg
 import { SnapshotFilesystem } from '../engine/pglite/data-dir-snapshot'
 import { createDatabase, type Database } from '../client/create-database'
 import type { DatabaseConfig } from '../client/config'
+import { DatabaseClosedError } from '../errors'
+import { capturePristine, resetToPristine, type PristineState } from './instance-reset'
 import { loadTemplate, templateKey, type TemplateSnapshot, type TemplateSource } from './template-snapshot'
 
 /** Options of {@link createTestDatabase}: the parts of `DatabaseConfig` that make sense on PGlite, and the app's migrations. */
@@ -13,15 +15,36 @@ export interface TestDatabaseOptions extends Pick<DatabaseConfig, 'hooks' | 'log
    * there rebuilds the template.
    */
   readonly appMigrationsFolder?: string
+  /**
+   * Whether this database may run on the PGlite instance of a closed test database, reset in place to the
+   * template's state (≈ 0.1 s instead of ≈ 0.3 s for a new instance), and may hand its own to the next one
+   * when closed. A reset that cannot be proven complete (DDL, roles, an open transaction, …) is never
+   * reused: that instance is closed and the next database starts a new one. `CALLSHEET_DB_TEST_REUSE=off`
+   * turns reuse off for every database of the process.
+   * @default true
+   */
+  readonly reuse?: boolean
 }
 
 /** A library `Database` on its own migrated in-memory PGlite, which it owns. */
 export interface TestDatabase extends Database {
-  /** The PGlite under the database (for raw SQL as the owner, a superuser: RLS does not apply to it). */
+  /**
+   * The PGlite under the database (for raw SQL as the owner, a superuser: RLS does not apply to it). Its
+   * calls are refused with `DatabaseClosedError` once the database is closed, even when the instance lives
+   * on for the next test database. Using anything but `query`, `exec`, `transaction`, `sql` and
+   * `describeQuery` (e.g. `listen`, `Module`) keeps the instance from being reused.
+   */
   readonly pglite: PGlite
   /**
-   * Closes the database and its PGlite. Idempotent. Any use afterwards raises `DatabaseClosedError`
-   * (code `DATABASE_CLOSED`, not retryable).
+   * Whether this database runs on the instance of an earlier, closed test database, reset in place (see
+   * `TestDatabaseOptions.reuse`); `false` for a new instance.
+   */
+  readonly reused: boolean
+  /**
+   * Closes the database. Its PGlite is kept for the next test database of this process (reset in place
+   * then; at most one idle instance) or closed (`reuse: false`, another instance already idle, or
+   * `db.pglite` used beyond SQL). Idempotent. Any use afterwards, `pglite` included, raises
+   * `DatabaseClosedError` (code `DATABASE_CLOSED`, not retryable).
    */
   close(): Promise<void>
 }
@@ -92,9 +115,11 @@ export async function prepareTestTemplate(
  *
  * Each database starts from a snapshot of a migrated template's data directory (see
  * {@link prepareTestTemplate}): no migration runs at start-up once the machine's cache has the template
- * for these migrations. Measured on a 2-core machine (BENCHMARKS.md, "Test database"): the first call in
- * a process ≈ 1 s (PGlite's WebAssembly start), each later one ≈ 0.2–0.3 s; a process holding one
- * database ≈ 300 MB RSS. Close each database when done: an open PGlite keeps the process from exiting.
+ * for these migrations. A database opened after another was closed runs on that one's PGlite, reset in
+ * place to the template's state when the reset is provably complete (see `TestDatabaseOptions.reuse`,
+ * docs/testing.md). Measured on a 2-core machine (BENCHMARKS.md, "test-database"): the first call in a
+ * process ≈ 1 s (PGlite's WebAssembly start), a later one on a new instance ≈ 0.3 s, on a reused one less
+ * (see there); a process holding one database ≈ 300 MB RSS. Close each database when done.
  *
  * @throws MigrationError if the template has to be built and the migrations cannot be applied (the next
  *   call retries).
@@ -112,22 +137,22 @@ export async function prepareTestTemplate(
  * ```
  */
 export async function createTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
-  const { snapshot, builtMonth } = await template(options.appMigrationsFolder).loaded
-  const pglite = await createPglite({ fs: new SnapshotFilesystem(snapshot), startParams: [...smallMemoryStartParams] })
+  const reuse = options.reuse ?? reuseByEnvironment()
+  const { key, loaded } = template(options.appMigrationsFolder)
+  const instance = (reuse ? await takeIdle(key) : undefined) ?? (await startInstance(key, await loaded, reuse))
+  const lease: Lease = { closed: false, spoiled: undefined }
+  const pglite = leasedPglite(instance.pglite, lease)
   let db: Database
   try {
-    // A template from an earlier month lacks the months since: create them as migrate() would have.
-    if (builtMonth !== new Date().toISOString().slice(0, 7)) {
-      await pglite.query('select callsheet_ensure_audit_partitions(3)')
-    }
     db = createDatabase({
       hooks: options.hooks,
       logger: options.logger,
       onHookError: options.onHookError,
+      // The lease, not the instance: a new object, so the database gets its own tenant-proof key.
       primary: pglite,
     })
   } catch (error) {
-    await pglite.close()
+    await instance.pglite.close()
     throw error
   }
   let closing: Promise<void> | undefined
@@ -158,12 +183,14 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
       return db.$primary
     },
     pglite,
+    reused: instance.uses > 1,
     close() {
       closing ??= (async () => {
+        lease.closed = true
         try {
           await db.close()
         } finally {
-          if (!pglite.closed) await pglite.close()
+          await release(instance, reuse && lease.spoiled === undefined)
         }
       })()
       return closing
@@ -172,10 +199,109 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
   return testDb
 }
 
+/** A PGlite a test database runs on, and what it looked like fresh (`undefined`: never to be reused). */
+interface Instance {
+  readonly pglite: PGlite
+  readonly key: string
+  readonly pristine: PristineState | undefined
+  /** How many test databases have run on it, this one included. */
+  uses: number
+}
+
+/** One test database's hold on an instance. */
+interface Lease {
+  closed: boolean
+  /** The first member of the PGlite used that the reset cannot see the effects of (the instance is then closed). */
+  spoiled: string | undefined
+}
+
+// At most one idle instance per process (a PGlite holds ≈ 200 MB): a closed test database's, not reset yet.
+let idle: Instance | undefined
+
+const reuseByEnvironment = (): boolean => !/^(0|off|false|no)$/i.test(process.env.CALLSHEET_DB_TEST_REUSE ?? '')
+
+async function startInstance(
+  key: string,
+  { snapshot, builtMonth }: TemplateSnapshot,
+  reuse: boolean,
+): Promise<Instance> {
+  const pglite = await createPglite({ fs: new SnapshotFilesystem(snapshot), startParams: [...smallMemoryStartParams] })
+  try {
+    const month = new Date().toISOString().slice(0, 7)
+    // A template from an earlier month lacks the months since: create them as migrate() would have.
+    if (builtMonth !== month) await pglite.query('select callsheet_ensure_audit_partitions(3)')
+    return { pglite, key, pristine: reuse ? await capturePristine(pglite, month) : undefined, uses: 1 }
+  } catch (error) {
+    await pglite.close()
+    throw error
+  }
+}
+
+/** The idle instance for `key`, reset to the template's state; `undefined` when there is none or it cannot be reset. */
+async function takeIdle(key: string): Promise<Instance | undefined> {
+  const instance = idle
+  if (instance?.key !== key || instance.pristine === undefined) return undefined
+  idle = undefined
+  const refused = await resetToPristine(instance.pglite, instance.pristine).catch((error: unknown) => String(error))
+  if (refused !== undefined) {
+    if (!instance.pglite.closed) await instance.pglite.close()
+    return undefined
+  }
+  instance.uses++
+  return instance
+}
+
+async function release(instance: Instance, reusable: boolean): Promise<void> {
+  if (reusable && idle === undefined && instance.pristine !== undefined && !instance.pglite.closed) {
+    idle = instance
+    return
+  }
+  if (!instance.pglite.closed) await instance.pglite.close()
+}
+
+// What the reset sees the effects of (SQL, in the database) or what changes nothing; any other member
+// (listeners, the Emscripten module and its filesystem, close, dumps) keeps the instance from being reused.
+const LEASED_MEMBERS = new Set([
+  'query',
+  'exec',
+  'transaction',
+  'sql',
+  'describeQuery',
+  'closed',
+  'ready',
+  'waitReady',
+  'isInTransaction',
+  // isPGlite() looks for it (createDatabase on this PGlite): the protocol runs SQL, as query() does.
+  'execProtocolRawSync',
+  'then',
+  // drizzle's is() reads it
+  'constructor',
+])
+
+/**
+ * The instance as one test database sees it: every call refused with `DatabaseClosedError` once that
+ * database is closed, and a note of any member used whose effects a reset cannot see.
+ */
+function leasedPglite(pg: PGlite, lease: Lease): PGlite {
+  return new Proxy(pg, {
+    get(target, property) {
+      if (property === 'closed') return lease.closed || target.closed
+      if (typeof property === 'string' && !LEASED_MEMBERS.has(property)) lease.spoiled ??= property
+      const value = Reflect.get(target, property, target) as unknown
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) =>
+        lease.closed
+          ? Promise.reject(new DatabaseClosedError("a call on the test database's PGlite"))
+          : (value as (...a: unknown[]) => unknown).apply(target, args)
+    },
+  })
+}
+
 /**
  * Forgets the migrated templates this process keeps in memory for {@link createTestDatabase} (~35 MB
- * each), e.g. in a long-lived process after the tests. The machine's cache stays. No PGlite stays open
- * for a template, so calling it is never needed for a process to exit.
+ * each) and closes the idle PGlite kept for the next test database (≈ 200 MB), e.g. in a long-lived
+ * process after the tests. The machine's cache stays. Neither keeps a process from exiting, so calling it
+ * is never needed for that.
  *
  * @example
  * ```ts
@@ -185,6 +311,9 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
 export async function disposeTestTemplate(): Promise<void> {
   const current = [...templates.values()]
   templates.clear()
+  const instance = idle
+  idle = undefined
+  if (instance && !instance.pglite.closed) await instance.pglite.close()
   // Wait for a template being made so its PGlite is closed before this resolves.
   await Promise.all(current.map((t) => t.catch(() => undefined)))
 }
