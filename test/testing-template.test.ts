@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { PGlite } from '@electric-sql/pglite'
-import { createPglite } from '../src/engine/pglite/create-pglite'
+import { createPglite, smallMemoryStartParams } from '../src/engine/pglite/create-pglite'
+import { SnapshotFilesystem } from '../src/engine/pglite/data-dir-snapshot'
+import { capturePristine } from '../src/testing/instance-reset'
+import { loadTemplate } from '../src/testing/template-snapshot'
 import { migrate } from '../src/migrations/migrate'
 import { createTestDatabase, disposeTestTemplate, prepareTestTemplate } from '../src/testing'
 
@@ -122,5 +125,27 @@ describe('@callsheet/db/testing: the migrated template snapshot', () => {
     writeFileSync(file, text)
     await disposeTestTemplate()
     expect((await prepareTestTemplate({ appMigrationsFolder: appFolder })).source).toBe('built')
+  })
+
+  it('carries the catalog baseline of a fresh instance, equal to one read live (library and app templates, cache)', async () => {
+    const month = new Date().toISOString().slice(0, 7)
+    for (const folder of [undefined, appFolder]) {
+      // Made now (or loaded from this file's cache, written by an earlier test), then from the cache.
+      for (const template of [await loadTemplate(folder), await loadTemplate(folder)]) {
+        expect(template.builtMonth).toBe(month)
+        expect(template.pristine).toBeDefined()
+        const pg = await createPglite({
+          fs: new SnapshotFilesystem(template.snapshot),
+          startParams: [...smallMemoryStartParams],
+        })
+        try {
+          const { configFiles: _files, tempSchema: _temp, ...live } = await capturePristine(pg, month)
+          expect(template.pristine).toEqual(live)
+        } finally {
+          await pg.close()
+        }
+      }
+    }
+    expect((await loadTemplate()).source).toBe('cache')
   })
 })

@@ -58,6 +58,83 @@ const ROLES_SQL = 'select rolname from pg_catalog.pg_roles'
 
 const quoted = (schema: string, name: string): string => `"${schema.replace(/"/g, '""')}"."${name.replace(/"/g, '""')}"`
 
+/**
+ * The part of a {@link PristineState} that is the same on every instance started from one template
+ * snapshot (the data directory fixes catalogs, tables, sequences, roles and the next transaction id), so
+ * that it can be read once, where the snapshot is made, and stored with it. The configuration files'
+ * times (written when an instance starts) and its session are read on each instance.
+ */
+export type StoredPristine = Omit<PristineState, 'configFiles' | 'tempSchema'>
+
+/** `stored` as JSON, for a snapshot's metadata (see {@link parseStoredPristine}). */
+export function serializePristine(stored: StoredPristine): string {
+  return JSON.stringify({
+    month: stored.month,
+    checkSql: stored.checkSql,
+    counts: stored.counts,
+    emptied: stored.emptied,
+    referencedBy: [...stored.referencedBy],
+    sequences: stored.sequences,
+    roles: [...stored.roles],
+    baseline: stored.baseline,
+  })
+}
+
+/** What {@link serializePristine} wrote; `undefined` when `json` is not that (the caller then reads it live). */
+export function parseStoredPristine(json: string | undefined): StoredPristine | undefined {
+  if (json === undefined) return undefined
+  let v: Record<string, unknown>
+  try {
+    v = JSON.parse(json) as Record<string, unknown>
+  } catch {
+    return undefined
+  }
+  const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string')
+  const { month, checkSql, counts, emptied, referencedBy, sequences, roles, baseline } = v
+  if (
+    typeof month !== 'string' ||
+    typeof checkSql !== 'string' ||
+    typeof baseline !== 'string' ||
+    !/^[0-9]+$/.test(baseline) ||
+    !Array.isArray(counts) ||
+    !counts.every((c) => Number.isSafeInteger(c)) ||
+    !strings(emptied) ||
+    !strings(roles) ||
+    !Array.isArray(referencedBy) ||
+    !referencedBy.every((e) => Array.isArray(e) && typeof e[0] === 'string' && strings(e[1])) ||
+    !Array.isArray(sequences) ||
+    !sequences.every(
+      (s: Partial<SequenceState> | null) =>
+        typeof s === 'object' &&
+        s !== null &&
+        typeof s.name === 'string' &&
+        typeof s.lastValue === 'string' &&
+        typeof s.isCalled === 'boolean',
+    )
+  )
+    return undefined
+  return {
+    month,
+    checkSql,
+    counts: counts as number[],
+    emptied,
+    referencedBy: new Map(referencedBy as [string, string[]][]),
+    sequences: sequences as SequenceState[],
+    roles: new Set(roles),
+    baseline,
+  }
+}
+
+/**
+ * The {@link PristineState} of an instance just started from a snapshot whose {@link StoredPristine} is
+ * `stored`: only what differs per instance is read (one query). The caller makes sure the instance is as
+ * the snapshot was (nothing run on it yet, same month).
+ */
+export async function pristineFromStored(pg: PGlite, stored: StoredPristine): Promise<PristineState> {
+  // A copy: `baseline` moves on with each reset of this instance.
+  return { ...stored, ...(await readFiles(pg)) }
+}
+
 /** Reads what a fresh instance looks like. Runs only reads (no transaction id is taken). */
 export async function capturePristine(pg: PGlite, month: string): Promise<PristineState> {
   const catalogs = await pg.query<{ relname: string }>(

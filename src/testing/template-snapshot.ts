@@ -4,7 +4,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { dirname, join, resolve } from 'node:path'
-import { createPglite, pgliteExtensions } from '../engine/pglite/create-pglite'
+import { createPglite, pgliteExtensions, smallMemoryStartParams } from '../engine/pglite/create-pglite'
 import {
   closeIntoSnapshot,
   decodeSnapshot,
@@ -14,9 +14,11 @@ import {
 } from '../engine/pglite/data-dir-snapshot'
 import { migrate } from '../migrations/migrate'
 import { migrationsFolder } from '../migrations/migrations-folder'
+import { capturePristine, parseStoredPristine, serializePristine, type StoredPristine } from './instance-reset'
 
 // Bump when the snapshot's content or format changes for a reason the key below does not see.
-const SNAPSHOT_FORMAT = 'callsheet-db test template v1'
+// v2: the metadata carries the fresh instance's catalog baseline (`pristine`).
+const SNAPSHOT_FORMAT = 'callsheet-db test template v2'
 
 /**
  * Where a template snapshot came from: this process's `memory`, the machine's `cache`, the one `shipped`
@@ -32,7 +34,15 @@ export interface TemplateSnapshot {
   readonly cacheFile: string | undefined
   /** The UTC month (`YYYY-MM`) it was migrated in: its audit partitions run from there. */
   readonly builtMonth: string
+  /**
+   * What an instance started from it looks like before anything runs on it (read when the snapshot was
+   * made, on such an instance), for the reset of a reused instance; `undefined` when the snapshot has
+   * none (it is then read on each new instance).
+   */
+  readonly pristine: StoredPristine | undefined
 }
+
+type Made = Omit<TemplateSnapshot, 'source' | 'cacheFile'>
 
 /**
  * The key of a template: everything its data directory is made from. The library's migrations exactly
@@ -117,32 +127,51 @@ export async function loadTemplate(appMigrationsFolder?: string): Promise<Templa
   const key = templateKey(appMigrationsFolder)
   const file = join(templateCacheDir(), `template-${key.slice(0, 32)}.snapshot`)
   const cached = readCached(file, key)
-  if (cached) return { snapshot: cached.snapshot, source: 'cache', cacheFile: file, builtMonth: cached.builtMonth }
-  let made: { snapshot: DataDirSnapshot; builtMonth: string; source: TemplateSource }
+  if (cached) return { ...cached, source: 'cache', cacheFile: file }
+  let made: Made & { source: TemplateSource }
   if (appMigrationsFolder === undefined) {
     const shipped = readShipped(key)
-    made = shipped
-      ? { ...shipped, source: 'shipped' }
-      : { snapshot: await buildTemplate(), builtMonth: utcMonth(), source: 'built' }
+    made = shipped ? { ...shipped, source: 'shipped' } : { ...(await withPristine(await buildTemplate())), source: 'built' }
   } else {
     const base = await loadTemplate()
     made = {
-      snapshot: await withAppMigrations(base.snapshot, appMigrationsFolder),
-      builtMonth: base.builtMonth,
+      ...(await withPristine(await withAppMigrations(base.snapshot, appMigrationsFolder), base.builtMonth)),
       source: 'built',
     }
   }
-  const written = writeCached(file, encodeSnapshot(made.snapshot, key, { builtMonth: made.builtMonth }))
+  const written = writeCached(file, encode(made, key))
   return { ...made, cacheFile: written ? file : undefined }
+}
+
+function encode(made: Made, key: string): Buffer {
+  const meta: Record<string, string> = { builtMonth: made.builtMonth }
+  if (made.pristine) meta.pristine = serializePristine(made.pristine)
+  return encodeSnapshot(made.snapshot, key, meta)
+}
+
+/**
+ * `snapshot` with what an instance started from it looks like, read on such an instance now (≈ 0.5 s,
+ * once per template instead of on each process's first test database). A template from an earlier month
+ * gets none: each instance adds that month's audit partitions at start, so it differs from the snapshot.
+ */
+async function withPristine(snapshot: DataDirSnapshot, builtMonth = utcMonth()): Promise<Made> {
+  if (builtMonth !== utcMonth()) return { snapshot, builtMonth, pristine: undefined }
+  // Started as createTestDatabase starts its instances.
+  const pg = await createPglite({ fs: new SnapshotFilesystem(snapshot), startParams: [...smallMemoryStartParams] })
+  try {
+    const { configFiles: _files, tempSchema: _temp, ...pristine } = await capturePristine(pg, builtMonth)
+    return { snapshot, builtMonth, pristine }
+  } finally {
+    await pg.close()
+  }
 }
 
 /** The library's template as a gzipped snapshot file, for the package (see scripts/build-test-template.mts). */
 export async function shippableTemplate(): Promise<Buffer> {
-  const key = templateKey()
-  return gzipSync(encodeSnapshot(await buildTemplate(), key, { builtMonth: utcMonth() }), { level: 6 })
+  return gzipSync(encode(await withPristine(await buildTemplate()), templateKey()), { level: 6 })
 }
 
-function readShipped(key: string): { snapshot: DataDirSnapshot; builtMonth: string } | undefined {
+function readShipped(key: string): Made | undefined {
   try {
     return fromBytes(gunzipSync(readFileSync(shippedTemplateFile())), key)
   } catch {
@@ -150,13 +179,15 @@ function readShipped(key: string): { snapshot: DataDirSnapshot; builtMonth: stri
   }
 }
 
-function fromBytes(bytes: Uint8Array, key: string): { snapshot: DataDirSnapshot; builtMonth: string } | undefined {
+function fromBytes(bytes: Uint8Array, key: string): Made | undefined {
   const decoded = decodeSnapshot(bytes, key)
   const builtMonth = decoded?.meta.builtMonth
-  return decoded && typeof builtMonth === 'string' ? { snapshot: decoded.snapshot, builtMonth } : undefined
+  return decoded && typeof builtMonth === 'string'
+    ? { snapshot: decoded.snapshot, builtMonth, pristine: parseStoredPristine(decoded.meta.pristine) }
+    : undefined
 }
 
-function readCached(file: string, key: string): { snapshot: DataDirSnapshot; builtMonth: string } | undefined {
+function readCached(file: string, key: string): Made | undefined {
   let bytes: Buffer
   try {
     bytes = readFileSync(file)
