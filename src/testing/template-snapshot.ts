@@ -131,7 +131,9 @@ export async function loadTemplate(appMigrationsFolder?: string): Promise<Templa
   let made: Made & { source: TemplateSource }
   if (appMigrationsFolder === undefined) {
     const shipped = readShipped(key)
-    made = shipped ? { ...shipped, source: 'shipped' } : { ...(await withPristine(await buildTemplate())), source: 'built' }
+    made = shipped
+      ? { ...shipped, source: 'shipped' }
+      : { ...(await withPristine(await buildTemplate())), source: 'built' }
   } else {
     const base = await loadTemplate()
     made = {
