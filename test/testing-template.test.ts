@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { PGlite } from '@electric-sql/pglite'
 import { createPglite, smallMemoryStartParams } from '../src/engine/pglite/create-pglite'
 import { SnapshotFilesystem } from '../src/engine/pglite/data-dir-snapshot'
-import { capturePristine } from '../src/testing/instance-reset'
+import { capturePristine, pristineFromStored } from '../src/testing/instance-reset'
 import { loadTemplate } from '../src/testing/template-snapshot'
 import { migrate } from '../src/migrations/migrate'
 import { createTestDatabase, disposeTestTemplate, prepareTestTemplate } from '../src/testing'
@@ -139,6 +139,8 @@ describe('@callsheet/db/testing: the migrated template snapshot', () => {
           startParams: [...smallMemoryStartParams],
         })
         try {
+          // Taken as createTestDatabase takes it (its next transaction id checked), then read live.
+          expect(await pristineFromStored(pg, template.pristine!)).toBeDefined()
           const { configFiles: _files, tempSchema: _temp, ...live } = await capturePristine(pg, month)
           expect(template.pristine).toEqual(live)
         } finally {

@@ -127,10 +127,13 @@ export function parseStoredPristine(json: string | undefined): StoredPristine | 
 
 /**
  * The {@link PristineState} of an instance just started from a snapshot whose {@link StoredPristine} is
- * `stored`: only what differs per instance is read (one query). The caller makes sure the instance is as
- * the snapshot was (nothing run on it yet, same month).
+ * `stored`: only what differs per instance is read. The caller makes sure the instance is as the snapshot
+ * was (nothing run on it yet, same month); `undefined` (read it live then) when its next transaction id
+ * is not the stored one, the one sign of a difference that costs nothing to see.
  */
-export async function pristineFromStored(pg: PGlite, stored: StoredPristine): Promise<PristineState> {
+export async function pristineFromStored(pg: PGlite, stored: StoredPristine): Promise<PristineState | undefined> {
+  const baseline = (await pg.query<{ x: string }>(BASELINE_SQL)).rows[0]?.x
+  if (baseline !== stored.baseline) return undefined
   // A copy: `baseline` moves on with each reset of this instance.
   return { ...stored, ...(await readFiles(pg)) }
 }

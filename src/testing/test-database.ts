@@ -234,9 +234,9 @@ async function startInstance(
     // start); else it is read from this instance (≈ 0.5 s), before the test can touch it.
     const pristine = !reuse
       ? undefined
-      : stored !== undefined && stored.month === month && builtMonth === month
-        ? await pristineFromStored(pglite, stored)
-        : await capturePristine(pglite, month)
+      : ((stored !== undefined && stored.month === month && builtMonth === month
+          ? await pristineFromStored(pglite, stored)
+          : undefined) ?? (await capturePristine(pglite, month)))
     return { pglite, key, pristine, uses: 1 }
   } catch (error) {
     await pglite.close()
