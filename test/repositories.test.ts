@@ -231,6 +231,26 @@ describeEachDatabase(
       expect(await t.contacts.search('ada quill', { productionId: p.id, threshold: 1, limit: 100 })).toHaveLength(2)
     })
 
+    it('search at the default threshold (a prepared read) stays inside the tenant, alone and in a transaction', async () => {
+      const t = a.tenant
+      const b = await fillTenant(ctx().db, 'repo-search-other')
+      const p = await t.productions.create({ title: 'Search Isolation' })
+      const [mine] = await t.contacts.createMany([{ productionId: p.id, name: 'Quentin Vandermolen' }])
+      const theirs = await b.tenant.productions.create({ title: 'Search Isolation' })
+      await b.tenant.contacts.create({ productionId: theirs.id, name: 'Quentin Vandermolen' })
+      const own = await t.contacts.search('quentin vandermolen')
+      expect(own.map((h) => h.id)).toEqual([mine!.id])
+      expect(own[0]!.score).toBe(1)
+      // Another tenant's production id finds nothing; the other tenant sees only its own contact.
+      expect(await t.contacts.search('quentin vandermolen', { productionId: theirs.id })).toEqual([])
+      const other = await b.tenant.contacts.search('quentin vandermolen')
+      expect(other.map((h) => h.organizationId)).toEqual([b.org.id])
+      expect(other.map((h) => h.id)).not.toContain(mine!.id)
+      // Inside a unit the same read runs there, under that unit's tenant.
+      const inside = await t.transaction((tx) => tx.contacts.search('quentin vandermolen', { productionId: p.id }))
+      expect(inside.map((h) => h.id)).toEqual([mine!.id])
+    })
+
     it('findWithContacts and findManyWithContactCounts are one query each', async () => {
       const t = a.tenant
       const p = await t.productions.create({ title: 'One Query' })
