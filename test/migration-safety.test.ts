@@ -9,15 +9,15 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
-import { migrate, type MigrateProgress, type MigrationTarget } from '../src/migrations/migrate'
+import { migrate, type MigrateProgress } from '../src/migrations/migrate'
 import { isCallsheetDbError, type MigrationChangedError } from '../src/errors'
-import { createPglite } from '../src/engine/pglite/create-pglite'
 import { readJournal } from '../src/migrations/journal'
 import { migrationsFolder } from '../src/migrations/migrations-folder'
 import { MIGRATIONS_RELATION } from '../src/migrations/migrations-table'
 import { changedMigrations } from '../src/migrations/immutability'
 import { createScratchDatabase } from '../tools/postgres-server'
-import { pgliteRunner, postgresRunner, type SqlRunner } from './harness/sql-runner'
+import { postgresRunner, type SqlRunner } from './harness/sql-runner'
+import { freshMigrationTargets, type FreshMigrationTarget } from './support/fresh-migration-target'
 
 const shipped = readJournal()
 const tags = shipped.map((m) => m.tag)
@@ -146,36 +146,8 @@ describe('the migration lint (npm run db:lint, in db:check)', () => {
   })
 })
 
-interface Fresh {
-  target: MigrationTarget
-  db: SqlRunner
-  close(): Promise<void>
-}
-const engines: [string, () => Promise<Fresh>][] = [
-  [
-    'pglite',
-    async () => {
-      const pg = await createPglite()
-      return { target: pg, db: pgliteRunner(pg), close: () => pg.close() }
-    },
-  ],
-]
-if (server)
-  engines.push([
-    'postgres',
-    async () => {
-      const scratch = await createScratchDatabase(server.adminUrl, 'cs_migsafe')
-      const sql = postgres(scratch.url, { max: 1, onnotice: () => {} })
-      return {
-        target: scratch.url,
-        db: postgresRunner(sql),
-        close: async () => {
-          await sql.end({ timeout: 5 })
-          await scratch.drop()
-        },
-      }
-    },
-  ])
+type Fresh = FreshMigrationTarget
+const engines = freshMigrationTargets('cs_migsafe')
 
 const recorded = async (db: SqlRunner) =>
   db.query<{ hash: string; created_at: string }>(

@@ -2,18 +2,15 @@
 // CONCURRENTLY outside the transaction, one statement at a time; a failure in the middle records nothing
 // of it, and the next run rebuilds the index the failed build left INVALID. Exercised through
 // appMigrationsFolder (the library's own folder goes through the same code), on PGlite and PostgreSQL.
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { migrate, type MigrationTarget } from '../src/migrations/migrate'
+import { migrate } from '../src/migrations/migrate'
 import { isCallsheetDbError } from '../src/errors'
-import { createPglite } from '../src/engine/pglite/create-pglite'
-import { createScratchDatabase } from '../tools/postgres-server'
-import { pgliteRunner, postgresRunner, type SqlRunner } from './harness/sql-runner'
-
-const server = inject('postgresServer')
+import type { SqlRunner } from './harness/sql-runner'
+import { freshMigrationTargets, type FreshMigrationTarget } from './support/fresh-migration-target'
 
 const CONCURRENT = [
   '-- callsheet:no-transaction',
@@ -41,38 +38,8 @@ function appFolder(dir: string, files: [string, string][]): string {
   return dir
 }
 
-interface Fresh {
-  target: MigrationTarget
-  db: SqlRunner
-  url?: string
-  close(): Promise<void>
-}
-const engines: [string, () => Promise<Fresh>][] = [
-  [
-    'pglite',
-    async () => {
-      const pg = await createPglite()
-      return { target: pg, db: pgliteRunner(pg), close: () => pg.close() }
-    },
-  ],
-]
-if (server)
-  engines.push([
-    'postgres',
-    async () => {
-      const scratch = await createScratchDatabase(server.adminUrl, 'cs_notx')
-      const sql = postgres(scratch.url, { max: 1, onnotice: () => {} })
-      return {
-        target: scratch.url,
-        db: postgresRunner(sql),
-        url: scratch.url,
-        close: async () => {
-          await sql.end({ timeout: 5 })
-          await scratch.drop()
-        },
-      }
-    },
-  ])
+type Fresh = FreshMigrationTarget
+const engines = freshMigrationTargets('cs_notx')
 
 const indexes = (db: SqlRunner) =>
   db.query<{ name: string; valid: boolean }>(
