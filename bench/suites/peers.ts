@@ -348,7 +348,8 @@ interface KyselyDatabase {
   }
 }
 
-function kyselyValues(c: BenchContact) {
+/** A contact as a row with the table's own (snake_case) column names: Kysely's and Prisma's insert input. */
+function snakeCaseRow(c: BenchContact) {
   return {
     id: uuidv7(),
     organization_id: c.organizationId,
@@ -398,13 +399,13 @@ const kysely: Contender = {
       create: (organizationId, contact) =>
         db.transaction().execute(async (trx) => {
           await kyselyEnter(organizationId, true).execute(trx)
-          return trx.insertInto('contacts').values(kyselyValues(contact)).returningAll().executeTakeFirstOrThrow()
+          return trx.insertInto('contacts').values(snakeCaseRow(contact)).returningAll().executeTakeFirstOrThrow()
         }),
       createMany: (organizationId, rows) =>
         db.transaction().execute(async (trx) => {
           await kyselyEnter(organizationId, true).execute(trx)
           for (const chunk of chunks(rows, VALUES_CHUNK_ROWS)) {
-            await trx.insertInto('contacts').values(chunk.map(kyselyValues)).execute()
+            await trx.insertInto('contacts').values(chunk.map(snakeCaseRow)).execute()
           }
           return rows.length
         }),
@@ -585,17 +586,6 @@ function prismaContender(prisma: PrismaModule): Contender {
             },
           },
         })
-      const values = (c: BenchContact) => ({
-        id: uuidv7(),
-        organization_id: c.organizationId,
-        production_id: c.productionId,
-        name: c.name,
-        email: c.email,
-        phone: c.phone,
-        role: c.role,
-        extraction_confidence: c.extractionConfidence,
-        metadata: c.metadata,
-      })
       return {
         findById: async (organizationId, id) =>
           (await forTenant(organizationId, false).contacts.findFirst({
@@ -607,9 +597,10 @@ function prismaContender(prisma: PrismaModule): Contender {
             orderBy: [{ created_at: 'asc' }, { id: 'asc' }],
             take: PAGE,
           }),
-        create: (organizationId, contact) => forTenant(organizationId, true).contacts.create({ data: values(contact) }),
+        create: (organizationId, contact) =>
+          forTenant(organizationId, true).contacts.create({ data: snakeCaseRow(contact) }),
         createMany: async (organizationId, rows) =>
-          (await forTenant(organizationId, true).contacts.createMany({ data: rows.map(values) })).count,
+          (await forTenant(organizationId, true).contacts.createMany({ data: rows.map(snakeCaseRow) })).count,
         close: () => base.$disconnect(),
       }
     },
