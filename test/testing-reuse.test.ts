@@ -141,6 +141,35 @@ describe('@callsheet/db/testing: a closed database’s PGlite reset for the next
     expect(await observable(third)).toEqual(freshState)
   })
 
+  it('empties a table a test filled past 1 MB with TRUNCATE and the others with DELETE: either way as new', async () => {
+    const fresh = await open({ reuse: false })
+    const freshState = await observable(fresh)
+    await fresh.close()
+    const size = async (db: TestDatabase, table: string) =>
+      (await db.pglite.query<{ n: number }>(`select pg_relation_size($1)::int as n`, [table])).rows[0]?.n
+    // A few rows: deleted (the table keeps its pages, every row dead).
+    const small = await afterUse(useEverything)
+    expect(small.reused).toBe(true)
+    expect(await size(small, 'contacts')).toBeGreaterThan(0)
+    expect(await observable(small)).toEqual(freshState)
+    await small.close()
+    // Past 1 MB of contacts (and their audit rows): truncated, with the tables referencing them.
+    const large = await afterUse(async (db) => {
+      const seeded = await seedTenant(db, { productions: 1, contactsPerProduction: 1 })
+      await db.pglite.query(
+        `insert into contacts (organization_id, production_id, name, email)
+           select $1, $2, 'Bulk ' || i, 'bulk' || i || '@example.com' from generate_series(1, 20000) i`,
+        [seeded.organization.id, seeded.productions[0]!.id],
+      )
+      expect(await size(db, 'contacts')).toBeGreaterThan(1024 * 1024)
+    })
+    expect(large.reused).toBe(true)
+    expect(await size(large, 'contacts')).toBe(0)
+    expect(await observable(large)).toEqual(freshState)
+    const tenant = await seedTenant(large, { productions: 1, contactsPerProduction: 2 })
+    expect(await tenant.tenant.contacts.count()).toBe(2)
+  })
+
   it("differs from a new database only as a new one does after its first unit: unset custom settings read '', not NULL", async () => {
     const read = async (db: TestDatabase) =>
       (await db.pglite.query<{ v: string | null }>(`select current_setting('app.organization_id', true) as v`)).rows[0]

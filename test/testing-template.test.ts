@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { PGlite } from '@electric-sql/pglite'
 import { createPglite, smallMemoryStartParams } from '../src/engine/pglite/create-pglite'
-import { SnapshotFilesystem } from '../src/engine/pglite/data-dir-snapshot'
+import { closeIntoSnapshot, encodeSnapshot, SnapshotFilesystem } from '../src/engine/pglite/data-dir-snapshot'
 import { capturePristine, pristineFromStored } from '../src/testing/instance-reset'
 import { loadTemplate } from '../src/testing/template-snapshot'
 import { migrate } from '../src/migrations/migrate'
@@ -125,6 +125,67 @@ describe('@callsheet/db/testing: the migrated template snapshot', () => {
     writeFileSync(file, text)
     await disposeTestTemplate()
     expect((await prepareTestTemplate({ appMigrationsFolder: appFolder })).source).toBe('built')
+  })
+
+  it('rolls a template made in an earlier month forward once and caches it: instances start from it as from a new one', async () => {
+    const now = new Date()
+    const month = now.toISOString().slice(0, 7)
+    const previous = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1)).toISOString().slice(0, 7)
+    const info = await prepareTestTemplate()
+    // What a template migrated last month is today: no partition for this month or the ones after.
+    const pg = await createPglite({
+      fs: new SnapshotFilesystem((await loadTemplate()).snapshot),
+      startParams: [...smallMemoryStartParams],
+    })
+    const dropped = await pg.query<{ r: string }>(
+      `select c.relname as r from pg_inherits i join pg_class c on c.oid = i.inhrelid
+        where i.inhparent = 'audit_logs'::regclass and c.relname >= $1 and c.relname <> 'audit_logs_default'`,
+      [`audit_logs_${month.replace('-', '_')}`],
+    )
+    expect(dropped.rows.length).toBeGreaterThan(0)
+    for (const { r } of dropped.rows) await pg.exec(`drop table "${r}"`)
+    writeFileSync(info.cacheFile!, encodeSnapshot(await closeIntoSnapshot(pg), info.key, { builtMonth: previous }))
+    await disposeTestTemplate()
+
+    const rolled = await loadTemplate()
+    expect(rolled).toMatchObject({ source: 'cache', builtMonth: month, cacheFile: info.cacheFile })
+    expect(rolled.pristine).toBeDefined()
+    // Cached as rolled forward: the next process loads this month's template.
+    const again = await loadTemplate()
+    expect(again).toMatchObject({ source: 'cache', builtMonth: month })
+    expect(again.pristine).toEqual(rolled.pristine)
+    const db = await createTestDatabase()
+    try {
+      const partitions = await db.pglite.query<{ r: string }>(
+        `select c.relname as r from pg_inherits i join pg_class c on c.oid = i.inhrelid
+          where i.inhparent = 'audit_logs'::regclass order by 1`,
+      )
+      expect(partitions.rows.map((p) => p.r)).toEqual(
+        expect.arrayContaining([...dropped.rows.map((p) => p.r), 'audit_logs_default']),
+      )
+      // Audit rows of this month land in this month's partition.
+      const org = await db.organizations.create({ name: 'Rolled', slug: 'rolled' })
+      await db.tenant(org.id).departments.create({ name: 'Camera', code: 'CAM' })
+      const where = await db.pglite.query<{ p: string }>(
+        `select distinct tableoid::regclass::text as p from audit_logs where organization_id = $1`,
+        [org.id],
+      )
+      expect(where.rows).toEqual([{ p: `audit_logs_${month.replace('-', '_')}` }])
+    } finally {
+      await db.close()
+    }
+    // The stored state is what an instance of the rolled template reads live.
+    const fresh = await createPglite({
+      fs: new SnapshotFilesystem(again.snapshot),
+      startParams: [...smallMemoryStartParams],
+    })
+    try {
+      expect(await pristineFromStored(fresh, again.pristine!)).toBeDefined()
+      const { configFiles: _files, tempSchema: _temp, ...live } = await capturePristine(fresh, month)
+      expect(again.pristine).toEqual(live)
+    } finally {
+      await fresh.close()
+    }
   })
 
   it('carries the catalog baseline of a fresh instance, equal to one read live (library and app templates, cache)', async () => {

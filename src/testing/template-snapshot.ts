@@ -118,8 +118,9 @@ export const SHIPPED_TEMPLATE_FILE = 'test-template.snapshot.gz'
  * The migrated template for `appMigrationsFolder` (or none): from the machine's cache when its key
  * matches; else, for the library's migrations alone, the snapshot shipped in the package when its key
  * matches (same migrations, same PGlite version), else built by migrating a PGlite from scratch (≈ 4–8 s).
- * With an app folder: the library's template, started, with the app's migrations applied. Whatever is
- * not from the cache is then cached. A cache that cannot be read or written is skipped.
+ * With an app folder: the library's template, started, with the app's migrations applied. A template made
+ * in an earlier month is rolled forward (see `rolledForward`). Whatever is not from the cache, or was rolled
+ * forward, is then cached. A cache that cannot be read or written is skipped.
  *
  * @throws MigrationError when the migrations (the library's or the app's) cannot be applied.
  */
@@ -127,9 +128,10 @@ export async function loadTemplate(appMigrationsFolder?: string): Promise<Templa
   const key = templateKey(appMigrationsFolder)
   const file = join(templateCacheDir(), `template-${key.slice(0, 32)}.snapshot`)
   const cached = readCached(file, key)
-  if (cached) return { ...cached, source: 'cache', cacheFile: file }
   let made: Made & { source: TemplateSource }
-  if (appMigrationsFolder === undefined) {
+  if (cached) {
+    made = { ...cached, source: 'cache' }
+  } else if (appMigrationsFolder === undefined) {
     const shipped = readShipped(key)
     made = shipped
       ? { ...shipped, source: 'shipped' }
@@ -141,8 +143,31 @@ export async function loadTemplate(appMigrationsFolder?: string): Promise<Templa
       source: 'built',
     }
   }
+  if (made.builtMonth !== utcMonth()) {
+    // Made in an earlier month (a package published then, a cache from then): rolled forward once and
+    // cached, so that each instance is again exactly the snapshot and starts without a live capture.
+    made = { ...(await rolledForward(made.snapshot)), source: made.source }
+  } else if (made.source === 'cache') {
+    return { ...made, cacheFile: file }
+  }
   const written = writeCached(file, encode(made, key))
   return { ...made, cacheFile: written ? file : undefined }
+}
+
+/**
+ * `snapshot` (made in an earlier month) with this month's audit partitions and the next ones, as
+ * `migrate()` would create them today, and the pristine state of an instance started from it (≈ 1 s, once
+ * per machine and month instead of ≈ 0.5 s in every process).
+ */
+async function rolledForward(snapshot: DataDirSnapshot): Promise<Made> {
+  const pg = await createPglite({ fs: new SnapshotFilesystem(snapshot), startParams: [...smallMemoryStartParams] })
+  try {
+    await pg.query('select callsheet_ensure_audit_partitions(3)')
+  } catch (error) {
+    await pg.close()
+    throw error
+  }
+  return withPristine(await closeIntoSnapshot(pg))
 }
 
 function encode(made: Made, key: string): Buffer {
