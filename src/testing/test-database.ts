@@ -6,6 +6,7 @@ import type { DatabaseConfig } from '../client/config'
 import { DatabaseClosedError } from '../errors'
 import { capturePristine, pristineFromStored, resetToPristine, type PristineState } from './instance-reset'
 import { loadTemplate, templateKey, type TemplateSnapshot, type TemplateSource } from './template-snapshot'
+import { tuneWasmTiering } from './wasm-tiering'
 
 /** Options of {@link createTestDatabase}: the parts of `DatabaseConfig` that make sense on PGlite, and the app's migrations. */
 export interface TestDatabaseOptions extends Pick<DatabaseConfig, 'hooks' | 'logger' | 'onHookError'> {
@@ -71,6 +72,8 @@ function template(appMigrationsFolder: string | undefined): {
   /** Whether this call started loading it (else this process had it, or was getting it, already). */
   started: boolean
 } {
+  // Before the first PGlite of the process is made (the template's or a database's).
+  tuneWasmTiering()
   const key = templateKey(appMigrationsFolder)
   let loaded = templates.get(key)
   const started = loaded === undefined
