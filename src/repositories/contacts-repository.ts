@@ -12,6 +12,7 @@ import { validate } from '../support/validate'
 import { liveCondition } from './soft-delete'
 import { naturalKey } from './create-many/natural-key'
 import { PreparedSelect } from './prepared-select'
+import type { PreparedRead } from '../engine/engine'
 
 export type CreateContactInput = z.input<typeof contactInsertSchema>
 export type UpdateContactInput = z.input<typeof contactUpdateSchema>
@@ -71,10 +72,9 @@ const CONTACTS_NATURAL_KEY = naturalKey(contacts, 'contacts_email_live_key', (ro
 )
 
 /**
- * The search at the default threshold, built once per shape (with or without a production): sent as a prepared
- * read, so BEGIN, the settings, the search and its COMMIT go in one packet and no query is built per call. Through
- * Drizzle in a function unit, the COMMIT waited for the result: one more round trip per search, and under CPU
- * contention each costs a scheduling wait of the backend and of Node (the search bench's 2.5× over the hand SQL).
+ * The search, built once per shape (with or without a production): sent as a prepared read, so BEGIN, the
+ * settings, the threshold, the search (and, in its own unit, COMMIT) go in one packet and no query is built per
+ * call. Its `%` takes the threshold from `pg_trgm.similarity_threshold`, set before every run of it.
  */
 const searchSelects = new Map<boolean, PreparedSelect<ContactSearchHit>>()
 
@@ -100,6 +100,46 @@ function searchSelect(byProduction: boolean): PreparedSelect<ContactSearchHit> {
     searchSelects.set(byProduction, select)
   }
   return select
+}
+
+/** The default of `ContactSearchOptions.threshold` (pg_trgm's own default). */
+const DEFAULT_THRESHOLD = 0.3
+
+/**
+ * The thresholds a search tries before the caller's, highest first (only those above it). The search at a
+ * higher threshold is exact whenever it fills `limit`: every row of the true top `limit` then scores at least
+ * that threshold, so all of them were among its candidates. Far fewer names reach the heap there (GIN admits a
+ * row once its share of the query's trigrams reaches the threshold), so a common name's search stops early;
+ * a search that does not fill `limit` is thrown away and the next rung runs. Rungs chosen from the search
+ * bench's per-rung measurements (BENCHMARKS.md "search"): one rung at 0.6 beat 0.6 → 0.45 and 0.5.
+ */
+const LADDER = [0.6] as const
+
+/**
+ * Below this many query trigrams the ladder is skipped. A name reaches threshold t only if it has at most
+ * (query trigrams ÷ t) trigrams of its own, so a 3–4 letter query (4–5 trigrams) fills the 0.6 rung only
+ * where names of one short word abound: in the search bench it filled 7 times in 52 and the rung cost more
+ * than it saved. A performance choice only: the result is exact either way.
+ */
+const LADDER_MIN_TRIGRAMS = 6
+
+/** pg_trgm's count of the trigrams of `text`, near enough for {@link LADDER_MIN_TRIGRAMS}: each word of n letters gives n + 1. */
+function trigramEstimate(text: string): number {
+  let count = 0
+  for (const word of text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) count += [...word].length + 1
+  return count
+}
+
+/**
+ * `SET LOCAL pg_trgm.similarity_threshold` (migration 0016), so that on Citus it reaches the shards, where
+ * `%` runs; it holds to the end of the unit (or of the caller's transaction).
+ */
+function thresholdRead(threshold: number): PreparedRead<void> {
+  return {
+    text: 'select public.callsheet_set_similarity_threshold($1)',
+    params: [threshold.toFixed(6)],
+    map: () => undefined,
+  }
 }
 
 /** Crew and cast contacts of the tenant's productions. */
@@ -142,47 +182,37 @@ export class ContactsRepository extends SoftDeleteRepository<
   async search(text: string, options: ContactSearchOptions = {}): Promise<ContactSearchHit[]> {
     const input = validate(searchSchema, { text, ...options }, 'contact search')
     const productionId = input.productionId === undefined ? undefined : parseId(input.productionId, 'productionId')
-    if (input.threshold === undefined) {
-      const select = searchSelect(productionId !== undefined)
-      return this.runtime.readPrepared(
-        select.read({
-          organizationId: this.runtime.organizationId,
-          text: input.text,
-          productionId,
-          limit: input.limit,
-        }),
-      )
-    }
-    return this.runtime.read(async (db) => {
-      // The threshold is a SET LOCAL (migration 0016), so that on Citus it reaches the shards, where % runs.
-      // The search is pipelined behind it (one round trip): once the driver has taken the SET (the next
-      // macrotask), the search is sent; awaiting the SET first reports its failure, not the aborted search.
-      let threshold: Promise<unknown> | undefined
-      if (input.threshold !== undefined) {
-        threshold = Promise.resolve(
-          db.execute(sql`select public.callsheet_set_similarity_threshold(${input.threshold.toFixed(6)})`),
-        )
-        threshold.catch(() => undefined)
-        await new Promise((resolve) => setImmediate(resolve))
+    const threshold = input.threshold ?? DEFAULT_THRESHOLD
+    const select = searchSelect(productionId !== undefined)
+    const read = select.read({
+      organizationId: this.runtime.organizationId,
+      text: input.text,
+      productionId,
+      limit: input.limit,
+    })
+    return this.runtime.readUnit(async (unit) => {
+      // Each rung is sent without waiting (one round trip per rung; the first goes with BEGIN and the
+      // settings). A higher rung puts the caller's threshold back behind it, so that whatever runs after the
+      // search in the unit (or the caller's transaction) sees the threshold the search was asked for.
+      const runAt = async (rung: number): Promise<ContactSearchHit[]> => {
+        const set = unit.readPrepared(thresholdRead(rung))
+        const found = unit.readPrepared(read)
+        const reset = rung === threshold ? undefined : unit.readPrepared(thresholdRead(threshold))
+        set.catch(() => undefined)
+        found.catch(() => undefined)
+        reset?.catch(() => undefined)
+        await set
+        const rows = await found
+        await reset
+        return rows
       }
-      const score = sql<number>`similarity(${contacts.name}, ${input.text})`.mapWith(Number)
-      const rows = db
-        .select({ ...getTableColumns(contacts), score })
-        .from(contacts)
-        .where(
-          and(
-            eq(contacts.organizationId, this.runtime.organizationId),
-            liveCondition(contacts.deletedAt),
-            sql`${contacts.name} % ${input.text}`,
-            productionId === undefined ? undefined : eq(contacts.productionId, productionId),
-          ),
-        )
-        .orderBy(desc(score), asc(contacts.id))
-        .limit(input.limit)
-      const found = Promise.resolve(rows)
-      found.catch(() => undefined)
-      await threshold
-      return found
+      const ladder = trigramEstimate(input.text) >= LADDER_MIN_TRIGRAMS ? LADDER : []
+      for (const rung of ladder) {
+        if (rung <= threshold) continue
+        const rows = await runAt(rung)
+        if (rows.length >= input.limit) return rows
+      }
+      return runAt(threshold)
     })
   }
 }
