@@ -18,7 +18,7 @@ export interface TestDatabaseOptions extends Pick<DatabaseConfig, 'hooks' | 'log
   readonly appMigrationsFolder?: string
   /**
    * Whether this database may run on the PGlite instance of a closed test database, reset in place to the
-   * template's state (≈ 0.1 s instead of ≈ 0.3 s for a new instance), and may hand its own to the next one
+   * template's state (20–80 ms instead of ≈ 0.25 s for a new instance), and may hand its own to the next one
    * when closed. A reset that cannot be proven complete (DDL, roles, an open transaction, …) is never
    * reused: that instance is closed and the next database starts a new one. `CALLSHEET_DB_TEST_REUSE=off`
    * turns reuse off for every database of the process.
@@ -121,7 +121,7 @@ export async function prepareTestTemplate(
  * for these migrations. A database opened after another was closed runs on that one's PGlite, reset in
  * place to the template's state when the reset is provably complete (see `TestDatabaseOptions.reuse`,
  * docs/testing.md). Measured on a 2-core machine (BENCHMARKS.md, "test-database"): the first call in a
- * process ≈ 1 s (PGlite's WebAssembly start), a later one on a new instance ≈ 0.3 s, on a reused one less
+ * process ≈ 0.3–0.4 s (PGlite's WebAssembly start), a later one on a new instance ≈ 0.25 s, on a reused one 20–80 ms
  * (see there); a process holding one database ≈ 300 MB RSS. Close each database when done.
  *
  * @throws MigrationError if the template has to be built and the migrations cannot be applied (the next
