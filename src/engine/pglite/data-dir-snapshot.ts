@@ -25,6 +25,8 @@ interface SnapshotFile {
 const PGDATA = '/pglite/data'
 // A running server's lock file: never copied (a copy would claim a server that is not running).
 const SKIPPED = new Set(['postmaster.pid'])
+// A regular file (S_IFREG), read-write for its owner only, as PostgreSQL keeps its data files.
+const FILE_MODE = 0o100600
 
 /** The few Emscripten FS calls used here (PGlite types `Module.FS` through @types/emscripten, not a dependency). */
 interface EmscriptenFs {
@@ -33,9 +35,17 @@ interface EmscriptenFs {
   isDir(mode: number): boolean
   readFile(path: string): Uint8Array
   mkdirTree(path: string, mode?: number): void
-  mkdir(path: string, mode?: number): void
+  mkdir(path: string, mode?: number): FsNode
+  lookupPath(path: string): { node: FsNode }
   writeFile(path: string, data: Uint8Array, options?: { canOwn?: boolean }): void
   chmod(path: string, mode: number): void
+}
+
+/** An Emscripten filesystem node: for MEMFS, a directory creates its files through `node_ops.mknod`. */
+interface FsNode {
+  node_ops?: { mknod?: (parent: FsNode, name: string, mode: number, dev: number) => FsNode }
+  contents?: unknown
+  usedBytes?: number
 }
 
 const fsOf = (pg: PGlite): EmscriptenFs => pg.Module.FS
@@ -93,13 +103,26 @@ export class SnapshotFilesystem extends MemoryFS {
     if (this.pg === undefined) throw new Error('SnapshotFilesystem used before PGlite initialised it')
     const fs = fsOf(this.pg)
     fs.mkdirTree(PGDATA, 0o700)
-    for (const dir of this.#snapshot.dirs) fs.mkdir(`${PGDATA}/${dir}`, 0o700)
+    const dirs = new Map<string, FsNode>([['', fs.lookupPath(PGDATA).node]])
+    for (const dir of this.#snapshot.dirs) dirs.set(dir, fs.mkdir(`${PGDATA}/${dir}`, 0o700))
     for (const file of this.#snapshot.files) {
-      const bytes = new Uint8Array(file.size)
-      bytes.set(file.data)
-      // canOwn: the filesystem keeps this fresh buffer instead of copying it again.
-      fs.writeFile(`${PGDATA}/${file.path}`, bytes, { canOwn: true })
-      fs.chmod(`${PGDATA}/${file.path}`, 0o600)
+      // A copy of the stored bytes, zeros after them up to the file's size (a slice when none were cut).
+      const bytes = file.data.length === file.size ? file.data.slice() : new Uint8Array(file.size)
+      if (bytes.length !== file.data.length) bytes.set(file.data)
+      const slash = file.path.lastIndexOf('/')
+      const parent = dirs.get(slash < 0 ? '' : file.path.slice(0, slash))
+      const mknod = parent?.node_ops?.mknod
+      if (parent && mknod) {
+        // Straight into the directory (MEMFS, which PGlite's in-memory filesystem is): the path lookups and
+        // checks of writeFile and chmod for each of ≈ 1,000 files took ≈ 50 ms of a ≈ 250 ms start.
+        const node = mknod(parent, file.path.slice(slash + 1), FILE_MODE, 0)
+        node.contents = bytes
+        node.usedBytes = bytes.length
+      } else {
+        // canOwn: the filesystem keeps this fresh buffer instead of copying it again.
+        fs.writeFile(`${PGDATA}/${file.path}`, bytes, { canOwn: true })
+        fs.chmod(`${PGDATA}/${file.path}`, 0o600)
+      }
     }
   }
 }
