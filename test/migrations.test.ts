@@ -122,8 +122,17 @@ if (server) {
       await admin.unsafe(`create role ${owner} login nosuperuser nobypassrls createrole`)
       await admin.unsafe(`alter database ${scratch.name} owner to ${owner}`)
       const url = withDatabase(server.adminUrl.replace('//postgres@', `//${owner}@`), scratch.name)
-      await migrate(url)
-      await migrate(url)
+      // Not a superuser: similarity_op stays not LEAKPROOF, and migrate says so (fuzzy search would scan the tenant).
+      const first = await migrate(url)
+      expect(first.warnings).toHaveLength(1)
+      expect(first.warnings[0]).toMatch(/similarity_op\(text, text\) is not LEAKPROOF.*ALTER FUNCTION .*LEAKPROOF/)
+      const adminOfScratch = postgres(withDatabase(server.adminUrl, scratch.name), { max: 1, onnotice: () => {} })
+      try {
+        await adminOfScratch.unsafe('alter function similarity_op(text, text) leakproof')
+      } finally {
+        await adminOfScratch.end({ timeout: 5 })
+      }
+      expect((await migrate(url)).warnings).toEqual([])
       const sql = postgres(url, { max: 1, onnotice: () => {} })
       try {
         const db = postgresRunner(sql)
@@ -250,7 +259,8 @@ describe.each(freshEngines)('the migrations table on %s', (_name, open) => {
   })
 
   it('a fresh migrate records in callsheet_migrations.applied, owner only, and nothing in drizzle.__drizzle_migrations', async () => {
-    await migrate(fresh.target)
+    // As a superuser (PGlite's user, the server's admin): similarity_op is LEAKPROOF, nothing to warn about.
+    expect((await migrate(fresh.target)).warnings).toEqual([])
     expect((await recorded(fresh.db, MIGRATIONS_RELATION)).map((r) => r.hash)).toEqual(shipped.map((m) => m.hash))
     const [legacy] = await fresh.db.query<{ exists: boolean }>(
       `select to_regclass('drizzle.__drizzle_migrations') is not null as exists`,

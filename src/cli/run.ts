@@ -197,11 +197,14 @@ async function execute(inv: Invocation, out: (text: string) => void): Promise<nu
         ...(login === undefined ? {} : { runtimeLogin: runtimeLoginOptions(login, undefined, inv.env) }),
       })
       const after = await withConnection(inv.url, migrationStatus)
-      const { applied, durationMs } = report
-      print({ ok: after.upToDate, applied, durationMs, status: after }, () =>
-        applied.length === 0
-          ? `Nothing to apply: ${after.applied} migration(s) already applied (${durationMs} ms).`
-          : `Applied ${applied.length} migration(s) in ${durationMs} ms:\n${applied.map((t) => `  ${t}`).join('\n')}`,
+      const { applied, durationMs, warnings } = report
+      print(
+        { ok: after.upToDate, applied, durationMs, warnings, status: after },
+        () =>
+          (applied.length === 0
+            ? `Nothing to apply: ${after.applied} migration(s) already applied (${durationMs} ms).`
+            : `Applied ${applied.length} migration(s) in ${durationMs} ms:\n${applied.map((t) => `  ${t}`).join('\n')}`) +
+          warnings.map((w) => `\nWarning: ${w}`).join(''),
       )
       return after.upToDate ? EXIT_OK : EXIT_FAILURE
     }

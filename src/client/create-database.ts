@@ -201,13 +201,14 @@ export function createDatabase(config: DatabaseConfig): Database {
       const target = resolved.admin ?? resolved.primary
       // This database's own secret is the one to install, unless the caller names another.
       const withSecret = { ...(resolved.secret === undefined ? {} : { secret: resolved.secret }), ...options }
-      if (target.kind === 'pglite') return migrate(target.pglite, withSecret)
-      if (target.url === undefined) {
+      if (target.kind !== 'pglite' && target.url === undefined) {
         throw new InvalidConfigurationError(
           'migrate() needs the owner (admin, else the primary) as a URL (or call migrate(url) yourself)',
         )
       }
-      return migrate(target.url, withSecret)
+      const report = await migrate(target.kind === 'pglite' ? target.pglite : (target.url ?? ''), withSecret)
+      for (const warning of report.warnings) resolved.logger.warn?.(`migrate: ${warning}`)
+      return report
     },
     async distribute(options) {
       const target = resolved.admin ?? resolved.primary
