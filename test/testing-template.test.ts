@@ -53,6 +53,26 @@ async function catalog(pg: PGlite): Promise<unknown[]> {
   return results
 }
 
+/** The template's stored pristine state is the one an instance started from it reads live. */
+async function expectStoredPristineIsLive(
+  template: Awaited<ReturnType<typeof loadTemplate>>,
+  month: string,
+): Promise<void> {
+  expect(template.pristine).toBeDefined()
+  const pg = await createPglite({
+    fs: new SnapshotFilesystem(template.snapshot),
+    startParams: [...smallMemoryStartParams],
+  })
+  try {
+    // Taken as createTestDatabase takes it (its next transaction id checked), then read live.
+    expect(await pristineFromStored(pg, template.pristine!)).toBeDefined()
+    const { configFiles: _files, tempSchema: _temp, ...live } = await capturePristine(pg, month)
+    expect(template.pristine).toEqual(live)
+  } finally {
+    await pg.close()
+  }
+}
+
 describe('@callsheet/db/testing: the migrated template snapshot', () => {
   beforeAll(() => writeAppMigrations('CREATE TABLE "app_widgets" ("id" integer PRIMARY KEY);'))
   afterAll(async () => {
@@ -175,17 +195,7 @@ describe('@callsheet/db/testing: the migrated template snapshot', () => {
       await db.close()
     }
     // The stored state is what an instance of the rolled template reads live.
-    const fresh = await createPglite({
-      fs: new SnapshotFilesystem(again.snapshot),
-      startParams: [...smallMemoryStartParams],
-    })
-    try {
-      expect(await pristineFromStored(fresh, again.pristine!)).toBeDefined()
-      const { configFiles: _files, tempSchema: _temp, ...live } = await capturePristine(fresh, month)
-      expect(again.pristine).toEqual(live)
-    } finally {
-      await fresh.close()
-    }
+    await expectStoredPristineIsLive(again, month)
   })
 
   it('carries the catalog baseline of a fresh instance, equal to one read live (library and app templates, cache)', async () => {
@@ -194,19 +204,7 @@ describe('@callsheet/db/testing: the migrated template snapshot', () => {
       // Made now (or loaded from this file's cache, written by an earlier test), then from the cache.
       for (const template of [await loadTemplate(folder), await loadTemplate(folder)]) {
         expect(template.builtMonth).toBe(month)
-        expect(template.pristine).toBeDefined()
-        const pg = await createPglite({
-          fs: new SnapshotFilesystem(template.snapshot),
-          startParams: [...smallMemoryStartParams],
-        })
-        try {
-          // Taken as createTestDatabase takes it (its next transaction id checked), then read live.
-          expect(await pristineFromStored(pg, template.pristine!)).toBeDefined()
-          const { configFiles: _files, tempSchema: _temp, ...live } = await capturePristine(pg, month)
-          expect(template.pristine).toEqual(live)
-        } finally {
-          await pg.close()
-        }
+        await expectStoredPristineIsLive(template, month)
       }
     }
     expect((await loadTemplate()).source).toBe('cache')
